@@ -1,0 +1,170 @@
+"""`Instances`: the one result type shared by segmenters, the tracker, sinks and evaluators.
+
+Modelled on detectron2's ``structures/instances.py``: an image size plus any number of
+per-instance fields that all have the same length. Conventional field names:
+
+    boxes         float [N, 4]   xyxy, absolute pixels of ``image_size``
+    scores        float [N]
+    labels        int64 [N]      contiguous 0..K-1 (dataset ids live outside the model)
+    masks         bool  [N, H, W] at ``image_size`` (or float logits / probabilities)
+    embeds        float [N, C]   per-instance feature consumed by the track head
+    track_ids     int64 [N]
+
+Fields may be tensors, numpy arrays or lists; anything that supports ``len`` and indexing.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List, Tuple
+
+import torch
+
+
+class Instances:
+    """Per-instance fields of equal length attached to one image of size ``(height, width)``."""
+
+    def __init__(self, image_size: Tuple[int, int], **fields: Any):
+        self._image_size = (int(image_size[0]), int(image_size[1]))
+        self._fields: Dict[str, Any] = {}
+        for name, value in fields.items():
+            self.set(name, value)
+
+    @property
+    def image_size(self) -> Tuple[int, int]:
+        """(height, width) of the image the boxes and masks refer to."""
+        return self._image_size
+
+    # -- field access ---------------------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            super().__setattr__(name, value)
+        else:
+            self.set(name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in self._fields:
+            raise AttributeError(f"Instances has no field '{name}' (fields: {sorted(self._fields)})")
+        return self._fields[name]
+
+    def set(self, name: str, value: Any) -> None:
+        length = len(value)
+        if self._fields and length != len(self):
+            raise ValueError(f"field '{name}' has length {length}, other fields have {len(self)}")
+        self._fields[name] = value
+
+    def has(self, name: str) -> bool:
+        return name in self._fields
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._fields.get(name, default)
+
+    def remove(self, name: str) -> None:
+        del self._fields[name]
+
+    def fields(self) -> Dict[str, Any]:
+        return dict(self._fields)
+
+    # -- container behaviour --------------------------------------------------------------------
+    def __len__(self) -> int:
+        for value in self._fields.values():
+            return len(value)
+        return 0
+
+    def __iter__(self):
+        raise NotImplementedError("Instances is not iterable; index it or read its fields")
+
+    def __getitem__(self, item) -> "Instances":
+        """Index every field with an int, slice, bool mask or index tensor."""
+        if isinstance(item, int):
+            if item >= len(self) or item < -len(self):
+                raise IndexError(f"index {item} out of range for {len(self)} instances")
+            item = item % len(self)
+            item = slice(item, item + 1)  # keep the instance dimension
+        out = Instances(self._image_size)
+        for name, value in self._fields.items():
+            if isinstance(value, list):
+                if isinstance(item, slice):
+                    out.set(name, value[item])
+                else:
+                    index = torch.as_tensor(item)
+                    if index.dtype == torch.bool:
+                        index = index.nonzero().flatten()
+                    out.set(name, [value[i] for i in index.tolist()])
+            else:
+                out.set(name, value[item])
+        return out
+
+    def to(self, *args: Any, **kwargs: Any) -> "Instances":
+        out = Instances(self._image_size)
+        for name, value in self._fields.items():
+            out.set(name, value.to(*args, **kwargs) if hasattr(value, "to") else value)
+        return out
+
+    @staticmethod
+    def cat(instance_lists: Iterable["Instances"]) -> "Instances":
+        """Concatenate instances of the same image size field by field."""
+        items: List[Instances] = list(instance_lists)
+        if not items:
+            raise ValueError("Instances.cat needs at least one Instances")
+        image_size = items[0].image_size
+        if any(i.image_size != image_size for i in items):
+            raise ValueError("Instances.cat: all items must have the same image_size")
+        out = Instances(image_size)
+        for name, first in items[0]._fields.items():
+            values = [i._fields[name] for i in items]
+            if isinstance(first, torch.Tensor):
+                out.set(name, torch.cat(values, dim=0))
+            elif isinstance(first, list):
+                out.set(name, [v for value in values for v in value])
+            else:
+                import numpy as np
+
+                out.set(name, np.concatenate(values, axis=0))
+        return out
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{k}: {tuple(v.shape) if hasattr(v, 'shape') else len(v)}" for k, v in self._fields.items()
+        )
+        return f"Instances(num={len(self)}, image_size={self._image_size}, {fields})"
+
+
+class ImageBatch:
+    """A padded batch of images that remembers each image's true size (detectron2's ``ImageList``).
+
+    ``tensor``: float [B, 3, Hp, Wp], Hp and Wp multiples of ``size_divisibility``; the padding is 0.
+    ``image_sizes``: list of (h, w) of the unpadded images, so padding never leaks into results.
+    """
+
+    def __init__(self, tensor: torch.Tensor, image_sizes: List[Tuple[int, int]]):
+        self.tensor = tensor
+        self.image_sizes = [(int(h), int(w)) for h, w in image_sizes]
+
+    def __len__(self) -> int:
+        return len(self.image_sizes)
+
+    def to(self, *args: Any, **kwargs: Any) -> "ImageBatch":
+        return ImageBatch(self.tensor.to(*args, **kwargs), self.image_sizes)
+
+    @staticmethod
+    def from_tensors(images: List[torch.Tensor], size_divisibility: int = 32, pad_value: float = 0.0) -> "ImageBatch":
+        """Pad a list of [3, h, w] tensors to a common size rounded up to ``size_divisibility``."""
+        if not images:
+            raise ValueError("ImageBatch.from_tensors needs at least one image")
+        max_h = max(int(im.shape[-2]) for im in images)
+        max_w = max(int(im.shape[-1]) for im in images)
+        if size_divisibility > 1:
+            max_h = (max_h + size_divisibility - 1) // size_divisibility * size_divisibility
+            max_w = (max_w + size_divisibility - 1) // size_divisibility * size_divisibility
+        first = images[0]
+        tensor = first.new_full((len(images), first.shape[0], max_h, max_w), pad_value)
+        for i, im in enumerate(images):
+            tensor[i, :, : im.shape[-2], : im.shape[-1]].copy_(im)
+        return ImageBatch(tensor, [(int(im.shape[-2]), int(im.shape[-1])) for im in images])
+
+    def valid_mask(self) -> torch.Tensor:
+        """bool [B, Hp, Wp]: True inside each image, False in the padding."""
+        b, _, hp, wp = self.tensor.shape
+        mask = torch.zeros((b, hp, wp), dtype=torch.bool, device=self.tensor.device)
+        for i, (h, w) in enumerate(self.image_sizes):
+            mask[i, :h, :w] = True
+        return mask
