@@ -1,0 +1,59 @@
+"""Atomic file writing and careful JSON reading.
+
+Every output is written to a temporary file next to its destination and renamed into place, so a
+crash or Ctrl-C never leaves a complete-looking but truncated file.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from typing import Any, Iterator
+
+from ..errors import DataError, VisError
+
+
+@contextlib.contextmanager
+def atomic_open(path: str, mode: str = "w", **kwargs: Any) -> Iterator[Any]:
+    """Open ``<path>.tmp.<pid>`` for writing; rename to ``path`` only if the block finishes."""
+    if not any(m in mode for m in "wax"):
+        raise ValueError("atomic_open is for writing")
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise VisError(f"cannot create output directory {directory}: {exc.strerror}") from None
+    tmp = f"{path}.tmp.{os.getpid()}"
+    try:
+        handle = open(tmp, mode.replace("a", "w").replace("x", "w"), **kwargs)
+    except OSError as exc:
+        raise VisError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+def atomic_write_json(path: str, obj: Any, **dump_kwargs: Any) -> None:
+    """json.dump ``obj`` to ``path`` atomically."""
+    with atomic_open(path, "w") as f:
+        json.dump(obj, f, **dump_kwargs)
+
+
+def read_json(path: str, what: str = "JSON file") -> Any:
+    """Load JSON with one-line errors: missing file, unreadable file, malformed JSON (with line/column)."""
+    if not os.path.isfile(path):
+        raise DataError(f"{what} not found: {path}")
+    try:
+        with open(path, "r") as f:
+            return json.load(f)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"malformed {what} {path}: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read {what} {path}: {exc}") from None
