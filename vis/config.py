@@ -56,7 +56,8 @@ def load_config(path: str, overrides: Optional[Iterable[str] | Mapping[str, Any]
         for key in overrides:
             _check_override_path(cfg, key)
         cfg.merge_from_dict(dict(overrides))
-    unknown = sorted(set(cfg.keys()) - TOP_LEVEL_KEYS)
+    # Names starting with '_' are helper variables of the config file itself (e.g. `_data_root`).
+    unknown = sorted(k for k in set(cfg.keys()) - TOP_LEVEL_KEYS if not k.startswith("_"))
     if unknown:
         raise ConfigError(
             f"unknown config key '{unknown[0]}' in {path} (allowed top-level keys: {', '.join(sorted(TOP_LEVEL_KEYS))})"

@@ -1,0 +1,21 @@
+# QueryInst R-50-FPN, exactly as mmdetection's queryinst_r50_fpn_1x_coco.py (reference_models.md §1).
+model = dict(
+    type='QueryInst',
+    num_classes=80,
+    num_proposals=100,
+    num_stages=6,
+    backbone=dict(depth=50, pretrained=None, frozen_stages=1, norm_eval=True),
+    hidden_dim=256,
+    num_heads=8,
+    feedforward_channels=2048,
+    dynamic_channels=64,
+    num_cls_fcs=1,
+    num_reg_fcs=3,
+    mask_num_convs=4,
+    box_roi_size=7,
+    mask_roi_size=14,
+    loss_weights=dict(cls=2.0, bbox=5.0, giou=2.0, mask=8.0),
+    match_costs=dict(cls=2.0, bbox=5.0, giou=2.0),
+    max_per_img=100,
+    mask_threshold=0.5,
+)

@@ -1,0 +1,245 @@
+"""Dataset inference and COCO evaluation: the body of ``tools/test.py`` and the trainer's periodic evaluation.
+
+Under torchrun every rank runs the model on a contiguous shard of the dataset, the COCO results are
+gathered on rank 0 (in dataset order), and only rank 0 evaluates and writes files.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import torch
+
+from vis.config import load_config, to_plain
+from vis.engine import dist
+from vis.errors import CheckpointError, ConfigError, VisError
+from vis.evaluation import IOU_TYPES, evaluate_coco, format_table, instances_to_coco_results, write_coco_results
+
+
+# -- inference -------------------------------------------------------------------------------------
+def _rank_indices(num_items: int) -> List[int]:
+    """This rank's contiguous shard of ``range(num_items)`` (so gathering in rank order keeps dataset order)."""
+    try:
+        from vis.data.samplers import InferenceSampler
+    except ImportError:
+        InferenceSampler = None
+    if InferenceSampler is not None:
+        return list(InferenceSampler(num_items))
+    rank, world_size = dist.get_rank(), dist.get_world_size()
+    shard = (num_items + world_size - 1) // world_size
+    return list(range(min(rank * shard, num_items), min((rank + 1) * shard, num_items)))
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """DDP / DataParallel hide ``predict``; run inference on the wrapped module."""
+    if isinstance(model, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)):
+        return model.module
+    return model
+
+
+def _model_device(model: torch.nn.Module) -> torch.device:
+    for tensor in model.parameters():
+        return tensor.device
+    return torch.device("cpu")
+
+
+def _label_map(dataset: Any) -> Any:
+    """The dataset's label -> category id mapping (a method, list or dict)."""
+    mapping = getattr(dataset, "label_to_cat_id", None)
+    if mapping is None:
+        mapping = getattr(dataset, "cat_ids", None)
+    if mapping is None:
+        raise ConfigError(
+            f"dataset {type(dataset).__name__} has no label_to_cat_id / cat_ids: cannot write COCO results"
+        )
+    return mapping
+
+
+def run_inference(
+    model: torch.nn.Module,
+    dataset: Any,
+    batch_size: int = 1,
+    device: Optional[Any] = None,
+    progress: bool = True,
+    num_workers: int = 0,
+) -> List[Dict[str, Any]]:
+    """Predict every image of ``dataset`` and return its COCO results (category ids, xywh boxes, RLE masks).
+
+    The model runs in eval mode under ``no_grad`` and gets its previous mode back afterwards. Results
+    are gathered from all ranks; rank 0 gets the full list in dataset order, other ranks get ``[]``.
+    """
+    from vis.data import collate
+
+    net = _unwrap(model)
+    device = torch.device(device) if device is not None else _model_device(net)
+    label_map = _label_map(dataset)
+    indices = _rank_indices(len(dataset))
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, sampler=indices, num_workers=num_workers, collate_fn=collate
+    )
+    show = progress and dist.get_rank() == 0
+    bar = None
+    if show:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(indices), desc="inference", unit="img", dynamic_ncols=True, file=sys.stderr)
+    results: List[Dict[str, Any]] = []
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            for batch in loader:
+                targets = batch["targets"]
+                predictions = net.predict(
+                    batch["images"].to(device), orig_sizes=[tuple(t["orig_size"]) for t in targets]
+                )
+                for instances, target in zip(predictions, targets):
+                    results.extend(instances_to_coco_results(instances, target["image_id"], label_map))
+                if bar is not None:
+                    bar.update(len(targets))
+    finally:
+        net.train(was_training)
+        if bar is not None:
+            bar.close()
+    gathered = dist.all_gather_object(results)
+    if dist.get_rank() != 0:
+        return []
+    return [r for part in gathered for r in part]
+
+
+# -- configuration helpers -------------------------------------------------------------------------
+def _iou_types(cfg: Any) -> Sequence[str]:
+    """``evaluation.metrics`` (str or list) -> the COCO IoU types to evaluate; default bbox and segm."""
+    evaluation = cfg.get("evaluation") or {}
+    metrics = evaluation.get("metrics", IOU_TYPES)
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    metrics = list(metrics)
+    for metric in metrics:
+        if metric not in IOU_TYPES:
+            raise ConfigError(
+                f"unknown evaluation metric '{metric}' in evaluation.metrics (known: {', '.join(IOU_TYPES)})"
+            )
+    return metrics
+
+
+def _eval_dataset_cfg(dataset_cfg: Any) -> Dict[str, Any]:
+    """Evaluation must see every image (no skipping of unannotated ones): default ``test_mode=True``."""
+    from vis.data import DATASETS
+
+    ds_cfg = dict(to_plain(dataset_cfg))
+    factory = DATASETS.get(ds_cfg.get("type"))
+    if factory is not None and "test_mode" not in ds_cfg:
+        import inspect
+
+        if "test_mode" in inspect.signature(factory).parameters:
+            ds_cfg["test_mode"] = True
+    return ds_cfg
+
+
+def _build_eval_dataset(dataset_cfg: Any):
+    from vis.data import build_dataset
+
+    dataset = build_dataset(_eval_dataset_cfg(dataset_cfg))
+    if getattr(dataset, "coco", None) is None:
+        raise ConfigError(
+            f"dataset {type(dataset).__name__} has no COCO ground truth (.coco): cannot run COCO evaluation"
+        )
+    return dataset
+
+
+def make_evaluator(cfg: Any, progress: bool = False) -> Optional[Callable[[torch.nn.Module], Dict[str, float]]]:
+    """``evaluate(model) -> metrics`` on ``cfg.data.val`` for the trainer, or None without a val set.
+
+    The dataset is built once, here. Every rank must call ``evaluate`` (inference is sharded); rank 0
+    gets the metrics, the other ranks ``{}``.
+    """
+    data = cfg.get("data") or {}
+    val_cfg = data.get("val")
+    if not val_cfg:
+        return None
+    dataset = _build_eval_dataset(val_cfg)
+    iou_types = _iou_types(cfg)
+    num_workers = int(data.get("workers_per_gpu", 0))
+
+    def evaluate(model: torch.nn.Module) -> Dict[str, float]:
+        results = run_inference(model, dataset, batch_size=1, progress=progress, num_workers=num_workers)
+        if dist.get_rank() != 0:
+            return {}
+        return evaluate_coco(dataset.coco, results, iou_types, img_ids=getattr(dataset, "img_ids", None))
+
+    return evaluate
+
+
+def _resolve_device(device: Optional[str]) -> torch.device:
+    """None -> CUDA when available; under torchrun each rank uses its LOCAL_RANK GPU."""
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise VisError(f"unknown device '{device}' (use cpu or cuda)")
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            raise VisError("--device cuda requested but CUDA is not available")
+        return torch.device("cuda", dist.get_local_rank())
+    return torch.device("cpu")
+
+
+# -- tools/test.py ---------------------------------------------------------------------------------
+def test_from_config(
+    config_path: str,
+    checkpoint: str,
+    cfg_options: Optional[Sequence[str]] = None,
+    format_only: bool = False,
+    out: Optional[str] = None,
+    device: Optional[str] = None,
+) -> Dict[str, float]:
+    """Load config and checkpoint, run the test set (``data.test``, else ``data.val``), evaluate or write results.
+
+    ``format_only``: skip evaluation (e.g. a test-dev split without annotations) and write the results
+    to ``out``, which is then required. With ``out`` and evaluation both happen. Returns the metrics
+    (``{}`` with ``format_only`` and on ranks other than 0).
+    """
+    if format_only and not out:
+        raise VisError("--format-only needs --out FILE to write the results to")
+    cfg = load_config(config_path, cfg_options)
+    data = cfg.get("data") or {}
+    dataset_cfg = data.get("test") or data.get("val")
+    if not dataset_cfg:
+        raise ConfigError(f"config {config_path} has no data.test or data.val to run on")
+    if not os.path.isfile(checkpoint):
+        raise CheckpointError(f"checkpoint not found: {checkpoint}")
+    iou_types = _iou_types(cfg)
+
+    joined_here = not dist.is_initialized()
+    dist.init_distributed()  # no-op unless launched by torchrun with WORLD_SIZE > 1
+    try:
+        return _test(cfg, checkpoint, dataset_cfg, iou_types, format_only, out, _resolve_device(device))
+    finally:
+        if joined_here:
+            dist.cleanup()
+
+
+def _test(cfg, checkpoint, dataset_cfg, iou_types, format_only, out, device) -> Dict[str, float]:
+    from vis.engine.checkpoint import load_checkpoint
+    from vis.models import build_model
+
+    model = build_model(cfg.model)
+    report = load_checkpoint(model, checkpoint)
+    if dist.get_rank() == 0 and callable(getattr(report, "summary", None)):
+        print(report.summary(), file=sys.stderr)  # missing / unexpected keys, re-initialised classifier
+    model.to(device)
+    dataset = _build_eval_dataset(dataset_cfg)
+    num_workers = int((cfg.get("data") or {}).get("workers_per_gpu", 0))
+    results = run_inference(model, dataset, batch_size=1, device=device, num_workers=num_workers)
+    if dist.get_rank() != 0:
+        return {}
+    if out:
+        write_coco_results(out, results)
+        print(f"wrote {len(results)} results to {out}", file=sys.stderr)
+    if format_only:
+        return {}
+    metrics = evaluate_coco(dataset.coco, results, iou_types, img_ids=getattr(dataset, "img_ids", None))
+    print(metrics.summary)
+    print(format_table(metrics))
+    return metrics

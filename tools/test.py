@@ -1,0 +1,46 @@
+"""Evaluate a checkpoint on a config's test (or val) set, or write its COCO results.
+
+    python tools/test.py CONFIG CHECKPOINT [--out results.json] [--format-only]
+                         [--cfg-options k=v ...] [--device cpu|cuda]
+    torchrun --nproc_per_node=N tools/test.py CONFIG CHECKPOINT ...
+
+Prints pycocotools' summary and a bbox/segm AP table. --format-only skips evaluation and only writes
+--out (for splits without public annotations).
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from vis.errors import VisError  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="COCO bbox/segm evaluation of a checkpoint.")
+    parser.add_argument("config", help="config file")
+    parser.add_argument("checkpoint", help="checkpoint file")
+    parser.add_argument("--out", default=None, help="write the COCO results (JSON list) to this file")
+    parser.add_argument("--format-only", action="store_true", help="only write --out, do not evaluate")
+    parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
+    args = parser.parse_args(argv)
+    try:
+        from pipelines.evaluate import test_from_config
+
+        test_from_config(
+            args.config,
+            args.checkpoint,
+            cfg_options=args.cfg_options,
+            format_only=args.format_only,
+            out=args.out,
+            device=args.device,
+        )
+    except VisError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,293 @@
+"""COCO-format still-image instance segmentation dataset.
+
+Reads a standard ``instances_*.json``, validates it up front (missing keys, missing image files,
+an empty dataset: one-line `DataError`s instead of a crash hours into training) and yields samples
+in the contract of ``docs/design.md`` ("Data sample contract").
+
+Augmentation is deterministic: sample ``idx`` in epoch ``e`` is transformed with
+``np.random.default_rng([seed, e, idx])``, so a resumed run sees exactly the samples it would have
+seen, whatever the number of data-loader workers.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import warnings
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import cv2
+import numpy as np
+import torch
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+
+from ..errors import ConfigError, DataError
+from ..io.files import read_json
+from .transforms import Compose
+
+REQUIRED_KEYS = ("images", "annotations", "categories")
+
+
+def segmentation_to_mask(segmentation: Any, height: int, width: int) -> np.ndarray:
+    """COCO segmentation (polygons, compressed RLE or uncompressed RLE) -> uint8 [height, width] 0/1."""
+    if isinstance(segmentation, list):  # polygons: [[x0, y0, x1, y1, ...], ...]
+        polygons = [p for p in segmentation if len(p) >= 6 and len(p) % 2 == 0]
+        rle = mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
+    elif isinstance(segmentation["counts"], list):  # uncompressed RLE
+        rle = mask_utils.frPyObjects(segmentation, height, width)
+    else:  # compressed RLE
+        rle = segmentation
+    with warnings.catch_warnings():  # pycocotools' decode trips a numpy-2 DeprecationWarning on every call
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return mask_utils.decode(rle).astype(np.uint8)
+
+
+def _has_segmentation(segmentation: Any) -> bool:
+    if isinstance(segmentation, list):
+        return any(isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0 for p in segmentation)
+    if isinstance(segmentation, dict):
+        return "counts" in segmentation and "size" in segmentation
+    return False
+
+
+class CocoDataset(torch.utils.data.Dataset):
+    """COCO instances JSON + image folder -> contract samples (see module docstring).
+
+    Annotations kept as training targets: not crowd (``iscrowd=1`` is ignored, as mmdet does), with a
+    valid segmentation, ``w >= 1``, ``h >= 1``, positive area and overlapping the image. The same rule
+    applies in ``test_mode`` (evaluation reads the JSON through ``self.coco``); ``test_mode`` only
+    stops images from being skipped. With ``filter_empty`` (training only), images left without any
+    target are skipped.
+
+    ``class_map`` ({source_category_id: target_category_id}) with ``classes`` ([{id, name}, ...] of the
+    target dataset) relabels into another label space, e.g. COCO -> YouTube-VIS; annotations of
+    unmapped categories are dropped. ``classes`` alone keeps only those categories of the JSON.
+    Labels are contiguous 0..K-1 in ascending target category id.
+    """
+
+    def __init__(
+        self,
+        ann_file: str,
+        img_dir: str,
+        transforms: Optional[Sequence[Any]] = None,
+        test_mode: bool = False,
+        filter_empty: bool = True,
+        class_map: Optional[Mapping[Any, Any]] = None,
+        classes: Optional[Sequence[Mapping[str, Any]]] = None,
+        seed: int = 0,
+    ):
+        self.ann_file = ann_file
+        self.img_dir = img_dir
+        self.test_mode = bool(test_mode)
+        self.filter_empty = bool(filter_empty)
+        self.seed = int(seed)
+        self.epoch = 0
+        self.transforms = transforms if isinstance(transforms, Compose) else Compose(transforms)
+
+        dataset = read_json(ann_file, what="annotation file")
+        if not isinstance(dataset, dict):
+            raise DataError(f"annotation file {ann_file} must hold a JSON object with {', '.join(REQUIRED_KEYS)}")
+        for key in REQUIRED_KEYS:
+            if key not in dataset:
+                raise DataError(f"annotation file {ann_file} has no '{key}' key")
+            if not isinstance(dataset[key], list):
+                raise DataError(f"'{key}' in annotation file {ann_file} must be a list")
+        self._check_records(dataset)
+
+        # pycocotools index over the unmodified JSON: kept for evaluation (COCOeval needs it).
+        self.coco = COCO()
+        self.coco.dataset = dataset
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.coco.createIndex()
+
+        self._build_label_space(dataset["categories"], class_map, classes)
+        self._build_index(dataset)
+
+    # -- construction ---------------------------------------------------------------------------
+    def _check_records(self, dataset: Dict[str, Any]) -> None:
+        """Fail early, naming the record, on fields the loader relies on."""
+        for image in dataset["images"]:
+            for key in ("id", "file_name", "height", "width"):
+                if not isinstance(image, dict) or key not in image:
+                    raise DataError(f"image record {str(image)[:80]} in {self.ann_file} has no '{key}'")
+        for ann in dataset["annotations"]:
+            for key in ("id", "image_id", "category_id", "bbox"):
+                if not isinstance(ann, dict) or key not in ann:
+                    raise DataError(f"annotation {str(ann)[:80]} in {self.ann_file} has no '{key}'")
+            if len(ann["bbox"]) != 4:
+                raise DataError(f"annotation {ann['id']} in {self.ann_file} has a bbox without 4 numbers")
+        for cat in dataset["categories"]:
+            for key in ("id", "name"):
+                if not isinstance(cat, dict) or key not in cat:
+                    raise DataError(f"category {str(cat)[:80]} in {self.ann_file} has no '{key}'")
+        if not dataset["categories"]:
+            raise DataError(f"annotation file {self.ann_file} has no categories")
+
+    def _build_label_space(self, categories: List[Dict[str, Any]], class_map, classes) -> None:
+        if class_map is not None and classes is None:
+            raise ConfigError("CocoDataset: class_map needs classes (the target categories as [{id, name}, ...])")
+        if classes is None:
+            target = categories
+        else:
+            target = list(classes)
+            for cat in target:
+                if not isinstance(cat, Mapping) or "id" not in cat or "name" not in cat:
+                    raise ConfigError(f"CocoDataset: classes entries must be dicts with 'id' and 'name', got {cat!r}")
+        target = sorted(target, key=lambda c: int(c["id"]))
+        self.cat_ids: List[int] = [int(c["id"]) for c in target]  # label -> target category id
+        self.class_names: List[str] = [str(c["name"]) for c in target]
+        self.cat_id_to_label: Dict[int, int] = {cat_id: label for label, cat_id in enumerate(self.cat_ids)}
+        if len(self.cat_id_to_label) != len(self.cat_ids):
+            raise ConfigError(f"CocoDataset: duplicate category ids in classes / categories of {self.ann_file}")
+
+        source_ids = {int(c["id"]) for c in categories}
+        if class_map is None:
+            # identity over the target ids (with `classes` alone: only those categories are kept)
+            self._source_to_label = {cid: self.cat_id_to_label[cid] for cid in self.cat_ids if cid in source_ids}
+        else:
+            self._source_to_label = {}
+            for src, dst in class_map.items():
+                if int(dst) not in self.cat_id_to_label:
+                    raise ConfigError(f"CocoDataset: class_map target id {dst} is not in classes")
+                self._source_to_label[int(src)] = self.cat_id_to_label[int(dst)]
+
+    def _build_index(self, dataset: Dict[str, Any]) -> None:
+        anns_by_image: Dict[int, List[Dict[str, Any]]] = {}
+        known_cats = {int(c["id"]) for c in dataset["categories"]}
+        for ann in dataset["annotations"]:
+            if int(ann["category_id"]) not in known_cats:
+                raise DataError(
+                    f"annotation {ann['id']} in {self.ann_file} has category_id {ann['category_id']} not in 'categories'"
+                )
+            anns_by_image.setdefault(ann["image_id"], []).append(ann)
+
+        self._images: List[Dict[str, Any]] = []
+        self._targets: List[List[Dict[str, Any]]] = []  # kept annotations per image
+        for image in dataset["images"]:
+            kept = [a for a in anns_by_image.get(image["id"], []) if self._keep_annotation(a, image)]
+            if not self.test_mode and self.filter_empty and not kept:
+                continue
+            self._images.append(image)
+            self._targets.append(kept)
+        if not self._images:
+            raise DataError(f"no images with annotations in {self.ann_file}")
+        for image in self._images:
+            path = os.path.join(self.img_dir, image["file_name"])
+            if not os.path.isfile(path):
+                raise DataError(f"image file not found: {path} (listed in {self.ann_file})")
+        self.img_ids: List[int] = [image["id"] for image in self._images]
+
+    def _keep_annotation(self, ann: Dict[str, Any], image: Dict[str, Any]) -> bool:
+        """mmdet's rules for a usable training instance, plus the category map."""
+        if ann.get("iscrowd", 0):
+            return False
+        if int(ann["category_id"]) not in self._source_to_label:
+            return False
+        x, y, w, h = (float(v) for v in ann["bbox"])
+        if w < 1 or h < 1 or ann.get("area", 1) <= 0:
+            return False
+        overlap_w = max(0.0, min(x + w, image["width"]) - max(x, 0.0))
+        overlap_h = max(0.0, min(y + h, image["height"]) - max(y, 0.0))
+        if overlap_w * overlap_h == 0:
+            return False
+        return _has_segmentation(ann.get("segmentation"))
+
+    # -- labels ---------------------------------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        return len(self.cat_ids)
+
+    def label_to_cat_id(self, label: int) -> int:
+        """Contiguous label -> (target) dataset category id, for writing results."""
+        return self.cat_ids[int(label)]
+
+    # -- samples --------------------------------------------------------------------------------
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation stream; call before each epoch (in every worker process)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+    def get_image_info(self, idx: int) -> Dict[str, Any]:
+        """The JSON image record (id, file_name, height, width, ...) of sample ``idx``."""
+        return self._images[idx]
+
+    def load_raw(self, idx: int) -> Dict[str, Any]:
+        """Sample ``idx`` before transforms: numpy arrays at the size of the file on disk.
+
+        ``{"image": uint8 [H,W,3] RGB, "boxes": float32 [n,4] xyxy, "masks": uint8 [n,H,W],
+        "labels": int64 [n], "instance_ids": int64 [n], "image_id", "file_name", "orig_size": (H, W)}``
+        """
+        info = self._images[idx]
+        path = os.path.join(self.img_dir, info["file_name"])
+        image = cv2.imread(path, cv2.IMREAD_COLOR)
+        if image is None:
+            raise DataError(f"cannot read image {path} (missing, corrupt or not an image)")
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        h, w = image.shape[:2]
+        if (h, w) != (int(info["height"]), int(info["width"])):
+            raise DataError(
+                f"image {path} is {h}x{w} but {self.ann_file} says {info['height']}x{info['width']}"
+            )
+
+        anns = self._targets[idx]
+        boxes = np.zeros((len(anns), 4), dtype=np.float32)
+        masks = np.zeros((len(anns), h, w), dtype=np.uint8)
+        labels = np.zeros((len(anns),), dtype=np.int64)
+        instance_ids = np.zeros((len(anns),), dtype=np.int64)
+        for i, ann in enumerate(anns):
+            x, y, bw, bh = (float(v) for v in ann["bbox"])
+            boxes[i] = (x, y, x + bw, y + bh)
+            seg = ann["segmentation"]
+            if isinstance(seg, dict) and [int(s) for s in seg["size"]] != [h, w]:
+                raise DataError(f"annotation {ann['id']} in {self.ann_file}: RLE size {seg['size']} != image size {[h, w]}")
+            masks[i] = segmentation_to_mask(seg, h, w)
+            labels[i] = self._source_to_label[int(ann["category_id"])]
+            instance_ids[i] = int(ann["id"])
+        return {
+            "image": image,
+            "boxes": boxes,
+            "masks": masks,
+            "labels": labels,
+            "instance_ids": instance_ids,
+            "image_id": info["id"],
+            "file_name": info["file_name"],
+            "orig_size": (h, w),
+        }
+
+    def rng(self, idx: int, epoch: Optional[int] = None) -> np.random.Generator:
+        """The random stream of sample ``idx`` in ``epoch`` (default: the epoch from `set_epoch`)."""
+        epoch = self.epoch if epoch is None else int(epoch)
+        return np.random.default_rng([self.seed, epoch, int(idx)])
+
+    def __getitem__(self, item) -> Dict[str, Any]:
+        """``dataset[idx]`` (epoch from `set_epoch`) or ``dataset[(epoch, idx)]`` as `TrainBatchSampler` yields,
+        which works inside DataLoader workers where `set_epoch` from the main process does not reach."""
+        epoch, idx = item if isinstance(item, tuple) else (None, item)
+        sample = self.transforms(self.load_raw(idx), self.rng(idx, epoch))
+        return to_contract(sample)
+
+
+def to_contract(sample: Dict[str, Any]) -> Dict[str, Any]:
+    """Numpy sample after transforms -> {"image": float32 [3,h,w] tensor, "target": {...}} (docs/design.md)."""
+    image = sample["image"]
+    h, w = image.shape[:2]
+    n = len(sample["boxes"])
+    masks = sample["masks"]
+    if masks.shape[1:] != (h, w):
+        raise RuntimeError(f"masks {masks.shape[1:]} and image {(h, w)} disagree after transforms")
+    return {
+        "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float(),  # [3, h, w]
+        "target": {
+            "boxes": torch.from_numpy(np.asarray(sample["boxes"], dtype=np.float32).reshape(n, 4)),
+            "labels": torch.from_numpy(np.asarray(sample["labels"], dtype=np.int64)),
+            "masks": torch.from_numpy(masks.astype(bool)),  # [n, h, w]
+            "instance_ids": torch.from_numpy(np.asarray(sample["instance_ids"], dtype=np.int64)),
+            "image_id": int(sample["image_id"]),
+            "orig_size": tuple(int(s) for s in sample["orig_size"]),
+            "image_size": (int(h), int(w)),
+            "file_name": str(sample["file_name"]),
+        },
+    }

@@ -1,0 +1,463 @@
+"""Checkpoints: atomic saving, loading with one clear key-matching report, and exact resume.
+
+Format (a dict written with ``torch.save``; every value loads with ``weights_only=True``)::
+
+    format     'vis-checkpoint'          version     1
+    model      state dict (DDP 'module.' removed, CPU tensors)
+    optimizer  optimizer.state_dict()    scheduler   scheduler.state_dict()
+    scaler     GradScaler state or None  iteration   completed iterations (resume starts here)
+    epoch      epoch of the next iteration
+    rng        list, one entry per rank: {'python', 'numpy', 'torch', 'cuda'} generator states
+    config     the config as plain dicts / lists
+    meta       {'class_names', 'num_classes', 'model_type', 'vis_version', 'torch_version', 'time', 'world_size'}
+
+Files in a work dir are ``iter_<N>.pth``. The newest one is named in the small text file
+``last_checkpoint`` (detectron2's choice) rather than copied to ``latest.pth``: a QueryInst
+checkpoint with AdamW moments is ~2 GB and a copy would double the disk use; a symlink would not
+survive every file system. `find_latest_checkpoint` reads the pointer and falls back to the highest
+``iter_<N>.pth`` when the pointer is missing or stale.
+
+Foreign layouts are accepted by `load_checkpoint`: mmdet (``{'state_dict': ...}``), detectron2 / DETR
+(``{'model': ...}``, detectron2 ``.pkl`` with numpy arrays), or a bare state dict.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..config import to_plain
+from ..errors import CheckpointError, VisError
+from .optim import unwrap_model
+
+FORMAT = "vis-checkpoint"
+VERSION = 1
+POINTER_FILE = "last_checkpoint"
+_CKPT_NAME = re.compile(r"^iter_(\d+)\.pth$")
+
+# A checkpoint "fits" only if fewer than this fraction of the model's keys are missing.
+MAX_MISSING_FRACTION = 0.5
+
+
+def _logger(logger: Optional[logging.Logger]) -> logging.Logger:
+    return logger if logger is not None else logging.getLogger("vis.checkpoint")
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    if len(text) > 160:
+        text = text[:157] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# --------------------------------------------------------------------------------------------------
+# RNG state
+# --------------------------------------------------------------------------------------------------
+def capture_rng_state() -> Dict[str, Any]:
+    """This process's python / numpy / torch / CUDA generator states, in a weights_only-loadable form."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": {
+            "name": str(name),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() and torch.cuda.is_initialized() else None,
+    }
+
+
+def restore_rng_state(state: Mapping[str, Any]) -> None:
+    """Inverse of `capture_rng_state`."""
+    python_state = state["python"]
+    random.setstate((python_state[0], tuple(python_state[1]), python_state[2]))
+    npy = state["numpy"]
+    np.random.set_state(
+        (npy["name"], npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"], npy["cached_gaussian"])
+    )
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Saving
+# --------------------------------------------------------------------------------------------------
+def checkpoint_name(iteration: int) -> str:
+    return f"iter_{int(iteration)}.pth"
+
+
+def _cpu_state_dict(model: nn.Module) -> Dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in unwrap_model(model).state_dict().items()}
+
+
+def model_meta(model: nn.Module) -> Dict[str, Any]:
+    """What inference tools need to rebuild outputs without the training config."""
+    from .. import __version__
+
+    model = unwrap_model(model)
+    class_names = getattr(model, "class_names", None)
+    return {
+        "class_names": list(class_names) if class_names is not None else None,
+        "num_classes": getattr(model, "num_classes", None),
+        "model_type": type(model).__name__,
+        "vis_version": __version__,
+        "torch_version": str(torch.__version__),
+    }
+
+
+def save_checkpoint(
+    path: str,
+    model: nn.Module,
+    optimizer: Optional[torch.optim.Optimizer] = None,
+    scheduler: Any = None,
+    iteration: int = 0,
+    epoch: Optional[int] = None,
+    config: Any = None,
+    meta: Optional[Mapping[str, Any]] = None,
+    scaler: Any = None,
+    rng_states: Optional[Sequence[Mapping[str, Any]]] = None,
+    max_keep_ckpts: Optional[int] = None,
+) -> str:
+    """Write a checkpoint atomically, point ``last_checkpoint`` at it and prune old ``iter_*.pth``.
+
+    Call on the main process only. ``rng_states``: one entry per rank (the trainer gathers them);
+    default is this process's state. ``max_keep_ckpts`` <= 0 or None keeps every file.
+    Returns ``path``.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    full_meta = model_meta(model)
+    full_meta.update({"time": time.strftime("%Y-%m-%d %H:%M:%S"), "world_size": len(rng_states or [0])})
+    full_meta.update(dict(meta or {}))
+    checkpoint = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model": _cpu_state_dict(model),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
+        "iteration": int(iteration),
+        "epoch": None if epoch is None else int(epoch),
+        "rng": list(rng_states) if rng_states is not None else [capture_rng_state()],
+        "config": to_plain(config) if config is not None else None,
+        "meta": to_plain(full_meta),
+    }
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise VisError(f"cannot create checkpoint directory {directory}: {exc.strerror}") from None
+    tmp = f"{path}.tmp.{os.getpid()}"
+    try:
+        torch.save(checkpoint, tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        raise VisError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    _write_pointer(directory, os.path.basename(path))
+    if max_keep_ckpts is not None and max_keep_ckpts > 0:
+        prune_checkpoints(directory, max_keep_ckpts, keep=os.path.basename(path))
+    return path
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def _write_pointer(directory: str, name: str) -> None:
+    from ..io.files import atomic_open
+
+    with atomic_open(os.path.join(directory, POINTER_FILE), "w") as f:
+        f.write(name + "\n")
+
+
+def list_checkpoints(directory: str) -> List[Tuple[int, str]]:
+    """``(iteration, path)`` of every ``iter_<N>.pth`` in ``directory``, oldest first."""
+    if not os.path.isdir(directory):
+        return []
+    found = []
+    for name in os.listdir(directory):
+        match = _CKPT_NAME.match(name)
+        if match:
+            found.append((int(match.group(1)), os.path.join(directory, name)))
+    return sorted(found)
+
+
+def prune_checkpoints(directory: str, max_keep: int, keep: Optional[str] = None) -> List[str]:
+    """Delete all but the ``max_keep`` highest-iteration checkpoints (never ``keep``); returns the deleted paths."""
+    checkpoints = list_checkpoints(directory)
+    removed = []
+    for _, path in checkpoints[: max(0, len(checkpoints) - max_keep)]:
+        if keep is not None and os.path.basename(path) == keep:
+            continue
+        _remove_quietly(path)
+        removed.append(path)
+    return removed
+
+
+def find_latest_checkpoint(directory: str) -> Optional[str]:
+    """Path named by ``<directory>/last_checkpoint``, else the highest ``iter_<N>.pth``, else None."""
+    pointer = os.path.join(directory, POINTER_FILE)
+    if os.path.isfile(pointer):
+        try:
+            with open(pointer) as f:
+                name = f.read().strip()
+        except OSError:
+            name = ""
+        if name and os.path.isfile(os.path.join(directory, name)):
+            return os.path.join(directory, name)
+    checkpoints = list_checkpoints(directory)
+    return checkpoints[-1][1] if checkpoints else None
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------------
+def read_checkpoint(path: str, logger: Optional[logging.Logger] = None) -> Dict[str, Any]:
+    """Load a checkpoint file to CPU; missing or unreadable files raise `CheckpointError` (one line).
+
+    Our files and plain state dicts load with ``weights_only=True``. Foreign files that pickle other
+    objects (mmengine message hubs, argparse Namespaces, detectron2 ``.pkl``) need a full unpickle,
+    which can run code: that fallback is logged, so only load files you trust.
+    """
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        if path.endswith(".pkl"):
+            with open(path, "rb") as f:
+                obj = pickle.load(f, encoding="latin1")
+        else:
+            try:
+                obj = torch.load(path, map_location="cpu", weights_only=True)
+            except pickle.UnpicklingError as exc:
+                if "weights only load failed" not in str(exc).lower() or "truncated" in str(exc).lower():
+                    raise
+                obj = torch.load(path, map_location="cpu", weights_only=False)
+                _logger(logger).warning(f"checkpoint {path} holds non-tensor objects; loaded with full unpickling")
+    except Exception as exc:  # truncated, not a torch file, wrong pickle protocol, ...
+        raise CheckpointError(f"cannot read checkpoint {path} (corrupt or not a checkpoint): {_one_line(exc)}") from None
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"checkpoint {path} is a {type(obj).__name__}, not a dict of weights")
+    return dict(obj)
+
+
+def extract_state_dict(checkpoint: Mapping[str, Any], path: str = "checkpoint") -> Dict[str, torch.Tensor]:
+    """The model weights of any supported layout, with DDP ``module.`` prefixes removed."""
+    if checkpoint.get("format") == FORMAT:
+        state = checkpoint["model"]
+    elif isinstance(checkpoint.get("state_dict"), Mapping):  # mmdet / mmengine
+        state = checkpoint["state_dict"]
+    elif isinstance(checkpoint.get("model"), Mapping):  # detectron2, DETR, SOLQ
+        state = checkpoint["model"]
+    else:
+        state = checkpoint
+    tensors: Dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if isinstance(value, np.ndarray):  # detectron2 model-zoo .pkl files
+            value = torch.from_numpy(np.ascontiguousarray(value))
+        if not isinstance(value, torch.Tensor):
+            continue
+        while key.startswith("module."):
+            key = key[len("module.") :]
+        tensors[key] = value
+    if not tensors:
+        raise CheckpointError(f"checkpoint {path} has no model weights (keys: {', '.join(list(checkpoint)[:5])})")
+    return tensors
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading weights (fine-tuning, inference)
+# --------------------------------------------------------------------------------------------------
+def _shape(t: torch.Tensor) -> str:
+    return "(" + ", ".join(str(s) for s in t.shape) + ")"
+
+
+def _names(names: Sequence[str], first: int = 3) -> str:
+    shown = ", ".join(names[:first])
+    return shown + (", ..." if len(names) > first else "")
+
+
+@dataclass
+class LoadReport:
+    """What `load_checkpoint` did: key counts and names, for one summary line."""
+
+    path: str
+    model_type: str
+    num_model_keys: int
+    loaded: List[str] = field(default_factory=list)
+    missing: List[str] = field(default_factory=list)
+    unexpected: List[str] = field(default_factory=list)
+    mismatched: List[Tuple[str, Tuple[int, ...], Tuple[int, ...]]] = field(default_factory=list)
+    classifier_reinitialised: bool = False
+    classifier_message: str = ""
+
+    def summary(self) -> str:
+        parts = [f"loaded {self.path}: {len(self.loaded)} of {self.num_model_keys} model keys"]
+        if self.missing:
+            parts.append(f"{len(self.missing)} missing ({_names(self.missing)})")
+        if self.unexpected:
+            parts.append(f"{len(self.unexpected)} unexpected ({_names(self.unexpected)})")
+        if self.mismatched and not self.classifier_reinitialised:
+            parts.append(f"{len(self.mismatched)} shape-mismatched ({_names([m[0] for m in self.mismatched])})")
+        if self.classifier_message:
+            parts.append(self.classifier_message)
+        return "; ".join(parts)
+
+
+def _classifier_names(model: nn.Module) -> List[str]:
+    getter = getattr(model, "classifier_param_names", None)
+    return list(getter()) if callable(getter) else []
+
+
+def load_checkpoint(
+    model: nn.Module,
+    path: str,
+    strict: bool = False,
+    logger: Optional[logging.Logger] = None,
+    allow_partial: bool = False,
+) -> LoadReport:
+    """Load model weights from ``path`` (any supported layout) and log one summary line.
+
+    - Missing, unexpected and shape-mismatched keys are counted and the first few named.
+    - When the only shape mismatches are the model's ``classifier_param_names()`` (another label set),
+      those keys are skipped, the classifier keeps its fresh initialisation (``model.reset_classifier()``
+      is called if the model has one) and the summary says
+      ``classifier re-initialised: checkpoint has 80 classes, model has 40``.
+    - `CheckpointError` (one line) when the file does not fit: no key matches, more than half of the
+      model's keys are missing (unless ``allow_partial``), shapes differ outside the classifier,
+      or, with ``strict``, any key is missing, unexpected or mismatched.
+    """
+    checkpoint = read_checkpoint(path, logger)
+    state = extract_state_dict(checkpoint, path)
+    target = unwrap_model(model)
+    model_type = type(target).__name__
+    model_state = target.state_dict()
+    report = LoadReport(path=path, model_type=model_type, num_model_keys=len(model_state))
+
+    usable: Dict[str, torch.Tensor] = {}
+    for key, value in model_state.items():
+        if key not in state:
+            report.missing.append(key)
+        elif tuple(state[key].shape) != tuple(value.shape):
+            report.mismatched.append((key, tuple(state[key].shape), tuple(value.shape)))
+        else:
+            usable[key] = state[key]
+    report.unexpected = [k for k in state if k not in model_state]
+    report.loaded = list(usable)
+
+    where = f"checkpoint {path} does not fit model {model_type}"
+    if not usable or (not allow_partial and len(report.missing) > MAX_MISSING_FRACTION * len(model_state)):
+        missing = len(model_state) - len(usable)
+        raise CheckpointError(f"{where}: {missing} of {len(model_state)} keys missing (is it another architecture?)")
+
+    classifier = set(_classifier_names(target))
+    outside = [m for m in report.mismatched if m[0] not in classifier]
+    if outside:
+        name, ckpt_shape, model_shape = outside[0]
+        raise CheckpointError(
+            f"{where}: {len(outside)} keys differ in shape outside the classifier, "
+            f"e.g. {name}: checkpoint {ckpt_shape} vs model {model_shape}"
+        )
+    if strict and (report.missing or report.unexpected or report.mismatched):
+        raise CheckpointError(
+            f"{where} exactly (strict): {len(report.missing)} missing, {len(report.unexpected)} unexpected, "
+            f"{len(report.mismatched)} shape-mismatched keys, e.g. "
+            f"{(report.missing + report.unexpected + [m[0] for m in report.mismatched])[0]}"
+        )
+
+    target.load_state_dict(usable, strict=False)
+    if report.mismatched:  # only classifier keys are left here
+        report.classifier_reinitialised = True
+        reset = getattr(target, "reset_classifier", None)
+        if callable(reset):
+            reset()
+        report.classifier_message = _classifier_message(target, checkpoint, report.mismatched)
+    _logger(logger).info(report.summary())
+    return report
+
+
+def _classifier_message(model: nn.Module, checkpoint: Mapping[str, Any], mismatched) -> str:
+    """'classifier re-initialised: checkpoint has 80 classes, model has 40'."""
+    model_classes = getattr(model, "num_classes", None)
+    _, ckpt_shape, model_shape = sorted(mismatched)[0]
+    meta = checkpoint.get("meta") if isinstance(checkpoint.get("meta"), Mapping) else {}
+    ckpt_classes = meta.get("num_classes") if checkpoint.get("format") == FORMAT else None
+    if ckpt_classes is None and ckpt_shape and model_shape:
+        # A softmax head has K+1 rows (background); the same offset applies to the checkpoint's head.
+        offset = model_shape[0] - model_classes if isinstance(model_classes, int) else 0
+        ckpt_classes = ckpt_shape[0] - offset
+    if model_classes is None and model_shape:
+        model_classes = model_shape[0]
+    return f"classifier re-initialised: checkpoint has {ckpt_classes} classes, model has {model_classes}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Resume
+# --------------------------------------------------------------------------------------------------
+def resume(
+    path: str,
+    model: nn.Module,
+    optimizer: Optional[torch.optim.Optimizer] = None,
+    scheduler: Any = None,
+    scaler: Any = None,
+    rank: int = 0,
+    world_size: int = 1,
+    logger: Optional[logging.Logger] = None,
+) -> int:
+    """Restore model, optimizer, scheduler, AMP scaler and RNG states; returns the iteration to start at.
+
+    Only our own training checkpoints can be resumed (weights from other files: `load_checkpoint`).
+    Each rank restores its own RNG state; if the world size changed, rank 0's state is used and a
+    warning says that the continuation will not be bit-identical.
+    """
+    log = _logger(logger)
+    checkpoint = read_checkpoint(path, logger)
+    if checkpoint.get("format") != FORMAT:
+        raise CheckpointError(f"cannot resume from {path}: not a training checkpoint of this toolkit (use --load-from for weights)")
+    target = unwrap_model(model)
+    try:
+        target.load_state_dict(checkpoint["model"], strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(
+            f"cannot resume from {path}: its weights do not fit model {type(target).__name__} ({_one_line(exc)})"
+        ) from None
+    try:
+        if optimizer is not None and checkpoint.get("optimizer") is not None:
+            optimizer.load_state_dict(checkpoint["optimizer"])
+        if scheduler is not None and checkpoint.get("scheduler") is not None:
+            scheduler.load_state_dict(checkpoint["scheduler"])
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"cannot resume from {path}: optimizer/scheduler state does not fit ({_one_line(exc)})"
+        ) from None
+    if scaler is not None and checkpoint.get("scaler") is not None and scaler.is_enabled():
+        scaler.load_state_dict(checkpoint["scaler"])
+    rng_states = checkpoint.get("rng") or []
+    if rng_states:
+        if len(rng_states) != world_size:
+            log.warning(
+                f"checkpoint was saved with {len(rng_states)} processes, resuming with {world_size}: "
+                "data order and random state will differ from an uninterrupted run"
+            )
+        restore_rng_state(rng_states[rank] if rank < len(rng_states) else rng_states[0])
+    iteration = int(checkpoint.get("iteration", 0))
+    log.info(f"resumed from {path} at iteration {iteration}")
+    return iteration
