@@ -12,6 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from vis.cli import run_tool  # noqa: E402
 from vis.errors import VisError  # noqa: E402
 
 
@@ -32,27 +33,27 @@ def main(argv=None) -> int:
                         help="range of YouTube-VIS video lengths in frames (default 12 24)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    try:
-        from vis.data.synthetic import generate_all
+    from vis.data.synthetic import generate_all
 
-        generate_all(
-            args.out,
-            seed=args.seed,
-            num_train_images=args.num_train,
-            num_val_images=args.num_val,
-            num_train_videos=args.num_train_videos,
-            num_val_videos=args.num_val_videos,
-            demo_frames=args.demo_frames,
-            image_size=tuple(args.image_size),
-            video_size=tuple(args.video_size),
-            video_frames=tuple(args.video_frames),
-            progress=not args.no_progress,
-        )
-    except (VisError, OSError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"error: {message}", file=sys.stderr)
-        return 2
-    return 0
+    def job():
+        try:
+            generate_all(
+                args.out,
+                seed=args.seed,
+                num_train_images=args.num_train,
+                num_val_images=args.num_val,
+                num_train_videos=args.num_train_videos,
+                num_val_videos=args.num_val_videos,
+                demo_frames=args.demo_frames,
+                image_size=tuple(args.image_size),
+                video_size=tuple(args.video_size),
+                video_frames=tuple(args.video_frames),
+                progress=not args.no_progress,
+            )
+        except OSError as exc:  # e.g. an unwritable output folder
+            raise VisError(f"cannot write synthetic data to {args.out}: {exc.strerror or exc}") from None
+
+    return run_tool(job)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from vis.cli import run_tool  # noqa: E402
 from vis.errors import VisError  # noqa: E402
 
 
@@ -38,7 +39,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON line instead of a table")
     parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")
     args = parser.parse_args(argv)
-    try:
+
+    def job():
         from vis.config import load_config
         from vis.utils.model_info import format_param_table, model_param_info
 
@@ -48,14 +50,12 @@ def main(argv=None) -> int:
         with contextlib.redirect_stdout(sys.stderr):  # keep stdout for the result only
             model = build_for_counting(cfg.model)
         info = model_param_info(model)
-    except VisError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(info))
-    else:
-        print(format_param_table(info, title=f"{type(model).__name__} ({args.config})"))
-    return 0
+        if args.json:
+            print(json.dumps(info))
+        else:
+            print(format_param_table(info, title=f"{type(model).__name__} ({args.config})"))
+
+    return run_tool(job)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vis.errors import VisError  # noqa: E402
+from vis.cli import run_tool  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -25,21 +25,16 @@ def main(argv=None) -> int:
     parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
     args = parser.parse_args(argv)
-    try:
-        from pipelines.evaluate import test_from_config
+    from pipelines.evaluate import test_from_config
 
-        test_from_config(
-            args.config,
-            args.checkpoint,
-            cfg_options=args.cfg_options,
-            format_only=args.format_only,
-            out=args.out,
-            device=args.device,
-        )
-    except VisError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_tool(lambda: test_from_config(
+        args.config,
+        args.checkpoint,
+        cfg_options=args.cfg_options,
+        format_only=args.format_only,
+        out=args.out,
+        device=args.device,
+    ))
 
 
 if __name__ == "__main__":

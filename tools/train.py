@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vis.errors import VisError  # noqa: E402
+from vis.cli import run_tool  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -35,28 +35,16 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.local_rank is not None:
         os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
-    try:
-        from pipelines.train import train_from_config
+    from pipelines.train import train_from_config
 
-        train_from_config(
-            args.config,
-            work_dir=args.work_dir,
-            resume=args.resume,
-            load_from=args.load_from,
-            cfg_options=args.cfg_options,
-            amp=args.amp,
-        )
-    except VisError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        dist = sys.modules.get("vis.engine.dist")
-        if dist is not None:
-            dist.cleanup()
-    return 0
+    return run_tool(lambda: train_from_config(
+        args.config,
+        work_dir=args.work_dir,
+        resume=args.resume,
+        load_from=args.load_from,
+        cfg_options=args.cfg_options,
+        amp=args.amp,
+    ))
 
 
 if __name__ == "__main__":

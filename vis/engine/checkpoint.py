@@ -37,6 +37,7 @@ from torch import nn
 
 from ..config import to_plain
 from ..errors import CheckpointError, VisError
+from ..io.files import atomic_open
 from .optim import unwrap_model
 
 FORMAT = "vis-checkpoint"
@@ -156,19 +157,10 @@ def save_checkpoint(
         "meta": to_plain(full_meta),
     }
     try:
-        os.makedirs(directory, exist_ok=True)
+        with atomic_open(path, "wb") as f:  # temp file + rename: a crash never leaves a half checkpoint
+            torch.save(checkpoint, f)
     except OSError as exc:
-        raise VisError(f"cannot create checkpoint directory {directory}: {exc.strerror}") from None
-    tmp = f"{path}.tmp.{os.getpid()}"
-    try:
-        torch.save(checkpoint, tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        _remove_quietly(tmp)
         raise VisError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
     _write_pointer(directory, os.path.basename(path))
     if max_keep_ckpts is not None and max_keep_ckpts > 0:
         prune_checkpoints(directory, max_keep_ckpts, keep=os.path.basename(path))
@@ -183,8 +175,6 @@ def _remove_quietly(path: str) -> None:
 
 
 def _write_pointer(directory: str, name: str) -> None:
-    from ..io.files import atomic_open
-
     with atomic_open(os.path.join(directory, POINTER_FILE), "w") as f:
         f.write(name + "\n")
 
@@ -348,6 +338,10 @@ def load_checkpoint(
     checkpoint = read_checkpoint(path, logger)
     state = extract_state_dict(checkpoint, path)
     target = unwrap_model(model)
+    # Official checkpoints (mmdet, detectron2, DETR layouts) are renamed by the model that knows them.
+    convert = getattr(target, "convert_state_dict", None)
+    if callable(convert):
+        state = convert(state)
     model_type = type(target).__name__
     model_state = target.state_dict()
     report = LoadReport(path=path, model_type=model_type, num_model_keys=len(model_state))

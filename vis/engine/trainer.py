@@ -222,6 +222,16 @@ class Trainer:
                 raise ConfigError("config has no data.train section")
             train_dataset = build_dataset(data_cfg["train"])
         self.train_dataset = train_dataset
+        # Class names travel in checkpoints (meta) so inference tools can label results.
+        dataset_names = getattr(train_dataset, "class_names", None)
+        if getattr(self.model, "class_names", "absent") is None and dataset_names is not None:
+            if len(dataset_names) == getattr(self.model, "num_classes", -1):
+                self.model.class_names = list(dataset_names)
+            else:
+                raise ConfigError(
+                    f"model.num_classes is {self.model.num_classes} but the training data has "
+                    f"{len(dataset_names)} classes"
+                )
         if len(train_dataset) == 0:
             raise DataError("the training dataset is empty")
         self.batch_size = int(data_cfg.get("samples_per_gpu", 2))
@@ -257,6 +267,8 @@ class Trainer:
             self.last_checkpoint = resume_path
         elif load_from:
             load_checkpoint(self.model, load_from, logger=self.log)
+        elif hasattr(self.model, "init_weights"):
+            self.model.init_weights()  # ImageNet backbone weights named by the config, if any
         self.iteration = self.start_iter
 
         if self.world_size > 1:

@@ -1,0 +1,30 @@
+"""What every command-line tool shares: the repo on ``sys.path`` and one way to report bad input.
+
+Tools parse their arguments and call one function; `run_tool` turns the known failures into the
+contract of docs/design.md: a one-line ``error: ...`` and exit code 2 for bad input, 130 for Ctrl-C,
+never a traceback from deep inside.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+from .errors import VisError
+
+
+def run_tool(job: Callable[[], object]) -> int:
+    """Run ``job()``; map VisError -> exit 2, KeyboardInterrupt -> exit 130, success -> 0."""
+    try:
+        job()
+    except VisError as exc:
+        message = str(exc).strip().splitlines()
+        print(f"error: {message[0] if message else type(exc).__name__}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        dist = sys.modules.get("vis.engine.dist")
+        if dist is not None:
+            dist.cleanup()
+    return 0

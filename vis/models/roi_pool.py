@@ -1,0 +1,120 @@
+"""Multi-level RoIAlign: pool each box from the one FPN level that suits its size.
+
+torchvision's ``MultiScaleRoIAlign`` is not usable here: it calls ``roi_align`` with ``aligned=False`` and has
+its own level rule. The reference models use ``aligned=True`` (half-pixel shift), so this module calls
+``torchvision.ops.roi_align`` once per level with a swappable level rule (reference_models.md §1.5, §7.1):
+
+- ``'mmdet'`` (QueryInst): ``lvl = floor(log2(sqrt(w*h) / finest_scale + 1e-6))``, ``finest_scale=56``;
+- ``'detectron2'`` (ISTR): ``lvl = floor(4 + log2(sqrt(w*h) / 224 + 1e-8)) - 2``;
+
+both clamped to the available levels. Level 0 is the finest map (P2, stride 4).
+"""
+from __future__ import annotations
+
+import math
+from typing import List, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+from torchvision.ops import roi_align
+
+
+def mmdet_roi_levels(boxes: torch.Tensor, num_levels: int, finest_scale: float = 56.0) -> torch.Tensor:
+    """boxes: [R, 4] xyxy -> int64 [R] level index. ``sqrt(w*h)`` without the legacy +1 (mmdet 2.x/3.x)."""
+    scale = torch.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
+    levels = torch.floor(torch.log2(scale / finest_scale + 1e-6))
+    return levels.clamp(min=0, max=num_levels - 1).long()
+
+
+def detectron2_roi_levels(
+    boxes: torch.Tensor,
+    num_levels: int,
+    canonical_box_size: float = 224.0,
+    canonical_level: int = 4,
+    min_level: int = 2,
+) -> torch.Tensor:
+    """boxes: [R, 4] xyxy -> int64 [R] level index (detectron2 ``assign_boxes_to_levels``)."""
+    scale = torch.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
+    levels = torch.floor(canonical_level + torch.log2(scale / canonical_box_size + 1e-8))
+    return (levels.clamp(min=min_level, max=min_level + num_levels - 1) - min_level).long()
+
+
+class MultiLevelRoIAlign(nn.Module):
+    """Pool ``output_size`` x ``output_size`` features for per-image box lists from a list of FPN maps.
+
+    Args:
+        output_size: 7 (box head) or 14 (mask head) in QueryInst.
+        strides: stride of each feature map, finest first.
+        sampling_ratio: bilinear samples per bin side (2 in mmdet/detectron2 configs; 0 = adaptive).
+        aligned: half-pixel shift (True for every reference model except the original MaskTrack R-CNN).
+        level_rule: 'mmdet' or 'detectron2' (see module docstring).
+        finest_scale: mmdet rule's scale of level 0 (56).
+        canonical_box_size, canonical_level: detectron2 rule's parameters (224, 4).
+    """
+
+    def __init__(
+        self,
+        output_size: Union[int, Tuple[int, int]],
+        strides: Sequence[int] = (4, 8, 16, 32),
+        sampling_ratio: int = 2,
+        aligned: bool = True,
+        level_rule: str = "mmdet",
+        finest_scale: float = 56.0,
+        canonical_box_size: float = 224.0,
+        canonical_level: int = 4,
+    ):
+        super().__init__()
+        if level_rule not in ("mmdet", "detectron2"):
+            raise ValueError(f"level_rule must be 'mmdet' or 'detectron2', got '{level_rule}'")
+        self.output_size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+        self.strides = tuple(int(s) for s in strides)
+        self.sampling_ratio = sampling_ratio
+        self.aligned = aligned
+        self.level_rule = level_rule
+        self.finest_scale = finest_scale
+        self.canonical_box_size = canonical_box_size
+        self.canonical_level = canonical_level
+
+    def assign_levels(self, boxes: torch.Tensor) -> torch.Tensor:
+        num_levels = len(self.strides)
+        if self.level_rule == "mmdet":
+            return mmdet_roi_levels(boxes, num_levels, self.finest_scale)
+        min_level = int(round(math.log2(self.strides[0])))
+        return detectron2_roi_levels(boxes, num_levels, self.canonical_box_size, self.canonical_level, min_level)
+
+    def forward(self, features: List[torch.Tensor], boxes: List[torch.Tensor]) -> torch.Tensor:
+        """features: per level [N, C, H_l, W_l]; boxes: per image [R_i, 4] xyxy in input pixels.
+
+        Returns [sum R_i, C, S, S], image-major in the order of ``boxes``. Boxes get no gradient from
+        RoIAlign (as with mmcv's RoIAlign); they are detached here to say so explicitly.
+        """
+        if len(features) != len(self.strides):
+            raise ValueError(f"expected {len(self.strides)} feature maps, got {len(features)}")
+        rois = torch.cat(
+            [torch.cat([b.new_full((b.shape[0], 1), float(i)), b.detach()], dim=1) for i, b in enumerate(boxes)]
+        )  # [R, 5] = (image index, x1, y1, x2, y2)
+        num_channels = features[0].shape[1]
+        out = features[0].new_zeros((rois.shape[0], num_channels) + self.output_size)
+        if rois.shape[0] == 0:
+            return out
+        levels = self.assign_levels(rois[:, 1:])
+        unused: List[torch.Tensor] = []
+        for level, (feature, stride) in enumerate(zip(features, self.strides)):
+            index = torch.nonzero(levels == level).squeeze(1)
+            if index.numel() == 0:
+                unused.append(feature)
+                continue
+            out[index] = roi_align(
+                feature,
+                rois[index],
+                output_size=self.output_size,
+                spatial_scale=1.0 / stride,
+                sampling_ratio=self.sampling_ratio,
+                aligned=self.aligned,
+            ).to(out.dtype)
+        if torch.is_grad_enabled():
+            # Touch the unused levels with weight 0 so every FPN parameter is in the graph (DDP requires it
+            # unless find_unused_parameters; mmdet's extractor does the same).
+            for feature in unused:
+                out = out + feature.flatten()[0] * 0.0
+        return out

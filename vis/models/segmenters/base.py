@@ -1,0 +1,145 @@
+"""`FrameSegmenter`: what every per-frame instance segmenter offers the rest of the toolkit.
+
+The trainer, the evaluators, the tracker and the tools only use this interface (docs/design.md,
+"Model contract"):
+
+    model(images, targets)                 -> dict[str, Tensor] of weighted losses (training)
+    model.predict(images, orig_sizes=None) -> list[Instances]                     (inference)
+
+Pre-processing (normalise, then pad with 0 to a multiple of 32, as mmdet's ``DetDataPreprocessor``) and
+the mapping of results back to the original image size live here, once, so heads never see raw pixels or
+padding.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...structures import ImageBatch, Instances
+from ..mask_ops import paste_masks_in_image
+
+IMAGENET_PIXEL_MEAN = (123.675, 116.28, 103.53)
+IMAGENET_PIXEL_STD = (58.395, 57.12, 57.375)
+
+Images = Union[ImageBatch, Sequence[torch.Tensor]]
+
+
+class FrameSegmenter(nn.Module):
+    """Abstract per-frame segmenter.
+
+    Args:
+        num_classes: number of foreground classes K (labels are 0..K-1).
+        class_names: optional list of K names.
+        pixel_mean, pixel_std: RGB normalisation for 0..255 inputs.
+        size_divisibility: padded batch sides are multiples of this.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        class_names: Optional[Sequence[str]] = None,
+        pixel_mean: Sequence[float] = IMAGENET_PIXEL_MEAN,
+        pixel_std: Sequence[float] = IMAGENET_PIXEL_STD,
+        size_divisibility: int = 32,
+    ):
+        super().__init__()
+        if class_names is not None and len(class_names) != num_classes:
+            raise ValueError(f"class_names has {len(class_names)} names but num_classes is {num_classes}")
+        self.num_classes = int(num_classes)
+        self.class_names = list(class_names) if class_names is not None else None
+        self.size_divisibility = int(size_divisibility)
+        # Not persistent: the checkpoint layout mirrors the reference model, which keeps these in its config.
+        mean = torch.tensor(pixel_mean, dtype=torch.float32).view(3, 1, 1)
+        std = torch.tensor(pixel_std, dtype=torch.float32).view(3, 1, 1)
+        self.register_buffer("pixel_mean", mean, persistent=False)
+        self.register_buffer("pixel_std", std, persistent=False)
+
+    @property
+    def device(self) -> torch.device:
+        return self.pixel_mean.device
+
+    # -- pre-processing ---------------------------------------------------------------------------
+    def preprocess(self, images: Images) -> ImageBatch:
+        """Raw 0..255 RGB images (an ``ImageBatch`` padded with anything, or a list of [3, h, w]) ->
+        normalised ``ImageBatch`` on the model's device, padded with 0 AFTER normalising to a multiple of
+        ``size_divisibility`` (so the padding is the mean colour, as in mmdet)."""
+        if isinstance(images, ImageBatch):
+            tensor = images.tensor.to(self.device, torch.float32)
+            tensor = (tensor - self.pixel_mean) / self.pixel_std
+            pad_h = -tensor.shape[-2] % self.size_divisibility
+            pad_w = -tensor.shape[-1] % self.size_divisibility
+            if pad_h or pad_w:
+                tensor = F.pad(tensor, (0, pad_w, 0, pad_h))
+            batch = ImageBatch(tensor, images.image_sizes)
+            # Re-zero the padding, which held normalised raw zeros.
+            return ImageBatch(tensor * batch.valid_mask()[:, None].to(tensor.dtype), images.image_sizes)
+        if len(images) == 0:
+            raise ValueError("preprocess needs at least one image")
+        normalised = [(im.to(self.device, torch.float32) - self.pixel_mean) / self.pixel_std for im in images]
+        return ImageBatch.from_tensors(normalised, self.size_divisibility, pad_value=0.0)
+
+    def targets_to_device(self, targets: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        """Move the tensors of each target dict to the model's device (other entries are kept)."""
+        moved = []
+        for target in targets:
+            moved.append({k: (v.to(self.device) if isinstance(v, torch.Tensor) else v) for k, v in target.items()})
+        return moved
+
+    # -- the contract -----------------------------------------------------------------------------
+    def forward(self, images: Images, targets: Sequence[Dict[str, Any]]) -> Dict[str, torch.Tensor]:
+        """Training: weighted losses, one entry per loss term (the trainer sums them)."""
+        raise NotImplementedError
+
+    def predict(self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None) -> List[Instances]:
+        """Inference: one ``Instances`` per image at ``orig_sizes`` (default: the input sizes) with
+        ``boxes``, ``scores``, ``labels``, ``masks`` (bool), ``embeds`` and ``query_index``."""
+        raise NotImplementedError
+
+    def init_weights(self) -> None:
+        """Load the ImageNet weights named by the config (``backbone.pretrained``).
+
+        Called by the trainer when a run starts from scratch (not when resuming or with ``--load-from``),
+        as mmdet's ``init_weights``: building a model never reads files, so any tool can build any config.
+        """
+        for module in self.modules():
+            path = getattr(module, "pretrained", None)
+            if isinstance(path, str) and path and hasattr(module, "load_pretrained"):
+                module.load_pretrained(path)
+
+    def convert_state_dict(self, state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Rename the keys of an official checkpoint to this model's (identity unless a model overrides it).
+
+        Checkpoint loading calls it on every file, so it must leave this project's own keys unchanged."""
+        return state_dict
+
+    def classifier_param_names(self) -> List[str]:
+        """State-dict keys whose shape depends on ``num_classes`` (re-initialised when finetuning to
+        another label set)."""
+        raise NotImplementedError
+
+
+def make_instances(
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    labels: torch.Tensor,
+    mask_probs: torch.Tensor,
+    input_size: Tuple[int, int],
+    output_size: Tuple[int, int],
+    mask_threshold: float = 0.5,
+    **fields: torch.Tensor,
+) -> Instances:
+    """Per-image detections in input-image pixels -> ``Instances`` at ``output_size``.
+
+    boxes: [n, 4] xyxy in the (unpadded) input image; mask_probs: [n, h, w] probabilities in box
+    coordinates. Boxes are scaled by output/input size per axis and NOT clipped (as the references);
+    masks are pasted at ``output_size`` with the scaled boxes and thresholded. Extra ``fields`` are attached.
+    """
+    in_h, in_w = int(input_size[0]), int(input_size[1])
+    out_h, out_w = int(output_size[0]), int(output_size[1])
+    scale = boxes.new_tensor([out_w / in_w, out_h / in_h, out_w / in_w, out_h / in_h])
+    boxes = boxes * scale
+    masks = paste_masks_in_image(mask_probs, boxes, (out_h, out_w), threshold=mask_threshold)
+    return Instances((out_h, out_w), boxes=boxes, scores=scores, labels=labels, masks=masks, **fields)
