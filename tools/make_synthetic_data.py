@@ -1,8 +1,8 @@
 """Write the synthetic COCO / YouTube-VIS stand-in data (see vis/data/synthetic.py for the layout).
 
-    python tools/make_synthetic_data.py --out data/synthetic [--seed 0] [--num-train 2000] [--num-val 200]
+    python tools/make_synthetic_data.py --out data/synthetic [--seed 0] [--num-train 3000] [--num-val 200]
         [--num-train-videos 60] [--num-val-videos 20] [--demo-frames 120]
-        [--image-size 224 320] [--video-size 240 320] [--video-frames 12 24]
+        [--image-size 128 160] [--video-size 240 320] [--video-frames 12 24]
 
 The same arguments always produce the same files. Exits 2 with a one-line message on bad input.
 """
@@ -20,13 +20,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Generate synthetic shapes data in COCO and YouTube-VIS 2019 formats.")
     parser.add_argument("--out", required=True, help="output root (coco/, ytvis/, demo/ are written under it)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--num-train", type=int, default=2000, help="COCO train images (default 2000)")
+    parser.add_argument("--num-train", type=int, default=3000, help="COCO train images (default 3000)")
     parser.add_argument("--num-val", type=int, default=200, help="COCO val images (default 200)")
     parser.add_argument("--num-train-videos", type=int, default=60, help="YouTube-VIS train videos (default 60)")
     parser.add_argument("--num-val-videos", type=int, default=20, help="YouTube-VIS valid videos (default 20)")
     parser.add_argument("--demo-frames", type=int, default=120, help="frames of demo/demo.mp4, 0 to skip (default 120)")
-    parser.add_argument("--image-size", type=int, nargs=2, default=(224, 320), metavar=("MIN", "MAX"),
-                        help="range of COCO image height and width (default 224 320)")
+    parser.add_argument("--image-size", type=int, nargs=2, default=(128, 160), metavar=("MIN", "MAX"),
+                        help="range of COCO image height and width (default 128 160)")
     parser.add_argument("--video-size", type=int, nargs=2, default=(240, 320), metavar=("H", "W"),
                         help="video frame size (default 240 320)")
     parser.add_argument("--video-frames", type=int, nargs=2, default=(12, 24), metavar=("MIN", "MAX"),

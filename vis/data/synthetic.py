@@ -754,7 +754,7 @@ def _check_count(name: str, value: int) -> int:
     return int(value)
 
 
-def render_coco_image(seed: int, split: str, index: int, min_size: int = 224, max_size: int = 320,
+def render_coco_image(seed: int, split: str, index: int, min_size: int = 128, max_size: int = 160,
                       max_objects: int = 8, min_visible_area: int = 40, min_visible_fraction: float = 0.25
                       ) -> Tuple[np.ndarray, List[Tuple[int, np.ndarray]]]:
     """Image ``index`` (0-based) of a COCO split as ``make_coco_split`` writes it, before JPEG coding.
@@ -766,8 +766,8 @@ def render_coco_image(seed: int, split: str, index: int, min_size: int = 224, ma
     return sample_image(rng, height, width, max_objects, min_visible_area, min_visible_fraction)
 
 
-def make_coco_split(out_root: str, split: str, num_images: int, seed: int = 0, min_size: int = 224,
-                    max_size: int = 320, max_objects: int = 8, min_visible_area: int = 40,
+def make_coco_split(out_root: str, split: str, num_images: int, seed: int = 0, min_size: int = 128,
+                    max_size: int = 160, max_objects: int = 8, min_visible_area: int = 40,
                     min_visible_fraction: float = 0.25, progress: bool = True) -> dict:
     """Write ``<out_root>/coco/<split>/*.jpg`` and ``<out_root>/coco/annotations/instances_<split>.json``.
 
@@ -927,9 +927,9 @@ def write_demo_video(path: str, num_frames: int = 120, height: int = 240, width:
     return truth
 
 
-def generate_all(out_root: str, seed: int = 0, num_train_images: int = 2000, num_val_images: int = 200,
+def generate_all(out_root: str, seed: int = 0, num_train_images: int = 3000, num_val_images: int = 200,
                  num_train_videos: int = 60, num_val_videos: int = 20, demo_frames: int = 120,
-                 image_size: Tuple[int, int] = (224, 320), video_size: Tuple[int, int] = (240, 320),
+                 image_size: Tuple[int, int] = (128, 160), video_size: Tuple[int, int] = (240, 320),
                  video_frames: Tuple[int, int] = (12, 24), progress: bool = True, verbose: bool = True) -> dict:
     """Write the whole synthetic data root (see the module docstring) and print a short summary.
 

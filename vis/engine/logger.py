@@ -17,7 +17,7 @@ import math
 import os
 import sys
 import time
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 _FORMAT = "%(asctime)s %(levelname).1s %(name)s: %(message)s"
 _DATEFMT = "%m-%d %H:%M:%S"
@@ -209,3 +209,36 @@ def _jsonable(obj: Any) -> Any:
     if hasattr(obj, "tolist"):
         return obj.tolist()
     return str(obj)
+
+
+def read_metrics(work_dir: str) -> List[Dict[str, Any]]:
+    """All events of ``<work_dir>/metrics.jsonl`` (train, eval, resume), in order."""
+    from ..errors import DataError
+
+    path = os.path.join(work_dir, "metrics.jsonl")
+    if not os.path.isfile(path):
+        raise DataError(f"no metrics.jsonl in {work_dir} (is it a training work dir?)")
+    events = []
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    events.append(json.loads(line))
+                except json.JSONDecodeError:
+                    raise DataError(f"malformed line {number} in {path}") from None
+    return events
+
+
+def learning_curve_table(events: List[Dict[str, Any]], keys=("bbox_mAP", "segm_mAP", "segm_mAP_50", "segm_mAP_75")) -> str:
+    """Markdown table: one row per eval event with the mean training loss since the previous one."""
+    rows = ["| iteration | train loss | " + " | ".join(keys) + " |", "|---" * (2 + len(keys)) + "|"]
+    losses: List[float] = []
+    for event in events:
+        if event.get("event") == "train" and "loss" in event:
+            losses.append(float(event["loss"]))
+        elif event.get("event") == "eval":
+            loss = f"{sum(losses) / len(losses):.2f}" if losses else "-"
+            values = [f"{event[k]:.3f}" if isinstance(event.get(k), (int, float)) else "-" for k in keys]
+            rows.append(f"| {event['iter']} | {loss} | " + " | ".join(values) + " |")
+            losses = []
+    return "\n".join(rows)
