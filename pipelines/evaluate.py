@@ -12,7 +12,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import torch
 
 from vis.config import load_config, to_plain
+from vis.data.samplers import InferenceSampler
 from vis.engine import dist
+from vis.engine.optim import unwrap_model
 from vis.errors import CheckpointError, ConfigError, VisError
 from vis.evaluation import IOU_TYPES, evaluate_coco, format_table, instances_to_coco_results, write_coco_results
 
@@ -20,22 +22,7 @@ from vis.evaluation import IOU_TYPES, evaluate_coco, format_table, instances_to_
 # -- inference -------------------------------------------------------------------------------------
 def _rank_indices(num_items: int) -> List[int]:
     """This rank's contiguous shard of ``range(num_items)`` (so gathering in rank order keeps dataset order)."""
-    try:
-        from vis.data.samplers import InferenceSampler
-    except ImportError:
-        InferenceSampler = None
-    if InferenceSampler is not None:
-        return list(InferenceSampler(num_items))
-    rank, world_size = dist.get_rank(), dist.get_world_size()
-    shard = (num_items + world_size - 1) // world_size
-    return list(range(min(rank * shard, num_items), min((rank + 1) * shard, num_items)))
-
-
-def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """DDP / DataParallel hide ``predict``; run inference on the wrapped module."""
-    if isinstance(model, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)):
-        return model.module
-    return model
+    return list(InferenceSampler(num_items))
 
 
 def _model_device(model: torch.nn.Module) -> torch.device:
@@ -71,7 +58,7 @@ def run_inference(
     """
     from vis.data import collate
 
-    net = _unwrap(model)
+    net = unwrap_model(model)
     device = torch.device(device) if device is not None else _model_device(net)
     label_map = _label_map(dataset)
     indices = _rank_indices(len(dataset))
