@@ -110,3 +110,10 @@ def test_test_missing_and_corrupt_checkpoint(coco, tmp_path):
 
 def test_model_info_unknown_key():
     assert_one_line_error(run_tool("model_info.py", TINY, "--cfg-options", "model.backbone.detph=18"), "detph")
+
+
+def test_train_missing_imagenet_weights_file(coco, tmp_path):
+    proc = run_tool("train.py", TINY, "--work-dir", tmp_path / "w", "--cfg-options",
+                    *data_options(os.path.join(coco, "annotations", "instances_train.json"), os.path.join(coco, "train")),
+                    f"model.backbone.pretrained={tmp_path / 'resnet18-missing.pth'}")
+    assert_one_line_error(proc, "resnet18-missing.pth")
