@@ -6,11 +6,15 @@ from typing import Any, Dict, Mapping
 from ..config import build
 from .coco import CocoDataset
 from .collate import collate
+from .pairs import PseudoVideoPairs
 from .transforms import TRANSFORMS, Compose
+from .ytvis import YTVISDataset
 
 # name -> dataset class, for `build_dataset` (other dataset modules add their entries here).
 DATASETS: Dict[str, Any] = {
     "CocoDataset": CocoDataset,
+    "YTVISDataset": YTVISDataset,
+    "PseudoVideoPairs": PseudoVideoPairs,
 }
 
 

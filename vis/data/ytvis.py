@@ -1,0 +1,517 @@
+"""YouTube-VIS (2019 / 2021) video dataset: key/reference frame pairs for training, frame streams for inference.
+
+Layouts (``img_dir`` may be left out and is then found from ``ann_file``):
+
+    2019   <root>/train.json             + <root>/train/JPEGImages/<video>/<frame>.jpg
+    2021   <root>/train/instances.json   + <root>/train/JPEGImages/<video>/<frame>.jpg
+
+A video's frames are addressed by their **position** in ``file_names`` (0, 1, 2, ...): the names are
+source frame numbers (00000, 00005, ...) and are not consecutive, while every per-frame list of an
+annotation (``segmentations``, ``bboxes``, ``areas``) is indexed by that position. An annotation is one
+object track; its id is the instance id that links key and reference frame targets.
+
+The JSON is checked at construction (shapes of the per-frame lists, unknown ids, missing frame
+files), so a broken split fails with a one-line `DataError` naming the video or annotation instead
+of crashing hours into training.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+import torch
+
+from ..errors import ConfigError, DataError
+from ..io.files import read_json
+from .coco import segmentation_to_mask, to_contract
+from .transforms import Compose, masks_to_boxes
+
+# Official category lists; the category id is the 1-based position.
+YTVIS_2019_CLASSES: Tuple[str, ...] = (
+    "person", "giant_panda", "lizard", "parrot", "skateboard", "sedan", "ape", "dog", "snake", "monkey",
+    "hand", "rabbit", "duck", "cat", "cow", "fish", "train", "horse", "turtle", "bear",
+    "motorbike", "giraffe", "leopard", "fox", "deer", "owl", "surfboard", "airplane", "truck", "zebra",
+    "tiger", "elephant", "snowboard", "boat", "shark", "mouse", "frog", "eagle", "earless_seal", "tennis_racket",
+)
+YTVIS_2021_CLASSES: Tuple[str, ...] = (
+    "airplane", "bear", "bird", "boat", "car", "cat", "cow", "deer", "dog", "duck",
+    "earless_seal", "elephant", "fish", "flying_disc", "fox", "frog", "giant_panda", "giraffe", "horse", "leopard",
+    "lizard", "monkey", "motorbike", "mouse", "parrot", "person", "rabbit", "shark", "skateboard", "snake",
+    "snowboard", "squirrel", "surfboard", "tennis_racket", "tiger", "train", "truck", "turtle", "whale", "zebra",
+)
+
+# COCO category id -> YouTube-VIS 2019 category id, for COCO pre-training / pseudo-video pairs in the
+# video label space. Only classes that mean the same object are mapped; everything else is dropped:
+#   car -> sedan          YTVIS "sedan" is how the 2019 set names passenger cars (no separate "car" class)
+#   motorcycle -> motorbike, airplane, train, truck, boat, cat, dog, horse, cow, elephant, bear, zebra,
+#   giraffe, skateboard, snowboard, surfboard, tennis racket -> tennis_racket: same object, same or obvious name
+# Not mapped:
+#   bird       2019 only has species (parrot, duck, owl, eagle); a generic bird would be mislabelled
+#   mouse      COCO's "mouse" (74) is the computer mouse, YTVIS's is the animal
+#   bicycle    not a motorbike (some projects map it; we do not)
+#   bear       is NOT also mapped to giant_panda: COCO bears are mostly brown/black/polar bears
+COCO_TO_YTVIS_2019: Dict[int, int] = {
+    1: 1,     # person -> person
+    3: 6,     # car -> sedan
+    4: 21,    # motorcycle -> motorbike
+    5: 28,    # airplane -> airplane
+    7: 17,    # train -> train
+    8: 29,    # truck -> truck
+    9: 34,    # boat -> boat
+    17: 14,   # cat -> cat
+    18: 8,    # dog -> dog
+    19: 18,   # horse -> horse
+    21: 15,   # cow -> cow
+    22: 32,   # elephant -> elephant
+    23: 20,   # bear -> bear
+    24: 30,   # zebra -> zebra
+    25: 22,   # giraffe -> giraffe
+    36: 33,   # snowboard -> snowboard
+    41: 5,    # skateboard -> skateboard
+    42: 27,   # surfboard -> surfboard
+    43: 40,   # tennis racket -> tennis_racket
+}
+
+# The same for YouTube-VIS 2021, which has a generic "bird", a "car" and "flying_disc" (COCO frisbee).
+COCO_TO_YTVIS_2021: Dict[int, int] = {
+    1: 26,    # person
+    3: 5,     # car
+    4: 23,    # motorcycle -> motorbike
+    5: 1,     # airplane
+    7: 36,    # train
+    8: 37,    # truck
+    9: 4,     # boat
+    16: 3,    # bird
+    17: 6,    # cat
+    18: 9,    # dog
+    19: 19,   # horse
+    21: 7,    # cow
+    22: 12,   # elephant
+    23: 2,    # bear
+    24: 40,   # zebra
+    25: 18,   # giraffe
+    34: 14,   # frisbee -> flying_disc
+    36: 31,   # snowboard
+    41: 29,   # skateboard
+    42: 33,   # surfboard
+    43: 34,   # tennis racket -> tennis_racket
+}
+
+_CLASS_LISTS = {"ytvis2019": YTVIS_2019_CLASSES, "ytvis2021": YTVIS_2021_CLASSES}
+
+
+def ytvis_categories(name: str) -> List[Dict[str, Any]]:
+    """'ytvis2019' / 'ytvis2021' -> the official ``[{id, name}, ...]`` (ids 1..40)."""
+    if name not in _CLASS_LISTS:
+        raise ConfigError(f"unknown class list '{name}' (known: {', '.join(sorted(_CLASS_LISTS))})")
+    return [{"id": i + 1, "name": n} for i, n in enumerate(_CLASS_LISTS[name])]
+
+
+def detect_year(categories: Sequence[Mapping[str, Any]]) -> Optional[int]:
+    """2019 or 2021 when ``categories`` are exactly that year's official ids and names, else None."""
+    found = {int(c["id"]): str(c["name"]) for c in categories}
+    for year, names in ((2019, YTVIS_2019_CLASSES), (2021, YTVIS_2021_CLASSES)):
+        if found == {i + 1: n for i, n in enumerate(names)}:
+            return year
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and validation
+# ---------------------------------------------------------------------------------------------
+def default_img_dir(ann_file: str) -> str:
+    """The frame folder of either layout: ``<split>/instances.json`` (2021) or ``<split>.json`` (2019)."""
+    folder, name = os.path.split(os.path.abspath(ann_file))
+    if name == "instances.json":
+        return os.path.join(folder, "JPEGImages")
+    return os.path.join(folder, os.path.splitext(name)[0], "JPEGImages")
+
+
+def video_label(video: Mapping[str, Any]) -> str:
+    """'video <id> (<folder>)' for messages: the folder name is what a user can look for on disk."""
+    names = video.get("file_names") or []
+    folder = os.path.dirname(str(names[0])) if names and isinstance(names[0], str) else "?"
+    return f"video {video.get('id')} ({folder})"
+
+
+def load_ytvis(ann_file: str) -> Dict[str, Any]:
+    """Read and check a YouTube-VIS JSON (either year); returns it with ``annotations`` always a list.
+
+    The official valid/test files carry no annotations (``null`` or no key); that is accepted here and
+    rejected by `YTVISDataset` only for training. The per-annotation ``length`` field is not checked:
+    official files do not keep it equal to the video length; the video's ``file_names`` is the truth.
+    """
+    data = read_json(ann_file, what="annotation file")
+    if not isinstance(data, dict):
+        raise DataError(f"annotation file {ann_file} must hold a JSON object with 'videos' and 'categories'")
+    for key in ("videos", "categories"):
+        if not isinstance(data.get(key), list):
+            raise DataError(f"annotation file {ann_file} has no '{key}' list")
+    if data.get("annotations") is None:
+        data["annotations"] = []
+    if not isinstance(data["annotations"], list):
+        raise DataError(f"'annotations' in annotation file {ann_file} must be a list")
+    if not data["videos"]:
+        raise DataError(f"no videos in {ann_file}")
+    if not data["categories"]:
+        raise DataError(f"annotation file {ann_file} has no categories")
+    _check_videos(data["videos"], ann_file)
+    _check_categories(data["categories"], ann_file)
+    _check_annotations(data, ann_file)
+    return data
+
+
+def _check_videos(videos: List[Any], ann_file: str) -> None:
+    seen = set()
+    for video in videos:
+        if not isinstance(video, dict):
+            raise DataError(f"video record {str(video)[:80]} in {ann_file} is not an object")
+        for key in ("id", "file_names", "height", "width"):
+            if key not in video:
+                raise DataError(f"{video_label(video)} in {ann_file} has no '{key}'")
+        names = video["file_names"]
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise DataError(f"{video_label(video)} in {ann_file}: 'file_names' must be a non-empty list of strings")
+        if "length" in video and video["length"] != len(names):
+            raise DataError(
+                f"{video_label(video)} in {ann_file}: length {video['length']} but {len(names)} file_names"
+            )
+        if video["id"] in seen:
+            raise DataError(f"duplicate video id {video['id']} in {ann_file}")
+        seen.add(video["id"])
+
+
+def _check_categories(categories: List[Any], ann_file: str) -> None:
+    ids = set()
+    for cat in categories:
+        if not isinstance(cat, dict) or "id" not in cat or "name" not in cat:
+            raise DataError(f"category {str(cat)[:80]} in {ann_file} has no 'id' or 'name'")
+        if int(cat["id"]) in ids:
+            raise DataError(f"duplicate category id {cat['id']} in {ann_file}")
+        ids.add(int(cat["id"]))
+
+
+def _check_annotations(data: Dict[str, Any], ann_file: str) -> None:
+    videos = {v["id"]: v for v in data["videos"]}
+    cat_ids = {int(c["id"]) for c in data["categories"]}
+    seen = set()
+    for ann in data["annotations"]:
+        if not isinstance(ann, dict):
+            raise DataError(f"annotation record {str(ann)[:80]} in {ann_file} is not an object")
+        for key in ("id", "video_id", "category_id", "segmentations"):
+            if key not in ann:
+                raise DataError(f"annotation {ann.get('id', str(ann)[:60])} in {ann_file} has no '{key}'")
+        if ann["id"] in seen:
+            raise DataError(f"duplicate annotation id {ann['id']} in {ann_file} (ids are the track identities)")
+        seen.add(ann["id"])
+        video = videos.get(ann["video_id"])
+        if video is None:
+            raise DataError(f"annotation {ann['id']} in {ann_file} refers to unknown video_id {ann['video_id']}")
+        if int(ann["category_id"]) not in cat_ids:
+            raise DataError(
+                f"annotation {ann['id']} in {ann_file} has category_id {ann['category_id']} not in 'categories'"
+            )
+        num_frames = len(video["file_names"])
+        for key in ("segmentations", "bboxes", "areas"):
+            values = ann.get(key)
+            if values is None and key != "segmentations":
+                continue
+            if not isinstance(values, list) or len(values) != num_frames:
+                got = f"{len(values)} entries" if isinstance(values, list) else type(values).__name__
+                raise DataError(
+                    f"annotation {ann['id']} of {video_label(video)} in {ann_file}: '{key}' has {got} "
+                    f"but the video has {num_frames} frames"
+                )
+
+
+def _check_frame_files(videos: List[Dict[str, Any]], img_dir: str, ann_file: str) -> None:
+    """Name the first missing frame now rather than when a worker first reaches it."""
+    if not os.path.isdir(img_dir):
+        raise DataError(f"frame folder not found: {img_dir} (for {ann_file})")
+    for video in videos:
+        for name in video["file_names"]:
+            path = os.path.join(img_dir, name)
+            if not os.path.isfile(path):
+                raise DataError(f"frame file not found: {path} ({video_label(video)} of {ann_file})")
+
+
+def _label_space(categories: List[Dict[str, Any]], class_map: Optional[Mapping[Any, Any]],
+                 classes: Union[None, str, Sequence[Mapping[str, Any]]]) -> Tuple[List[int], List[str], Dict[int, int]]:
+    """(cat_ids, class_names, source category id -> label), with CocoDataset's class_map / classes rules."""
+    if isinstance(classes, str):
+        classes = ytvis_categories(classes)
+    if class_map is not None and classes is None:
+        raise ConfigError("YTVISDataset: class_map needs classes (the target categories as [{id, name}, ...])")
+    target = categories if classes is None else list(classes)
+    for cat in target:
+        if not isinstance(cat, Mapping) or "id" not in cat or "name" not in cat:
+            raise ConfigError(f"YTVISDataset: classes entries must be dicts with 'id' and 'name', got {cat!r}")
+    target = sorted(target, key=lambda c: int(c["id"]))
+    cat_ids = [int(c["id"]) for c in target]
+    if len(set(cat_ids)) != len(cat_ids):
+        raise ConfigError("YTVISDataset: duplicate category ids in classes")
+    to_label = {cat_id: label for label, cat_id in enumerate(cat_ids)}
+    source_ids = {int(c["id"]) for c in categories}
+    if class_map is None:
+        source_to_label = {cid: to_label[cid] for cid in cat_ids if cid in source_ids}
+    else:
+        source_to_label = {}
+        for src, dst in class_map.items():
+            if int(dst) not in to_label:
+                raise ConfigError(f"YTVISDataset: class_map target id {dst} is not in classes")
+            source_to_label[int(src)] = to_label[int(dst)]
+    return cat_ids, [str(c["name"]) for c in target], source_to_label
+
+
+# ---------------------------------------------------------------------------------------------
+# Reference frames
+# ---------------------------------------------------------------------------------------------
+def ref_frame_candidates(key: int, num_frames: int, frame_range: Optional[int],
+                         annotated: Sequence[int]) -> List[int]:
+    """Positions a reference frame for key position ``key`` is drawn from (uniformly).
+
+    ``frame_range=N`` (mmdet3 ``UniformRefFrameSample(frame_range=N, filter_key_img=True)``): every
+    frame within +-N positions, key excluded. ``frame_range=None`` (MaskTrack R-CNN original
+    ``sample_ref``): every other frame with at least one instance (``annotated``). With no candidate
+    (a one-frame video, or no other annotated frame) the key frame is its own reference, as both do.
+    """
+    if frame_range is None:
+        candidates = [t for t in annotated if t != key]
+    else:
+        candidates = [t for t in range(max(0, key - frame_range), min(num_frames, key + frame_range + 1)) if t != key]
+    return candidates or [key]
+
+
+# ---------------------------------------------------------------------------------------------
+# Dataset
+# ---------------------------------------------------------------------------------------------
+class YTVISDataset(torch.utils.data.Dataset):
+    """YouTube-VIS split -> (key frame, reference frame) training pairs, or single frames in ``test_mode``.
+
+    Training item ``idx`` is the ``idx``-th (video, key frame) with at least one instance; its reference
+    frame comes from `ref_frame_candidates`. Both frames are transformed with two generators built from
+    the same seed, so they get the same random parameters (scale, flip), as in MaskTrack R-CNN. Returns
+    ``{"image", "target", "ref_image", "ref_target"}``; targets follow the data sample contract with
+    ``instance_ids`` = annotation (track) ids, ``image_id`` = the video id, plus ``video_id`` and
+    ``frame_index`` (position in ``file_names``).
+
+    ``test_mode``: items are all frames of all videos in order, each ``{"image", "target"}``; for
+    streaming inference use `iter_video_frames`. Instances kept: not crowd, segmentation and box not
+    null, box w and h >= 1, area > 0, category mapped (MaskTrack R-CNN's rules).
+    ``class_map`` / ``classes`` work as in `CocoDataset`; ``classes`` may also be 'ytvis2019' / 'ytvis2021'.
+    """
+
+    def __init__(
+        self,
+        ann_file: str,
+        img_dir: Optional[str] = None,
+        transforms: Optional[Sequence[Any]] = None,
+        test_mode: bool = False,
+        ref_frame_range: Optional[int] = 100,
+        seed: int = 0,
+        class_map: Optional[Mapping[Any, Any]] = None,
+        classes: Union[None, str, Sequence[Mapping[str, Any]]] = None,
+    ):
+        if ref_frame_range is not None and (isinstance(ref_frame_range, bool) or not isinstance(ref_frame_range, int)
+                                            or ref_frame_range < 1):
+            raise ConfigError(f"YTVISDataset: ref_frame_range must be a positive int or None, got {ref_frame_range!r}")
+        self.ann_file = ann_file
+        self.img_dir = default_img_dir(ann_file) if img_dir is None else img_dir
+        self.test_mode = bool(test_mode)
+        self.ref_frame_range = ref_frame_range
+        self.seed = int(seed)
+        self.epoch = 0
+        self.transforms = transforms if isinstance(transforms, Compose) else Compose(transforms)
+
+        data = load_ytvis(ann_file)
+        self.categories: List[Dict[str, Any]] = data["categories"]
+        self.year = detect_year(self.categories)
+        self.cat_ids, self.class_names, self._source_to_label = _label_space(self.categories, class_map, classes)
+        self.cat_id_to_label = {cat_id: label for label, cat_id in enumerate(self.cat_ids)}
+        self.videos: List[Dict[str, Any]] = data["videos"]
+        _check_frame_files(self.videos, self.img_dir, ann_file)
+        self._build_index(data["annotations"])
+
+    # -- construction ---------------------------------------------------------------------------
+    def _build_index(self, annotations: List[Dict[str, Any]]) -> None:
+        video_pos = {v["id"]: i for i, v in enumerate(self.videos)}
+        self._tracks: List[List[Dict[str, Any]]] = [[] for _ in self.videos]  # annotations per video
+        for ann in annotations:
+            self._tracks[video_pos[ann["video_id"]]].append(ann)
+        # per video, per frame position: the annotations that make an instance there
+        self._present: List[List[List[Dict[str, Any]]]] = []
+        for video, tracks in zip(self.videos, self._tracks):
+            frames = [[a for a in tracks if self._keep(a, t)] for t in range(len(video["file_names"]))]
+            self._present.append(frames)
+        self._annotated = [[t for t, anns in enumerate(frames) if anns] for frames in self._present]
+
+        self._items: List[Tuple[int, int]] = []  # (video index, frame position)
+        for v, video in enumerate(self.videos):
+            frames = range(len(video["file_names"])) if self.test_mode else self._annotated[v]
+            self._items.extend((v, t) for t in frames)
+        if not self._items:
+            raise DataError(f"no frame with an annotated instance in {self.ann_file}")
+
+    def _keep(self, ann: Dict[str, Any], t: int) -> bool:
+        if ann.get("iscrowd", 0) or int(ann["category_id"]) not in self._source_to_label:
+            return False
+        if ann["segmentations"][t] is None:
+            return False
+        bboxes, areas = ann.get("bboxes"), ann.get("areas")
+        if bboxes is not None:
+            box = bboxes[t]
+            if box is None or len(box) != 4 or float(box[2]) < 1 or float(box[3]) < 1:
+                return False
+        if areas is not None and areas[t] is not None and float(areas[t]) <= 0:
+            return False
+        return True
+
+    # -- labels ---------------------------------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        return len(self.cat_ids)
+
+    def label_to_cat_id(self, label: int) -> int:
+        """Contiguous label -> dataset category id, for writing results."""
+        return self.cat_ids[int(label)]
+
+    # -- frames ---------------------------------------------------------------------------------
+    def num_frames(self, video_index: int) -> int:
+        return len(self.videos[video_index]["file_names"])
+
+    def frame_path(self, video_index: int, position: int) -> str:
+        return os.path.join(self.img_dir, self.videos[video_index]["file_names"][position])
+
+    def read_frame(self, video_index: int, position: int) -> np.ndarray:
+        """RGB uint8 [H, W, 3] of the frame at ``position``; its size must match the video record."""
+        video = self.videos[video_index]
+        path = self.frame_path(video_index, position)
+        image = cv2.imread(path, cv2.IMREAD_COLOR)
+        if image is None:
+            raise DataError(f"cannot read frame {path} (missing, corrupt or not an image)")
+        h, w = image.shape[:2]
+        if (h, w) != (int(video["height"]), int(video["width"])):
+            raise DataError(f"frame {path} is {h}x{w} but {video_label(video)} in {self.ann_file} says "
+                            f"{video['height']}x{video['width']}")
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+    def load_frame(self, video_index: int, position: int) -> Dict[str, Any]:
+        """One frame before transforms, in the numpy sample layout of `vis.data.transforms`."""
+        video = self.videos[video_index]
+        image = self.read_frame(video_index, position)
+        h, w = image.shape[:2]
+        anns = self._present[video_index][position]
+        boxes = np.zeros((len(anns), 4), dtype=np.float32)
+        masks = np.zeros((len(anns), h, w), dtype=np.uint8)
+        labels = np.zeros((len(anns),), dtype=np.int64)
+        instance_ids = np.zeros((len(anns),), dtype=np.int64)
+        for i, ann in enumerate(anns):
+            seg = ann["segmentations"][position]
+            if isinstance(seg, dict):
+                if "counts" not in seg or "size" not in seg:
+                    raise DataError(f"annotation {ann['id']} of {video_label(video)}: segmentation at frame "
+                                    f"{position} is not an RLE")
+                if [int(s) for s in seg["size"]] != [h, w]:
+                    raise DataError(f"annotation {ann['id']} of {video_label(video)}: RLE size {seg['size']} "
+                                    f"!= frame size {[h, w]} at frame {position}")
+            masks[i] = segmentation_to_mask(seg, h, w)
+            bboxes = ann.get("bboxes")
+            if bboxes is not None:
+                x, y, bw, bh = (float(v) for v in bboxes[position])
+                boxes[i] = (x, y, x + bw, y + bh)
+            else:
+                boxes[i] = masks_to_boxes(masks[i:i + 1])[0]
+            labels[i] = self._source_to_label[int(ann["category_id"])]
+            instance_ids[i] = int(ann["id"])
+        return {
+            "image": image,
+            "boxes": boxes,
+            "masks": masks,
+            "labels": labels,
+            "instance_ids": instance_ids,
+            "image_id": video["id"],
+            "file_name": video["file_names"][position],
+            "orig_size": (h, w),
+        }
+
+    def iter_video_frames(self, video_index: int) -> "VideoFrames":
+        """The frames of one video, loaded and test-transformed one at a time (see `VideoFrames`)."""
+        return VideoFrames(self, video_index)
+
+    # -- samples --------------------------------------------------------------------------------
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation stream; call before each epoch (in every worker process)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get_item_info(self, idx: int) -> Tuple[int, int]:
+        """(video index, frame position) of item ``idx`` (the key frame when training)."""
+        return self._items[idx]
+
+    def rng(self, idx: int, epoch: Optional[int] = None) -> np.random.Generator:
+        """The random stream of item ``idx`` in ``epoch`` (default: the epoch from `set_epoch`)."""
+        epoch = self.epoch if epoch is None else int(epoch)
+        return np.random.default_rng([self.seed, epoch, int(idx)])
+
+    def sample_ref_position(self, idx: int, epoch: Optional[int] = None) -> int:
+        """The reference frame position of training item ``idx`` in ``epoch`` (deterministic)."""
+        v, key = self._items[idx]
+        candidates = ref_frame_candidates(key, self.num_frames(v), self.ref_frame_range, self._annotated[v])
+        return int(candidates[int(self.rng(idx, epoch).integers(len(candidates)))])
+
+    def _frame_sample(self, v: int, t: int, rng: np.random.Generator) -> Dict[str, Any]:
+        sample = to_contract(self.transforms(self.load_frame(v, t), rng))
+        sample["target"]["video_id"] = int(self.videos[v]["id"])
+        sample["target"]["frame_index"] = int(t)
+        return sample
+
+    def __getitem__(self, item) -> Dict[str, Any]:
+        """``dataset[idx]`` (epoch from `set_epoch`) or ``dataset[(epoch, idx)]`` as `TrainBatchSampler` yields."""
+        epoch, idx = item if isinstance(item, tuple) else (None, item)
+        epoch = self.epoch if epoch is None else int(epoch)
+        v, key = self._items[idx]
+        if self.test_mode:
+            return self._frame_sample(v, key, self.rng(idx, epoch))
+        ref = self.sample_ref_position(idx, epoch)
+        # Two generators in the same state: both frames draw identical transform parameters.
+        transform_seed = [self.seed, epoch, int(idx), 1]
+        key_sample = self._frame_sample(v, key, np.random.default_rng(transform_seed))
+        ref_sample = self._frame_sample(v, ref, np.random.default_rng(transform_seed))
+        return {"image": key_sample["image"], "target": key_sample["target"],
+                "ref_image": ref_sample["image"], "ref_target": ref_sample["target"]}
+
+
+class VideoFrames:
+    """The frames of one video for streaming inference: iterating yields ``(position, image, orig_size)``.
+
+    ``image`` is float32 [3, h, w] RGB 0..255 after the dataset's (test) transforms, ``orig_size`` the
+    (H, W) on disk. Frames are read lazily, one at a time, so a long video is never held in memory.
+    """
+
+    def __init__(self, dataset: YTVISDataset, video_index: int):
+        if not 0 <= int(video_index) < len(dataset.videos):
+            raise IndexError(f"video index {video_index} out of range (0..{len(dataset.videos) - 1})")
+        self.dataset = dataset
+        self.video_index = int(video_index)
+        self.video = dataset.videos[self.video_index]
+
+    @property
+    def video_id(self) -> int:
+        return int(self.video["id"])
+
+    def __len__(self) -> int:
+        return len(self.video["file_names"])
+
+    def __iter__(self) -> Iterator[Tuple[int, torch.Tensor, Tuple[int, int]]]:
+        for t in range(len(self)):
+            image = self.dataset.read_frame(self.video_index, t)
+            orig_size = (int(image.shape[0]), int(image.shape[1]))
+            # Test transforms are deterministic; a fixed per-frame stream keeps any random one reproducible.
+            rng = np.random.default_rng([self.dataset.seed, self.video_index, t])
+            sample = self.dataset.transforms({"image": image}, rng)
+            tensor = torch.from_numpy(np.ascontiguousarray(sample["image"].transpose(2, 0, 1))).float()
+            yield t, tensor, orig_size
