@@ -65,3 +65,11 @@ def test_image_batch_pads_to_multiple_and_remembers_sizes():
     valid = batch.valid_mask()
     assert valid[0].sum() == 50 * 70 and valid[1].sum() == 64 * 33
     assert np.isclose(batch.tensor[0, :, :50, :70].mean().item(), 1.0)
+
+
+def test_numpy_fields_index_with_tensors():
+    inst = Instances((4, 4), scores=torch.tensor([0.1, 0.9]), ids=np.array([7, 8]))
+    one = inst[torch.tensor([1])]
+    assert one.ids.shape == (1,) and one.ids[0] == 8
+    kept = inst[inst.scores > 0.5]
+    assert kept.ids.tolist() == [8]

@@ -89,6 +89,8 @@ class Instances:
                     if index.dtype == torch.bool:
                         index = index.nonzero().flatten()
                     out.set(name, [value[i] for i in index.tolist()])
+            elif isinstance(item, torch.Tensor) and not isinstance(value, torch.Tensor):
+                out.set(name, value[item.cpu().numpy()])  # numpy reads a 1-element tensor as a scalar
             else:
                 out.set(name, value[item])
         return out

@@ -1,0 +1,24 @@
+"""Online tracking: per-frame association of detections with live tracks, and per-video YouTube-VIS results.
+
+Trackers are named by string in `TRACKERS` and built from the config's ``tracker`` section with
+`build_tracker`, e.g. ``tracker = dict(type='OnlineTracker', init_score_thr=0.1)``.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ..config import build
+from .tracker import OnlineTracker
+from .video_results import VideoResultAccumulator
+
+TRACKERS = {
+    "OnlineTracker": OnlineTracker,
+}
+
+
+def build_tracker(cfg: Mapping[str, Any]) -> OnlineTracker:
+    """``dict(type='OnlineTracker', ...)`` -> tracker; unknown types or keys raise a one-line ConfigError."""
+    return build(TRACKERS, cfg, "tracker")
+
+
+__all__ = ["TRACKERS", "build_tracker", "OnlineTracker", "VideoResultAccumulator"]
