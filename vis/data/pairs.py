@@ -139,11 +139,5 @@ class PseudoVideoPairs(torch.utils.data.Dataset):
         return {"image": key["image"], "target": key["target"], "ref_image": ref["image"], "ref_target": ref["target"]}
 
 
-def collate_pairs(batch: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """Key/reference pair items -> {"images", "targets", "ref_images", "ref_targets"} (`collate` per half)."""
-    if not batch:
-        raise ValueError("collate_pairs needs at least one sample")
-    key = collate([{"image": s["image"], "target": s["target"]} for s in batch])
-    ref = collate([{"image": s["ref_image"], "target": s["ref_target"]} for s in batch])
-    return {"images": key["images"], "targets": key["targets"],
-            "ref_images": ref["images"], "ref_targets": ref["targets"]}
+# Pairs are batched by the one `collate`, which adds "ref_images" / "ref_targets" when it sees them.
+collate_pairs = collate

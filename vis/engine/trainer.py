@@ -351,7 +351,9 @@ class Trainer:
         """One optimisation step; returns (``{name: value}`` incl. ``'loss'``, lr used)."""
         batch = move_to_device(batch, self.device)
         with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp):
-            losses = self.model(batch["images"], batch["targets"])
+            # Video models also take the reference frames of (key, reference) pairs.
+            refs = {k: batch[k] for k in ("ref_images", "ref_targets") if k in batch}
+            losses = self.model(batch["images"], batch["targets"], **refs)
         loss_keys = [k for k in losses if "loss" in k]
         if not loss_keys:
             raise RuntimeError(f"model returned no loss terms (keys: {sorted(losses)})")

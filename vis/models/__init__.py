@@ -9,9 +9,11 @@ from typing import Any, Mapping
 from ..config import build
 from .segmenters.base import FrameSegmenter
 from .segmenters.queryinst import QueryInst
+from .video_segmenter import VideoSegmenter
 
 SEGMENTERS = {
     "QueryInst": QueryInst,
+    "VideoSegmenter": VideoSegmenter,  # any of the above + a MaskTrack-style track head
 }
 
 
@@ -20,4 +22,4 @@ def build_model(cfg: Mapping[str, Any]) -> FrameSegmenter:
     return build(SEGMENTERS, cfg, "model")
 
 
-__all__ = ["SEGMENTERS", "build_model", "FrameSegmenter", "QueryInst"]
+__all__ = ["SEGMENTERS", "build_model", "FrameSegmenter", "QueryInst", "VideoSegmenter"]

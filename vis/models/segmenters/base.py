@@ -12,7 +12,7 @@ padding.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +25,28 @@ IMAGENET_PIXEL_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_PIXEL_STD = (58.395, 57.12, 57.375)
 
 Images = Union[ImageBatch, Sequence[torch.Tensor]]
+
+
+class FeatureMaps(NamedTuple):
+    """Multi-scale features of a padded batch: what a track head pools per-instance features from.
+
+    maps: [N, C, H_l, W_l] per level; strides: input pixels per feature cell per level;
+    image_sizes: unpadded (h, w) of each input image (boxes given to the track head are in these pixels).
+    """
+
+    maps: List[torch.Tensor]
+    strides: List[int]
+    image_sizes: List[Tuple[int, int]]
+
+
+class MatchedPredictions(NamedTuple):
+    """Per image, the predictions the last stage matched to ground truth during training.
+
+    boxes: [m_i, 4] detached xyxy in input-image pixels; gt_index: [m_i] index of the matched GT instance.
+    """
+
+    boxes: List[torch.Tensor]
+    gt_index: List[torch.Tensor]
 
 
 class FrameSegmenter(nn.Module):
@@ -89,13 +111,42 @@ class FrameSegmenter(nn.Module):
         return moved
 
     # -- the contract -----------------------------------------------------------------------------
+    feature_strides: Tuple[int, ...] = (4, 8, 16, 32)
+
+    @property
+    def feature_channels(self) -> int:
+        """Channels of every map returned by `extract_features` (what a track head is built for)."""
+        raise NotImplementedError
+
+    def extract_features(self, tensor: torch.Tensor) -> List[torch.Tensor]:
+        """Normalised padded images [N, 3, H, W] -> multi-scale maps at ``feature_strides``."""
+        raise NotImplementedError
+
+    def extract_feature_maps(self, images: Images) -> FeatureMaps:
+        """Raw images -> `FeatureMaps` (e.g. a reference frame for the track head)."""
+        batch = self.preprocess(images)
+        return FeatureMaps(self.extract_features(batch.tensor), list(self.feature_strides), batch.image_sizes)
+
     def forward(self, images: Images, targets: Sequence[Dict[str, Any]]) -> Dict[str, torch.Tensor]:
         """Training: weighted losses, one entry per loss term (the trainer sums them)."""
+        return self.forward_train(images, targets)[0]
+
+    def forward_train(
+        self, images: Images, targets: Sequence[Dict[str, Any]]
+    ) -> Tuple[Dict[str, torch.Tensor], FeatureMaps, MatchedPredictions]:
+        """Losses, plus what a track head trained jointly needs: the features and the matched predictions."""
         raise NotImplementedError
 
     def predict(self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None) -> List[Instances]:
         """Inference: one ``Instances`` per image at ``orig_sizes`` (default: the input sizes) with
         ``boxes``, ``scores``, ``labels``, ``masks`` (bool), ``embeds`` and ``query_index``."""
+        return self.predict_with_features(images, orig_sizes)[0]
+
+    def predict_with_features(
+        self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None
+    ) -> Tuple[List[Instances], FeatureMaps]:
+        """`predict` plus the features it computed, so a track head can embed the detections without
+        running the backbone twice."""
         raise NotImplementedError
 
     def init_weights(self) -> None:

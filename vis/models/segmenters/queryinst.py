@@ -36,7 +36,15 @@ from ..losses import dice_loss, giou_loss, l1_loss, reduce_mean, sigmoid_focal_l
 from ..mask_ops import crop_and_resize_masks
 from ..matcher import HungarianMatcher
 from ..roi_pool import MultiLevelRoIAlign
-from .base import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, FrameSegmenter, Images, make_instances
+from .base import (
+    IMAGENET_PIXEL_MEAN,
+    IMAGENET_PIXEL_STD,
+    FeatureMaps,
+    FrameSegmenter,
+    Images,
+    MatchedPredictions,
+    make_instances,
+)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -469,9 +477,16 @@ class QueryInst(FrameSegmenter):
         return run_fpn(self.neck, self.backbone(tensor))
 
     # -- training ---------------------------------------------------------------------------------
-    def forward(self, images: Images, targets: Sequence[Dict]) -> Dict[str, torch.Tensor]:
+    @property
+    def feature_channels(self) -> int:
+        return self.hidden_dim
+
+    def forward_train(
+        self, images: Images, targets: Sequence[Dict]
+    ) -> Tuple[Dict[str, torch.Tensor], FeatureMaps, MatchedPredictions]:
         """images: ImageBatch or list of [3, h, w] (0..255); targets: per image ``boxes`` [G, 4] xyxy,
-        ``labels`` [G], ``masks`` bool [G, h, w] -> {'s{stage}.loss_{cls,bbox,iou,mask}': weighted loss}."""
+        ``labels`` [G], ``masks`` bool [G, h, w] -> ({'s{stage}.loss_{cls,bbox,iou,mask}': weighted loss},
+        the FPN features, the last stage's matched predictions)."""
         if targets is None:
             raise ValueError("QueryInst.forward computes training losses and needs targets; use predict()")
         batch = self.preprocess(images)
@@ -513,11 +528,17 @@ class QueryInst(FrameSegmenter):
             # Boxes are detached between stages; queries are not (gradients flow through obj_feat).
             boxes = detached_boxes
             queries = out.obj_feats
-        return losses
+        matched = MatchedPredictions(
+            boxes=[detached_boxes[i, pred_idx] for i, (pred_idx, _) in enumerate(matches)],
+            gt_index=[gt_idx for _, gt_idx in matches],
+        )
+        return losses, FeatureMaps(features, list(self.feature_strides), batch.image_sizes), matched
 
     # -- inference --------------------------------------------------------------------------------
     @torch.no_grad()
-    def predict(self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None) -> List[Instances]:
+    def predict_with_features(
+        self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None
+    ) -> Tuple[List[Instances], FeatureMaps]:
         """Last stage's top ``max_per_img`` (query, class) pairs by sigmoid score; no NMS, no score threshold.
 
         A query may appear several times with different labels. Masks come from the last stage's mask head
@@ -577,7 +598,7 @@ class QueryInst(FrameSegmenter):
                     query_index=query_index[i],
                 )
             )
-        return results
+        return results, FeatureMaps(features, list(self.feature_strides), batch.image_sizes)
 
     # -- checkpoints and reporting --------------------------------------------------------------
     def param_parts(self) -> Dict[str, List[str]]:

@@ -1,0 +1,37 @@
+"""YouTube-VIS evaluation of a results file: video AP / AR as the official evaluation computes them.
+
+    python tools/eval_ytvis.py --ann GT.json --results results.json [--json]
+
+Prints the AP / AP50 / AP75 / APs / APm / APl / AR1 / AR10 table (percent), or with --json one JSON
+line with those keys as fractions (-1 where the ground truth has no track to define the value).
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from vis.cli import run_tool  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="YouTube-VIS video AP/AR of a results file.")
+    parser.add_argument("--ann", required=True, help="YouTube-VIS ground-truth JSON (with annotations)")
+    parser.add_argument("--results", required=True, help="results JSON: a list of tracks")
+    parser.add_argument("--json", action="store_true", help="print one JSON line of fractions instead of the table")
+    args = parser.parse_args(argv)
+    from vis.evaluation.ytvis_eval import TABLE_KEYS, evaluate_ytvis, format_table
+
+    def job():
+        metrics = evaluate_ytvis(args.ann, args.results)
+        if args.json:
+            print(json.dumps({key: metrics[key] for key in TABLE_KEYS}))
+        else:
+            print(format_table(metrics))
+
+    return run_tool(job)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Check a YouTube-VIS submission zip before uploading it.
+
+    python tools/validate_submission.py SUBMISSION.zip --ann valid.json
+
+Prints 'ok: N tracks in M videos' and exits 0, or prints every problem (one per line, the first 50 and
+a count of the rest) and exits 2: results.json at the zip root, valid JSON, known video and category
+ids, finite scores, one compressed RLE (or null) of the video's size per frame.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from vis.cli import run_tool  # noqa: E402
+
+MAX_SHOWN = 50
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Validate a YouTube-VIS submission zip.")
+    parser.add_argument("submission", help="submission zip with results.json at its root")
+    parser.add_argument("--ann", required=True, help="the split's YouTube-VIS JSON (videos and categories)")
+    args = parser.parse_args(argv)
+    from vis.errors import DataError
+    from vis.evaluation.submission import read_submission_zip, validate_results
+
+    def job():
+        results, problems = read_submission_zip(args.submission)
+        if not problems:
+            problems = validate_results(results, args.ann)
+        if problems:
+            for line in problems[:MAX_SHOWN]:
+                print(line)
+            if len(problems) > MAX_SHOWN:
+                print(f"... and {len(problems) - MAX_SHOWN} more problems")
+            raise DataError(f"{len(problems)} problems: {args.submission} is not a valid submission")
+        num_videos = len({entry["video_id"] for entry in results})
+        print(f"ok: {len(results)} tracks in {num_videos} videos")
+
+    return run_tool(job)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""YouTube-VIS submissions: check a results list against the videos it answers, and pack it for the server.
+
+The evaluation server reads ``results.json`` from the root of ``submission.zip``: a list of tracks
+``{"video_id", "category_id", "score", "segmentations"}``, ``segmentations`` holding one entry per frame
+of the video (null where the track is absent) as compressed RLE (``counts`` a str) of the video's size.
+The official evaluation takes much of what is wrong here without a word (it truncates frame lists of
+the wrong length, sorts NaN scores arbitrarily, drops unknown categories), so every such fault is caught
+on this machine, before an upload and a wait in the server's queue.
+"""
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import zipfile
+import zlib
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+
+from ..errors import DataError
+from ..io.files import atomic_open, atomic_write_json
+from .ytvis_eval import VideoInfo, load_ytvis_gt, ytvis_category_ids, ytvis_videos
+
+RESULTS_NAME = "results.json"
+ZIP_NAME = "submission.zip"
+ENTRY_KEYS = ("video_id", "category_id", "score", "segmentations")
+
+
+def _reference(gt_or_videos: Any) -> Tuple[Optional[Dict[int, VideoInfo]], Optional[Set[int]]]:
+    """GT dict / JSON path / ``videos`` list / None -> (video table or None, category ids or None)."""
+    if gt_or_videos is None:
+        return None, None
+    if isinstance(gt_or_videos, (str, os.PathLike)):
+        gt_or_videos = load_ytvis_gt(gt_or_videos)
+    if isinstance(gt_or_videos, Mapping):
+        if not isinstance(gt_or_videos.get("videos"), list):
+            raise DataError("the ground truth needs a 'videos' list")
+        categories = set(ytvis_category_ids(gt_or_videos)) if "categories" in gt_or_videos else None
+        return ytvis_videos(gt_or_videos["videos"]), categories
+    return ytvis_videos(gt_or_videos), None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _id_list(ids: Set[int]) -> str:
+    ordered = sorted(ids)
+    if ordered and ordered == list(range(ordered[0], ordered[-1] + 1)):
+        return f"{ordered[0]}..{ordered[-1]}"
+    shown = ", ".join(str(i) for i in ordered[:8])
+    return shown + (", ..." if len(ordered) > 8 else "")
+
+
+def _frame_problem(segm: Any, info: Optional[VideoInfo]) -> Optional[str]:
+    """Why one non-null frame entry is not what the server reads, or None."""
+    if not isinstance(segm, Mapping):
+        return f"a mask that is a {type(segm).__name__}, not null or an RLE dict"
+    if "size" not in segm or "counts" not in segm:
+        return "an RLE dict without 'size' and 'counts'"
+    if isinstance(segm["counts"], list):
+        return "uncompressed RLE (counts is a list; submit compressed RLE, counts a str)"
+    if not isinstance(segm["counts"], str):
+        return f"RLE counts of type {type(segm['counts']).__name__}, not str"
+    size = segm["size"]
+    if not isinstance(size, (list, tuple)) or len(size) != 2 or not all(_is_int(s) for s in size):
+        return f"RLE size {size!r}, not [height, width]"
+    if info is not None and [int(s) for s in size] != [info.height, info.width]:
+        return f"RLE size {list(size)} instead of the video's [{info.height}, {info.width}]"
+    return None
+
+
+def _segmentation_problems(where: str, segms: Any, info: Optional[VideoInfo]) -> List[str]:
+    if not isinstance(segms, list):
+        return [f"{where}: segmentations is a {type(segms).__name__}, not a list with one entry per frame"]
+    problems = []
+    if info is not None and len(segms) != info.length:
+        problems.append(f"{where}: {len(segms)} segmentations for a {info.length}-frame video")
+    frames_by_reason: Dict[str, List[int]] = {}
+    for frame, segm in enumerate(segms):
+        if segm is not None:
+            reason = _frame_problem(segm, info)
+            if reason is not None:
+                frames_by_reason.setdefault(reason, []).append(frame)
+    for reason, frames in frames_by_reason.items():
+        more = f" and {len(frames) - 1} more frames" if len(frames) > 1 else ""
+        problems.append(f"{where}: {reason} in frame {frames[0]}{more}")
+    return problems
+
+
+def _entry_problems(index: int, entry: Any, videos: Optional[Dict[int, VideoInfo]],
+                    cat_ids: Optional[Set[int]]) -> List[str]:
+    if not isinstance(entry, Mapping):
+        return [f"entry {index}: a {type(entry).__name__}, not an object"]
+    video_id = entry.get("video_id")
+    where = f"entry {index} (video {video_id!r})"
+    problems = []
+    missing = [k for k in ENTRY_KEYS if k not in entry]
+    if missing:
+        problems.append(f"{where}: missing {', '.join(repr(k) for k in missing)}")
+    info = None
+    if "video_id" in entry:
+        if not _is_int(video_id):
+            problems.append(f"{where}: video_id must be an integer")
+        elif videos is not None and int(video_id) not in videos:
+            problems.append(f"{where}: unknown video id {video_id}")
+        elif videos is not None:
+            info = videos[int(video_id)]
+    if "category_id" in entry:
+        cat_id = entry["category_id"]
+        if not _is_int(cat_id):
+            problems.append(f"{where}: category_id {cat_id!r} is not an integer")
+        elif cat_ids is not None and int(cat_id) not in cat_ids:
+            problems.append(f"{where}: unknown category id {cat_id} (known: {_id_list(cat_ids)})")
+        elif cat_ids is None and cat_id < 1:
+            problems.append(f"{where}: category id {cat_id} (ids are 1-based)")
+    if "score" in entry:
+        score = entry["score"]
+        if isinstance(score, bool) or not isinstance(score, numbers.Real):
+            problems.append(f"{where}: score {score!r} is not a number")
+        elif not math.isfinite(score):
+            problems.append(f"{where}: score {score} is not finite")
+    if "segmentations" in entry:
+        problems.extend(_segmentation_problems(where, entry["segmentations"], info))
+    return problems
+
+
+def validate_results(results: Any, gt_or_videos: Any = None) -> List[str]:
+    """Every reason the server would reject or misread ``results``, one short line each ([] = valid).
+
+    ``gt_or_videos``: the ground truth (dict or JSON path; valid.json without annotations will do) or
+    its ``videos`` list. Without it only the checks that need no video (types, finite scores,
+    compressed RLE) run. Each line names the entry index and its video.
+    """
+    if not isinstance(results, list):
+        return [f"results must be a list of track entries, got a {type(results).__name__}"]
+    if not results:
+        return ["results is empty: no track entries"]
+    videos, cat_ids = _reference(gt_or_videos)
+    problems: List[str] = []
+    for index, entry in enumerate(results):
+        problems.extend(_entry_problems(index, entry, videos, cat_ids))
+    return problems
+
+
+def _plain_entry(entry: Mapping[str, Any]) -> Dict[str, Any]:
+    """A validated entry with plain JSON types (numpy scalars would not serialise) and only the read keys."""
+    return {
+        "video_id": int(entry["video_id"]),
+        "score": float(entry["score"]),
+        "category_id": int(entry["category_id"]),
+        "segmentations": [None if s is None else {"size": [int(v) for v in s["size"]], "counts": s["counts"]}
+                          for s in entry["segmentations"]],
+    }
+
+
+def write_submission_zip(results: Sequence[Mapping[str, Any]], out_dir: str,
+                         gt_or_videos: Any = None) -> Tuple[str, str]:
+    """Validate, then write ``out_dir/results.json`` and ``out_dir/submission.zip`` (results.json at its root).
+
+    Both files are written atomically, the zip after the JSON, so an existing zip is never half new.
+    Raises DataError with the number of problems and the first few when ``results`` is not valid.
+    Returns (results_json_path, zip_path).
+    """
+    problems = validate_results(results, gt_or_videos)
+    if problems:
+        raise DataError(f"{len(problems)} problems in the results, first: {'; '.join(problems[:3])}")
+    json_path = os.path.join(out_dir, RESULTS_NAME)
+    zip_path = os.path.join(out_dir, ZIP_NAME)
+    atomic_write_json(json_path, [_plain_entry(e) for e in results], separators=(",", ":"))
+    with atomic_open(zip_path, "wb") as handle:
+        with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.write(json_path, arcname=RESULTS_NAME)
+    return json_path, zip_path
+
+
+def read_submission_zip(zip_path: str) -> Tuple[Optional[Any], List[str]]:
+    """(parsed results.json, []) or (None, [the problem]) for a zip without a readable results.json at its root."""
+    if not os.path.isfile(zip_path):
+        raise DataError(f"submission not found: {zip_path}")
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            names = archive.namelist()
+            if RESULTS_NAME not in names:
+                nested = [n for n in names if os.path.basename(n) == RESULTS_NAME]
+                found = f"{nested[0]}, not at the root" if nested else (", ".join(names[:5]) or "nothing")
+                return None, [f"no {RESULTS_NAME} at the root of the zip (found: {found})"]
+            raw = archive.read(RESULTS_NAME)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        return None, [f"{os.path.basename(zip_path)} is not a readable zip file: {exc}"]
+    except OSError as exc:
+        raise DataError(f"cannot read {zip_path}: {exc.strerror}") from None
+    try:
+        return json.loads(raw.decode("utf-8")), []
+    except UnicodeDecodeError:
+        return None, [f"{RESULTS_NAME} is not UTF-8 text"]
+    except json.JSONDecodeError as exc:
+        return None, [f"{RESULTS_NAME} is malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]
+
+
+def validate_submission_zip(zip_path: str, gt: Any) -> List[str]:
+    """Every problem of a submission zip: its layout, its JSON, then ``validate_results`` against ``gt``."""
+    results, problems = read_submission_zip(zip_path)
+    return problems if problems else validate_results(results, gt)
