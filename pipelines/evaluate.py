@@ -159,7 +159,7 @@ def make_evaluator(cfg: Any, progress: bool = False) -> Optional[Callable[[torch
     return evaluate
 
 
-def _resolve_device(device: Optional[str]) -> torch.device:
+def resolve_device(device: Optional[str]) -> torch.device:
     """None -> CUDA when available; under torchrun each rank uses its LOCAL_RANK GPU."""
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -201,7 +201,7 @@ def test_from_config(
     joined_here = not dist.is_initialized()
     dist.init_distributed()  # no-op unless launched by torchrun with WORLD_SIZE > 1
     try:
-        return _test(cfg, checkpoint, dataset_cfg, iou_types, format_only, out, _resolve_device(device))
+        return _test(cfg, checkpoint, dataset_cfg, iou_types, format_only, out, resolve_device(device))
     finally:
         if joined_here:
             dist.cleanup()

@@ -329,8 +329,6 @@ def test_pseudo_pairs_shared_flip(data):
     for target in (item["target"], item["ref_target"]):
         np.testing.assert_array_equal(target["masks"].numpy(), raw["masks"][:, :, ::-1].astype(bool))
     with pytest.raises(ConfigError):
-        PseudoVideoPairs(pairs.dataset, label_space="ytvis2019")  # needs a config to relabel
-    with pytest.raises(ConfigError):
         PseudoVideoPairs(_coco_cfg(data), max_shift=1.0)
 
 

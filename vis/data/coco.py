@@ -24,6 +24,7 @@ from pycocotools.coco import COCO
 
 from ..errors import ConfigError, DataError
 from ..io.files import read_json
+from .label_space import build_label_space
 from .transforms import Compose
 
 REQUIRED_KEYS = ("images", "annotations", "categories")
@@ -125,32 +126,10 @@ class CocoDataset(torch.utils.data.Dataset):
             raise DataError(f"annotation file {self.ann_file} has no categories")
 
     def _build_label_space(self, categories: List[Dict[str, Any]], class_map, classes) -> None:
-        if class_map is not None and classes is None:
-            raise ConfigError("CocoDataset: class_map needs classes (the target categories as [{id, name}, ...])")
-        if classes is None:
-            target = categories
-        else:
-            target = list(classes)
-            for cat in target:
-                if not isinstance(cat, Mapping) or "id" not in cat or "name" not in cat:
-                    raise ConfigError(f"CocoDataset: classes entries must be dicts with 'id' and 'name', got {cat!r}")
-        target = sorted(target, key=lambda c: int(c["id"]))
-        self.cat_ids: List[int] = [int(c["id"]) for c in target]  # label -> target category id
-        self.class_names: List[str] = [str(c["name"]) for c in target]
+        self.cat_ids, self.class_names, self._source_to_label = build_label_space(
+            categories, class_map, classes, owner="CocoDataset"
+        )
         self.cat_id_to_label: Dict[int, int] = {cat_id: label for label, cat_id in enumerate(self.cat_ids)}
-        if len(self.cat_id_to_label) != len(self.cat_ids):
-            raise ConfigError(f"CocoDataset: duplicate category ids in classes / categories of {self.ann_file}")
-
-        source_ids = {int(c["id"]) for c in categories}
-        if class_map is None:
-            # identity over the target ids (with `classes` alone: only those categories are kept)
-            self._source_to_label = {cid: self.cat_id_to_label[cid] for cid in self.cat_ids if cid in source_ids}
-        else:
-            self._source_to_label = {}
-            for src, dst in class_map.items():
-                if int(dst) not in self.cat_id_to_label:
-                    raise ConfigError(f"CocoDataset: class_map target id {dst} is not in classes")
-                self._source_to_label[int(src)] = self.cat_id_to_label[int(dst)]
 
     def _build_index(self, dataset: Dict[str, Any]) -> None:
         anns_by_image: Dict[int, List[Dict[str, Any]]] = {}

@@ -18,14 +18,6 @@ from ..errors import ConfigError
 from .coco import to_contract
 from .collate import collate
 from .transforms import Compose, RandomCrop, hflip, keep_instances
-from .ytvis import COCO_TO_YTVIS_2019, COCO_TO_YTVIS_2021, ytvis_categories
-
-# label_space name -> (COCO -> target class map, target class list)
-_LABEL_SPACES = {
-    "ytvis2019": (COCO_TO_YTVIS_2019, "ytvis2019"),
-    "ytvis2021": (COCO_TO_YTVIS_2021, "ytvis2021"),
-}
-
 
 def _copy_sample(sample: Dict[str, Any]) -> Dict[str, Any]:
     """Arrays copied, so one view's in-place transforms never reach the other."""
@@ -36,9 +28,8 @@ class PseudoVideoPairs(torch.utils.data.Dataset):
     """Still-image dataset -> ``{"image", "target", "ref_image", "ref_target"}`` pseudo key/reference pairs.
 
     ``dataset``: a built `CocoDataset` (anything with ``load_raw``), or its config dict (``type``
-    defaults to 'CocoDataset'); its own ``transforms`` are not used. ``label_space`` ('ytvis2019' /
-    'ytvis2021', config dict only) relabels COCO into that YouTube-VIS label space via
-    ``COCO_TO_YTVIS_*``, dropping unmapped classes.
+    defaults to 'CocoDataset'); its own ``transforms`` are not used. To relabel COCO into a YouTube-VIS label
+    space give the source ``class_map='coco_to_ytvis2019', classes='ytvis2019'`` (`vis.data.label_space`).
 
     Per item (random stream ``[seed, epoch, idx]``): one horizontal flip decision with ``flip_prob``
     for both views (a flipped clip, not a mirror between frames); then each view on its own stream:
@@ -54,13 +45,12 @@ class PseudoVideoPairs(torch.utils.data.Dataset):
         max_shift: float = 0.1,
         flip_prob: float = 0.5,
         seed: int = 0,
-        label_space: Optional[str] = None,
     ):
         if not 0.0 <= float(max_shift) < 1.0:
             raise ConfigError(f"PseudoVideoPairs: max_shift must be in [0, 1), got {max_shift}")
         if not 0.0 <= float(flip_prob) <= 1.0:
             raise ConfigError(f"PseudoVideoPairs: flip_prob must be in [0, 1], got {flip_prob}")
-        self.dataset = self._build_source(dataset, label_space)
+        self.dataset = self._build_source(dataset)
         self.transforms = transforms if isinstance(transforms, Compose) else Compose(transforms)
         self.max_shift = float(max_shift)
         self.flip_prob = float(flip_prob)
@@ -73,23 +63,11 @@ class PseudoVideoPairs(torch.utils.data.Dataset):
             self._shift = RandomCrop(crop_size=(keep, keep), crop_type="relative_range", allow_negative_crop=False)
 
     @staticmethod
-    def _build_source(dataset: Any, label_space: Optional[str]) -> Any:
-        if label_space is not None and label_space not in _LABEL_SPACES:
-            raise ConfigError(f"PseudoVideoPairs: unknown label_space '{label_space}' "
-                              f"(known: {', '.join(sorted(_LABEL_SPACES))})")
+    def _build_source(dataset: Any) -> Any:
         if isinstance(dataset, Mapping):
             from . import DATASETS  # here, not at import time: vis.data imports this module
 
-            cfg = dict(dataset)
-            cfg.setdefault("type", "CocoDataset")
-            if label_space is not None:
-                if "class_map" in cfg or "classes" in cfg:
-                    raise ConfigError("PseudoVideoPairs: give label_space or dataset class_map/classes, not both")
-                class_map, classes = _LABEL_SPACES[label_space]
-                cfg["class_map"], cfg["classes"] = dict(class_map), ytvis_categories(classes)
-            dataset = build(DATASETS, cfg, "dataset")
-        elif label_space is not None:
-            raise ConfigError("PseudoVideoPairs: label_space needs the dataset as a config dict")
+            dataset = build(DATASETS, {"type": "CocoDataset", **dict(dataset)}, "dataset")
         if not callable(getattr(dataset, "load_raw", None)):
             raise ConfigError(f"PseudoVideoPairs: dataset {type(dataset).__name__} has no load_raw (a still-image "
                               "dataset such as CocoDataset is needed)")

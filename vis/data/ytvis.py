@@ -26,6 +26,7 @@ import torch
 from ..errors import ConfigError, DataError
 from ..io.files import read_json
 from .coco import segmentation_to_mask, to_contract
+from .label_space import build_label_space
 from .transforms import Compose, masks_to_boxes
 
 # Official category lists; the category id is the 1-based position.
@@ -237,34 +238,6 @@ def _check_frame_files(videos: List[Dict[str, Any]], img_dir: str, ann_file: str
                 raise DataError(f"frame file not found: {path} ({video_label(video)} of {ann_file})")
 
 
-def _label_space(categories: List[Dict[str, Any]], class_map: Optional[Mapping[Any, Any]],
-                 classes: Union[None, str, Sequence[Mapping[str, Any]]]) -> Tuple[List[int], List[str], Dict[int, int]]:
-    """(cat_ids, class_names, source category id -> label), with CocoDataset's class_map / classes rules."""
-    if isinstance(classes, str):
-        classes = ytvis_categories(classes)
-    if class_map is not None and classes is None:
-        raise ConfigError("YTVISDataset: class_map needs classes (the target categories as [{id, name}, ...])")
-    target = categories if classes is None else list(classes)
-    for cat in target:
-        if not isinstance(cat, Mapping) or "id" not in cat or "name" not in cat:
-            raise ConfigError(f"YTVISDataset: classes entries must be dicts with 'id' and 'name', got {cat!r}")
-    target = sorted(target, key=lambda c: int(c["id"]))
-    cat_ids = [int(c["id"]) for c in target]
-    if len(set(cat_ids)) != len(cat_ids):
-        raise ConfigError("YTVISDataset: duplicate category ids in classes")
-    to_label = {cat_id: label for label, cat_id in enumerate(cat_ids)}
-    source_ids = {int(c["id"]) for c in categories}
-    if class_map is None:
-        source_to_label = {cid: to_label[cid] for cid in cat_ids if cid in source_ids}
-    else:
-        source_to_label = {}
-        for src, dst in class_map.items():
-            if int(dst) not in to_label:
-                raise ConfigError(f"YTVISDataset: class_map target id {dst} is not in classes")
-            source_to_label[int(src)] = to_label[int(dst)]
-    return cat_ids, [str(c["name"]) for c in target], source_to_label
-
-
 # ---------------------------------------------------------------------------------------------
 # Reference frames
 # ---------------------------------------------------------------------------------------------
@@ -328,7 +301,9 @@ class YTVISDataset(torch.utils.data.Dataset):
         data = load_ytvis(ann_file)
         self.categories: List[Dict[str, Any]] = data["categories"]
         self.year = detect_year(self.categories)
-        self.cat_ids, self.class_names, self._source_to_label = _label_space(self.categories, class_map, classes)
+        self.cat_ids, self.class_names, self._source_to_label = build_label_space(
+            self.categories, class_map, classes, owner="YTVISDataset"
+        )
         self.cat_id_to_label = {cat_id: label for label, cat_id in enumerate(self.cat_ids)}
         self.videos: List[Dict[str, Any]] = data["videos"]
         _check_frame_files(self.videos, self.img_dir, ann_file)

@@ -1,0 +1,128 @@
+"""YouTube-VIS dataset inference: videos -> tracked instances -> ``results.json`` + ``submission.zip`` (+ AP).
+
+Each video is streamed frame by frame through ``model.predict`` (a `VideoSegmenter`, which adds track
+embeddings) and an `OnlineTracker`; a `VideoResultAccumulator` keeps only compressed RLE per track and frame.
+Under torchrun the videos are split into contiguous shards, one per rank, and the per-video results are
+gathered on rank 0 in dataset order, so the output is identical to a single process.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import torch
+
+from vis.config import load_config, to_plain
+from vis.data.samplers import InferenceSampler
+from vis.engine import dist
+from vis.errors import CheckpointError, ConfigError
+from vis.tracking import VideoResultAccumulator, build_tracker
+
+DEFAULT_TRACKER = dict(type="OnlineTracker")
+
+
+def infer_video(model: torch.nn.Module, frames: Any, tracker: Any, device: torch.device, label_map: Any,
+                top_k: Optional[int] = None) -> List[Dict[str, Any]]:
+    """One video (`vis.data.ytvis.VideoFrames`) -> its YouTube-VIS result entries (one per track)."""
+    tracker.reset()
+    accumulator = None
+    for position, image, orig_size in frames:
+        if accumulator is None:
+            accumulator = VideoResultAccumulator(len(frames), tuple(orig_size))
+        (instances,) = model.predict([image.to(device)], orig_sizes=[tuple(orig_size)])
+        tracked = tracker.update(instances, frame_index=position)
+        accumulator.add(tracked.to("cpu"), frame_index=position)
+    if accumulator is None:
+        return []
+    return accumulator.results(frames.video_id, label_map, top_k=top_k)
+
+
+def run_video_inference(model: torch.nn.Module, dataset: Any, tracker_cfg: Optional[Mapping[str, Any]] = None,
+                        device: Optional[torch.device] = None, progress: bool = True,
+                        top_k: Optional[int] = None) -> List[Dict[str, Any]]:
+    """All videos of a `YTVISDataset` (this rank's shard) -> results gathered on rank 0 ([] on other ranks)."""
+    from vis.data.ytvis import VideoFrames
+
+    device = device or next(model.parameters()).device
+    tracker = build_tracker(tracker_cfg or DEFAULT_TRACKER)
+    videos = list(InferenceSampler(len(dataset.videos)))
+    bar = None
+    if progress and dist.get_rank() == 0:
+        from tqdm import tqdm
+
+        bar = tqdm(total=sum(dataset.num_frames(v) for v in videos), desc="videos", unit="frame", file=sys.stderr,
+                   dynamic_ncols=True)
+    model.eval()
+    results: List[Dict[str, Any]] = []
+    with torch.no_grad():
+        for video_index in videos:
+            frames = VideoFrames(dataset, video_index)
+            results.extend(infer_video(model, frames, tracker, device, dataset.label_to_cat_id, top_k))
+            if bar is not None:
+                bar.update(len(frames))
+    if bar is not None:
+        bar.close()
+    gathered = dist.all_gather_object(results)
+    return [r for part in gathered for r in part] if dist.get_rank() == 0 else []
+
+
+def _check_video_model(model: torch.nn.Module, report: Any, checkpoint: str) -> None:
+    if not hasattr(model, "track_head"):
+        raise ConfigError(f"the config's model is a {type(model).__name__}, not a VideoSegmenter: it cannot track")
+    if any(key.startswith("track_head.") for key in report.missing):
+        raise CheckpointError(
+            f"checkpoint {checkpoint} has no track head (an image-only model?): finetune it on videos first"
+        )
+
+
+def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[str] = None,
+                         img_dir: Optional[str] = None, out_dir: str = "out", cfg_options: Optional[Sequence[str]] = None,
+                         device: Optional[str] = None, top_k: Optional[int] = None, progress: bool = True) -> Dict[str, Any]:
+    """Run a video model over a YouTube-VIS split; write ``out_dir/results.json`` and ``out_dir/submission.zip``.
+
+    With ground truth in ``ann_file`` (annotations present) the AP/AR table is printed and returned, and
+    ``out_dir/metrics.json`` is written; without it only the submission files are written.
+    """
+    from vis.data import build_dataset
+    from vis.engine.checkpoint import load_checkpoint
+    from vis.evaluation.submission import write_submission_zip
+    from vis.evaluation.ytvis_eval import evaluate_ytvis, format_table
+    from vis.io.files import atomic_write_json, read_json
+    from vis.models import build_model
+
+    from .evaluate import resolve_device
+
+    cfg = load_config(config_path, cfg_options)
+    data = cfg.get("data") or {}
+    dataset_cfg = dict(to_plain(data.get("test") or data.get("val") or {}))
+    if not dataset_cfg:
+        raise ConfigError(f"config {config_path} has no data.test or data.val describing the video split")
+    if ann_file:
+        dataset_cfg["ann_file"] = ann_file
+        dataset_cfg["img_dir"] = img_dir
+    dataset_cfg.update(type="YTVISDataset", test_mode=True)
+    if not os.path.isfile(checkpoint):
+        raise CheckpointError(f"checkpoint not found: {checkpoint}")
+
+    dist.init_distributed()
+    torch_device = resolve_device(device)
+    dataset = build_dataset(dataset_cfg)
+    model = build_model(cfg.model)
+    report = load_checkpoint(model, checkpoint)
+    _check_video_model(model, report, checkpoint)
+    model.to(torch_device)
+    results = run_video_inference(model, dataset, cfg.get("tracker"), torch_device, progress, top_k)
+    if dist.get_rank() != 0:
+        return {}
+
+    gt = read_json(dataset.ann_file, "YouTube-VIS annotation file")
+    results_path, zip_path = write_submission_zip(results, out_dir, gt)
+    print(f"wrote {results_path} ({len(results)} tracks) and {zip_path}", file=sys.stderr)
+    if not gt.get("annotations"):
+        return {}
+    metrics = evaluate_ytvis(gt, results)
+    print(format_table(metrics))
+    atomic_write_json(os.path.join(out_dir, "metrics.json"), metrics, indent=2)
+    return metrics

@@ -1,0 +1,36 @@
+#!/usr/bin/env python
+"""Video instance segmentation on a YouTube-VIS split: results.json + submission.zip, and AP/AR with ground truth.
+
+    python tools/test_vis.py CONFIG CKPT --ann data/ytvis_2019/valid.json --images data/ytvis_2019/valid/JPEGImages --out-dir out/
+    torchrun --nproc_per_node=N tools/test_vis.py ...      # videos sharded across processes, same results
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from vis.cli import run_tool  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="YouTube-VIS inference, submission and evaluation.")
+    parser.add_argument("config", help="video model config (a VideoSegmenter)")
+    parser.add_argument("checkpoint", help="checkpoint with a track head")
+    parser.add_argument("--ann", default=None, help="YouTube-VIS JSON (default: the config's data.test)")
+    parser.add_argument("--images", default=None, help="JPEGImages folder (default: next to --ann)")
+    parser.add_argument("--out-dir", default="out", help="where results.json, submission.zip, metrics.json go")
+    parser.add_argument("--top-k", type=int, default=None, help="keep the best K tracks per video")
+    parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
+    args = parser.parse_args(argv)
+    from pipelines.submission import test_vis_from_config
+
+    return run_tool(lambda: test_vis_from_config(
+        args.config, args.checkpoint, ann_file=args.ann, img_dir=args.images, out_dir=args.out_dir,
+        cfg_options=args.cfg_options, device=args.device, top_k=args.top_k,
+    ))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""One way for every dataset to map its category ids to the model's contiguous labels.
+
+``classes`` fixes the label space (the target categories, sorted by id, label = position); ``class_map``
+relabels source categories into it ({source id: target id}), dropping sources it does not name — e.g. COCO
+images pretraining a YouTube-VIS model. Both accept the names of the built-in tables:
+``classes='ytvis2019' | 'ytvis2021'`` and ``class_map='coco_to_ytvis2019' | 'coco_to_ytvis2021'``.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+from ..errors import ConfigError
+
+Classes = Union[None, str, Sequence[Mapping[str, Any]]]
+ClassMap = Union[None, str, Mapping[Any, Any]]
+
+
+def _named_classes(name: str) -> List[Dict[str, Any]]:
+    from .ytvis import ytvis_categories  # the tables live with the YouTube-VIS dataset
+
+    return ytvis_categories(name)
+
+
+def _named_class_map(name: str) -> Mapping[int, int]:
+    from . import ytvis
+
+    tables = {"coco_to_ytvis2019": ytvis.COCO_TO_YTVIS_2019, "coco_to_ytvis2021": ytvis.COCO_TO_YTVIS_2021}
+    if name not in tables:
+        raise ConfigError(f"unknown class_map '{name}' (known: {', '.join(sorted(tables))})")
+    return tables[name]
+
+
+def build_label_space(categories: Sequence[Mapping[str, Any]], class_map: ClassMap = None, classes: Classes = None,
+                      owner: str = "dataset") -> Tuple[List[int], List[str], Dict[int, int]]:
+    """-> (cat_ids: label -> target category id, class_names, source category id -> label)."""
+    if isinstance(classes, str):
+        classes = _named_classes(classes)
+    if isinstance(class_map, str):
+        class_map = _named_class_map(class_map)
+    if class_map is not None and classes is None:
+        raise ConfigError(f"{owner}: class_map needs classes (the target categories as [{{id, name}}, ...])")
+    target = list(categories) if classes is None else list(classes)
+    for cat in target:
+        if not isinstance(cat, Mapping) or "id" not in cat or "name" not in cat:
+            raise ConfigError(f"{owner}: classes entries must be dicts with 'id' and 'name', got {cat!r}")
+    target = sorted(target, key=lambda c: int(c["id"]))
+    cat_ids = [int(c["id"]) for c in target]
+    if len(set(cat_ids)) != len(cat_ids):
+        raise ConfigError(f"{owner}: duplicate category ids in classes / categories")
+    to_label = {cat_id: label for label, cat_id in enumerate(cat_ids)}
+    if class_map is None:
+        # Identity over the target ids (with `classes` alone only those categories are kept).
+        source_ids = {int(c["id"]) for c in categories}
+        source_to_label = {cid: to_label[cid] for cid in cat_ids if cid in source_ids}
+    else:
+        source_to_label = {}
+        for src, dst in class_map.items():
+            if int(dst) not in to_label:
+                raise ConfigError(f"{owner}: class_map target id {dst} is not in classes")
+            source_to_label[int(src)] = to_label[int(dst)]
+    return cat_ids, [str(c["name"]) for c in target], source_to_label
