@@ -1,0 +1,129 @@
+"""Video path end to end on generated data: recipe (images -> pseudo-video -> video) -> tracked submission.
+
+Short schedules: these check the plumbing (files, formats, checkpoints flowing between stages, sharding),
+not accuracy; the learning runs are documented in docs/learning_runs.md.
+"""
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from vis.data.synthetic import make_coco_split, make_ytvis_split
+from vis.evaluation.submission import validate_submission_zip
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VIS_CONFIG = os.path.join(REPO, "configs", "shapes", "queryinst_vis_tiny_shapes.py")
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    root = tmp_path_factory.mktemp("video_shapes")
+    make_coco_split(str(root), "train", num_images=4, seed=5, min_size=64, max_size=80, progress=False)
+    make_ytvis_split(str(root), "train", num_videos=2, seed=5, num_frames=(5, 6), height=64, width=80, progress=False)
+    make_ytvis_split(str(root), "valid", num_videos=3, seed=6, num_frames=(4, 6), height=64, width=80, progress=False)
+    return str(root)
+
+
+def stage_options(root, iters):
+    coco, ytvis = os.path.join(root, "coco"), os.path.join(root, "ytvis")
+    common = {"schedule.max_iters": iters, "schedule.milestones": [], "schedule.warmup_iters": 1,
+              "data.samples_per_gpu": 2, "data.workers_per_gpu": 0, "runtime.log_interval": 1,
+              "runtime.checkpoint_interval": iters, "runtime.progress_bar": False, "runtime.tensorboard": False,
+              "data.test.ann_file": os.path.join(ytvis, "valid.json"),
+              "data.test.img_dir": os.path.join(ytvis, "valid", "JPEGImages")}
+    images = {k: v for k, v in common.items() if not k.startswith("data.test")}
+    images.update({"data.train.ann_file": os.path.join(coco, "annotations", "instances_train.json"),
+                   "data.train.img_dir": os.path.join(coco, "train"), "data.val": None})
+    pseudo = dict(common, **{"data.train.dataset.ann_file": os.path.join(coco, "annotations", "instances_train.json"),
+                             "data.train.dataset.img_dir": os.path.join(coco, "train")})
+    # An almost untrained model scores ~0.01 (focal prior): let every detection start a track.
+    video = dict(common, **{"data.train.ann_file": os.path.join(ytvis, "train.json"),
+                            "data.train.img_dir": os.path.join(ytvis, "train", "JPEGImages"),
+                            "tracker.score_thr": 0.0, "tracker.init_score_thr": 0.0})
+    return images, pseudo, video
+
+
+def write_recipe(path, root, iters=3):
+    images, pseudo, video = stage_options(root, iters)
+    stages = [
+        dict(name="images", config=os.path.join(REPO, "configs/shapes/queryinst_tiny_shapes.py"), cfg_options=images),
+        dict(name="pseudo_video", config=os.path.join(REPO, "configs/shapes/queryinst_vis_tiny_shapes_pseudo.py"),
+             cfg_options=pseudo),
+        dict(name="video", config=VIS_CONFIG, cfg_options=video),
+    ]
+    path.write_text(f"recipe = dict(stages={stages!r}, evaluate=True)\n")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def recipe_run(shapes, tmp_path_factory):
+    from pipelines.recipe import run_recipe
+
+    work = tmp_path_factory.mktemp("recipe")
+    recipe = write_recipe(work / "recipe.py", shapes)
+    result = run_recipe(recipe, work_dir=str(work / "run"))
+    return work, result
+
+
+def test_recipe_chains_stages_and_writes_a_valid_submission(recipe_run, shapes):
+    work, result = recipe_run
+    assert list(result["checkpoints"]) == ["images", "pseudo_video", "video"]
+    for path in result["checkpoints"].values():
+        assert os.path.isfile(path)
+    # The pseudo-video stage started from the image stage (its log says so) and the video stage from it.
+    out = work / "run" / "eval"
+    results = json.loads((out / "results.json").read_text())
+    gt = json.loads(open(os.path.join(shapes, "ytvis", "valid.json")).read())
+    lengths = {v["id"]: v["length"] for v in gt["videos"]}
+    for entry in results:
+        assert len(entry["segmentations"]) == lengths[entry["video_id"]]
+    with zipfile.ZipFile(out / "submission.zip") as zf:
+        assert zf.namelist() == ["results.json"]
+    assert validate_submission_zip(str(out / "submission.zip"), gt) == []
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(["AP", "AP50", "AP75", "AR1", "AR10"]) <= set(metrics)
+    assert all(-1.0 <= metrics[k] <= 1.0 for k in ("AP", "AP50", "AR10"))
+
+
+def test_recipe_rerun_continues_without_retraining(recipe_run, shapes):
+    from pipelines.recipe import run_recipe
+
+    work, first = recipe_run
+    again = run_recipe(str(work / "recipe.py"), work_dir=str(work / "run"), evaluate=False)
+    assert again["checkpoints"] == first["checkpoints"]
+
+
+def run_test_vis(args, env=None):
+    return subprocess.run([sys.executable, os.path.join(REPO, "tools", "test_vis.py"), *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_image_checkpoint_is_rejected_for_video(recipe_run, shapes, tmp_path):
+    _, result = recipe_run
+    proc = run_test_vis([VIS_CONFIG, result["checkpoints"]["images"], "--ann",
+                         os.path.join(shapes, "ytvis", "valid.json"), "--out-dir", str(tmp_path)])
+    assert proc.returncode == 2 and "no track head" in proc.stderr and "Traceback" not in proc.stderr
+    assert not os.path.exists(tmp_path / "submission.zip")
+
+
+def test_sharded_inference_equals_single_process(recipe_run, shapes, tmp_path):
+    _, result = recipe_run
+    ann = os.path.join(shapes, "ytvis", "valid.json")
+    checkpoint = result["checkpoints"]["video"]
+    low = ["--cfg-options", "tracker.score_thr=0.0", "tracker.init_score_thr=0.0"]
+    single = run_test_vis([VIS_CONFIG, checkpoint, "--ann", ann, "--out-dir", str(tmp_path / "one"), "--device", "cpu",
+                           *low])
+    assert single.returncode == 0, single.stderr[-2000:]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    sharded = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         os.path.join(REPO, "tools", "test_vis.py"), VIS_CONFIG, checkpoint, "--ann", ann,
+         "--out-dir", str(tmp_path / "two"), "--device", "cpu", *low],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+    assert sharded.returncode == 0, sharded.stderr[-2000:]
+    one = json.loads((tmp_path / "one" / "results.json").read_text())
+    two = json.loads((tmp_path / "two" / "results.json").read_text())
+    assert one == two
