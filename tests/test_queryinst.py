@@ -276,20 +276,24 @@ def test_backbone_freezing_and_norm_eval(tiny_model):
 
 
 def test_pretrained_loading_from_local_file(tmp_path):
+    """ImageNet weights named by the config load in `init_weights` (training start), never at construction."""
     source = ResNetTrunk(depth=18)
     state = dict(source.state_dict())
     state["fc.weight"], state["fc.bias"] = torch.zeros(1000, 512), torch.zeros(1000)
     path = tmp_path / "resnet18.pth"
     torch.save({"state_dict": state}, path)
-    features = build_backbone(depth=18, pretrained=str(path))
-    assert torch.equal(features.body.layer3[1].conv2.weight, source.layer3[1].conv2.weight)
+    model = QueryInst(**{**TINY, "backbone": dict(depth=18, pretrained=str(path))})
+    assert not torch.equal(model.backbone.layer3[1].conv2.weight, source.layer3[1].conv2.weight)
+    model.init_weights()
+    assert torch.equal(model.backbone.layer3[1].conv2.weight, source.layer3[1].conv2.weight)
+    missing = QueryInst(**{**TINY, "backbone": dict(depth=18, pretrained=str(tmp_path / "missing.pth"))})
     with pytest.raises(CheckpointError, match="not found"):
-        build_backbone(depth=18, pretrained=str(tmp_path / "missing.pth"))
+        missing.init_weights()
     (tmp_path / "garbage.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="cannot read"):
-        build_backbone(depth=18, pretrained=str(tmp_path / "garbage.pth"))
+        build_backbone(depth=18, pretrained=str(tmp_path / "garbage.pth")).body.load_pretrained(str(tmp_path / "garbage.pth"))
     with pytest.raises(CheckpointError, match="does not fit"):
-        build_backbone(depth=34, pretrained=str(path))
+        ResNetTrunk(depth=34).load_pretrained(str(path))
 
 
 def test_preprocess_normalises_then_pads_with_zero(tiny_model):

@@ -114,10 +114,11 @@ def test_sharded_inference_equals_single_process(recipe_run, shapes, tmp_path):
     ann = os.path.join(shapes, "ytvis", "valid.json")
     checkpoint = result["checkpoints"]["video"]
     low = ["--cfg-options", "tracker.score_thr=0.0", "tracker.init_score_thr=0.0"]
-    single = run_test_vis([VIS_CONFIG, checkpoint, "--ann", ann, "--out-dir", str(tmp_path / "one"), "--device", "cpu",
-                           *low])
-    assert single.returncode == 0, single.stderr[-2000:]
+    # Identical floats need identical CPU thread counts in both runs (reductions split differently otherwise).
     env = dict(os.environ, OMP_NUM_THREADS="1")
+    single = run_test_vis([VIS_CONFIG, checkpoint, "--ann", ann, "--out-dir", str(tmp_path / "one"), "--device", "cpu",
+                           *low], env=env)
+    assert single.returncode == 0, single.stderr[-2000:]
     sharded = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
          os.path.join(REPO, "tools", "test_vis.py"), VIS_CONFIG, checkpoint, "--ann", ann,

@@ -80,7 +80,7 @@ def test_track_loss_falls_when_overfitting_one_pair():
     history = []
     for _ in range(30):
         losses = model(batch["images"], batch["targets"], batch["ref_images"], batch["ref_targets"])
-        history.append(float(losses["loss_track"]))
+        history.append(float(losses["loss_track"].detach()))
         optimizer.zero_grad()
         sum(losses.values()).backward()
         optimizer.step()
