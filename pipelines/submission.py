@@ -68,15 +68,6 @@ def run_video_inference(model: torch.nn.Module, dataset: Any, tracker_cfg: Optio
     return [r for part in gathered for r in part] if dist.get_rank() == 0 else []
 
 
-def _check_video_model(model: torch.nn.Module, report: Any, checkpoint: str) -> None:
-    if not hasattr(model, "track_head"):
-        raise ConfigError(f"the config's model is a {type(model).__name__}, not a VideoSegmenter: it cannot track")
-    if any(key.startswith("track_head.") for key in report.missing):
-        raise CheckpointError(
-            f"checkpoint {checkpoint} has no track head (an image-only model?): finetune it on videos first"
-        )
-
-
 def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[str] = None,
                          img_dir: Optional[str] = None, out_dir: str = "out", cfg_options: Optional[Sequence[str]] = None,
                          device: Optional[str] = None, top_k: Optional[int] = None, progress: bool = True) -> Dict[str, Any]:
@@ -86,13 +77,12 @@ def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[s
     ``out_dir/metrics.json`` is written; without it only the submission files are written.
     """
     from vis.data import build_dataset
-    from vis.engine.checkpoint import load_checkpoint
     from vis.evaluation.submission import write_submission_zip
     from vis.evaluation.ytvis_eval import evaluate_ytvis, format_table
     from vis.io.files import atomic_write_json, read_json
-    from vis.models import build_model
 
     from .evaluate import resolve_device
+    from .video import load_video_model
 
     cfg = load_config(config_path, cfg_options)
     data = cfg.get("data") or {}
@@ -109,10 +99,7 @@ def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[s
     dist.init_distributed()
     torch_device = resolve_device(device)
     dataset = build_dataset(dataset_cfg)
-    model = build_model(cfg.model)
-    report = load_checkpoint(model, checkpoint)
-    _check_video_model(model, report, checkpoint)
-    model.to(torch_device)
+    model, _, _ = load_video_model(config_path, checkpoint, cfg_options, torch_device)
     results = run_video_inference(model, dataset, cfg.get("tracker"), torch_device, progress, top_k)
     if dist.get_rank() != 0:
         return {}

@@ -1,0 +1,364 @@
+"""Streaming video inference: one video (file or folder of frames) -> tracked instances -> output files.
+
+Three stages overlap, joined by bounded queues so memory does not grow with the video's length::
+
+    FrameReader thread          main thread                         sink thread
+    decode frames      --8-->   preprocess, model.predict,  --4-->  render + mp4, JSONL, MOT,
+    (vis.io.video)              score filter, tracker.update        YouTube-VIS RLE (vis.io.sinks)
+
+`track_frames` is the Python API (an iterator over per-frame tracked results); `run_video` is the body of
+``tools/run_video.py``: it loads the model, wires the three stages and writes the outputs atomically.
+
+Stopping early: on Ctrl-C (or any error, e.g. a frame that fails to decode) reading stops, the frames
+already tracked are still written, every sink is closed as partial (``<stem>.<kind>.partial.<ext>``, see
+`vis.io.sinks`), one line on stderr names those files, and the exception is re-raised (the tool exits 130
+for Ctrl-C, 2 for bad input).
+"""
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+import time
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from vis.config import load_config, to_plain
+from vis.errors import CheckpointError, ConfigError, VisError
+from vis.structures import Instances
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO_CONFIG = os.path.join(REPO, "models", "demo", "queryinst_vis_tiny_shapes.py")
+DEMO_CHECKPOINT = os.path.join(REPO, "models", "demo", "queryinst_vis_tiny_shapes.pth")
+OUTPUTS = ("vis", "ytvis", "frames", "mot")
+DEFAULT_TRACKER = dict(type="OnlineTracker")
+READ_QUEUE_SIZE = 8  # decoded frames waiting for the model
+WRITE_QUEUE_SIZE = 4  # tracked frames (image + masks) waiting for the sinks
+
+TrackedFrame = Tuple[int, np.ndarray, Instances]
+
+
+# -- model -----------------------------------------------------------------------------------------
+def resolve_model_files(config: Optional[str], checkpoint: Optional[str]) -> Tuple[str, str]:
+    """Both given, or neither (the bundled demo model); a missing demo model is a one-line VisError."""
+    if config is None and checkpoint is None:
+        if os.path.isfile(DEMO_CONFIG) and os.path.isfile(DEMO_CHECKPOINT):
+            return DEMO_CONFIG, DEMO_CHECKPOINT
+        raise VisError(
+            f"no model given and the bundled demo model is missing ({os.path.relpath(DEMO_CONFIG, REPO)} + "
+            f"{os.path.relpath(DEMO_CHECKPOINT, REPO)}): pass --config CONFIG --checkpoint CKPT of a video model, "
+            f"e.g. trained with: python tools/train_recipe.py configs/recipes/shapes_queryinst.py"
+        )
+    if config is None or checkpoint is None:
+        raise VisError("give both --config and --checkpoint (or neither, for the bundled demo model)")
+    if not os.path.isfile(checkpoint):
+        raise CheckpointError(f"checkpoint not found: {checkpoint}")
+    return config, checkpoint
+
+
+def _checkpoint_meta(path: str) -> Dict[str, Any]:
+    """The checkpoint's ``meta`` dict, read with mmap (weights are not loaded a second time); {} if none."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # foreign or old formats: load_checkpoint has already accepted the weights
+        return {}
+    meta = checkpoint.get("meta") if isinstance(checkpoint, dict) else None
+    return dict(meta) if isinstance(meta, dict) else {}
+
+
+def class_names_for(model: torch.nn.Module, cfg: Any, meta: Dict[str, Any]) -> List[str]:
+    """Names of labels 0..K-1: checkpoint ``meta.class_names``, else the config's ``class_names``, else the
+    model's, else 'class 0', 'class 1', ..."""
+    num_classes = int(model.num_classes)
+    for names in (meta.get("class_names"), cfg.get("class_names"), getattr(model, "class_names", None)):
+        if names is not None and len(names) == num_classes:
+            return [str(n) for n in names]
+    return [f"class {i}" for i in range(num_classes)]
+
+
+def load_video_model(config: str, checkpoint: str, cfg_options: Optional[Sequence[str]] = None,
+                     device: Optional[torch.device] = None) -> Tuple[torch.nn.Module, Any, List[str]]:
+    """Config + checkpoint -> (model in eval mode on ``device``, config, class names).
+
+    The model must be a VideoSegmenter (ConfigError) and the checkpoint must hold its track head
+    (CheckpointError: an image-only checkpoint cannot track).
+    """
+    from vis.engine.checkpoint import load_checkpoint
+    from vis.models import build_model
+
+    cfg = load_config(config, cfg_options)
+    if cfg.get("model") is None:
+        raise ConfigError(f"config {config} has no model section")
+    model = build_model(cfg.model)
+    if not hasattr(model, "track_head"):
+        raise ConfigError(f"the config's model is a {type(model).__name__}, not a VideoSegmenter: it cannot track")
+    report = load_checkpoint(model, checkpoint)
+    if any(key.startswith("track_head.") for key in report.missing):
+        raise CheckpointError(f"checkpoint {checkpoint} has no track head (an image-only model?): "
+                              f"finetune it on videos first")
+    class_names = class_names_for(model, cfg, _checkpoint_meta(checkpoint))
+    model.to(device or torch.device("cpu"))
+    model.eval()
+    return model, cfg, class_names
+
+
+def _to_tensor(image: np.ndarray) -> torch.Tensor:
+    """HxWx3 uint8 -> float32 [3, H, W] 0..255, the model's input layout."""
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float()
+
+
+def build_preprocess(cfg: Any) -> Callable[[np.ndarray], torch.Tensor]:
+    """HxWx3 uint8 RGB -> float32 [3, h, w] 0..255 after the config's test transforms (``data.test``, else
+    ``data.val``; none: full resolution). Test transforms are deterministic; a fixed rng keeps it so."""
+    from vis.data.transforms import Compose
+
+    data = to_plain(cfg.get("data") or {})
+    split = data.get("test") or data.get("val") or {}
+    transforms = Compose(split.get("transforms") or [])
+
+    def preprocess(image: np.ndarray) -> torch.Tensor:
+        if len(transforms):
+            image = transforms({"image": image}, np.random.default_rng(0))["image"]
+        return _to_tensor(image)
+
+    return preprocess
+
+
+def build_video_tracker(cfg: Any, score_thr: Optional[float] = None):
+    """The config's ``tracker`` (default OnlineTracker). ``score_thr`` replaces both its ``score_thr`` and
+    ``init_score_thr``: detections below it are dropped, every other one may start a track."""
+    from vis.tracking import build_tracker
+
+    tracker_cfg = dict(to_plain(cfg.get("tracker") or DEFAULT_TRACKER))
+    if score_thr is not None:
+        tracker_cfg.update(score_thr=float(score_thr), init_score_thr=float(score_thr))
+    return build_tracker(tracker_cfg)
+
+
+# -- the Python API --------------------------------------------------------------------------------
+def track_frames(model: torch.nn.Module, frames: Iterable[Tuple[int, np.ndarray]], tracker: Any,
+                 device: Optional[torch.device] = None, score_thr: Optional[float] = None, batch_size: int = 1,
+                 preprocess: Optional[Callable[[np.ndarray], torch.Tensor]] = None) -> Iterator[TrackedFrame]:
+    """Track one video: ``frames`` yields ``(frame_index, HxWx3 uint8 RGB)`` with increasing indices.
+
+    Yields ``(frame_index, image, tracked)`` per frame, in order, as soon as it is tracked; ``tracked`` is an
+    `Instances` on the CPU at the frame's size with ``track_ids``, ``boxes``, ``scores``, ``labels``, ``masks``.
+    Detections scoring below ``score_thr`` are dropped before the tracker sees them. ``batch_size`` frames
+    go through the model together (the tracker still runs frame by frame). The tracker is reset first.
+    ``preprocess`` maps a frame to the model's input tensor (default: no resize; see `build_preprocess`).
+    """
+    if batch_size < 1:
+        raise VisError(f"--batch-size must be >= 1, got {batch_size}")
+    if device is None:
+        device = next(model.parameters()).device
+    preprocess = preprocess or _to_tensor
+    model.eval()
+    tracker.reset()
+    batch: List[Tuple[int, np.ndarray]] = []
+    for index, image in frames:
+        batch.append((int(index), image))
+        if len(batch) == batch_size:
+            yield from _track_batch(model, batch, tracker, device, score_thr, preprocess)
+            batch = []
+    if batch:
+        yield from _track_batch(model, batch, tracker, device, score_thr, preprocess)
+
+
+def _track_batch(model, batch, tracker, device, score_thr, preprocess) -> Iterator[TrackedFrame]:
+    inputs = [preprocess(image).to(device) for _, image in batch]
+    sizes = [(int(image.shape[0]), int(image.shape[1])) for _, image in batch]
+    with torch.no_grad():
+        results = model.predict(inputs, orig_sizes=sizes)
+    for (index, image), instances in zip(batch, results):
+        if score_thr is not None and len(instances):
+            instances = instances[instances.scores >= score_thr]
+        tracked = tracker.update(instances, frame_index=index)
+        yield index, image, tracked.to("cpu")
+
+
+# -- the sink thread -------------------------------------------------------------------------------
+class _SinkThread:
+    """Writes tracked frames to every sink in a background thread, behind a bounded queue.
+
+    A sink's exception is kept and raised in the main thread at its next ``put`` or at ``finish``; after
+    it, queued frames are dropped (the sinks stay untouched so they can still be closed as partial).
+    """
+
+    def __init__(self, sinks: Sequence[Any], queue_size: int = WRITE_QUEUE_SIZE):
+        self.sinks = list(sinks)
+        self.error: Optional[BaseException] = None
+        self.frames_written = 0
+        self._queue: "queue.Queue" = queue.Queue(maxsize=queue_size)
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="video-sinks", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self.error is not None:
+                continue
+            try:
+                for sink in self.sinks:
+                    sink.write(*item)
+                self.frames_written += 1
+            except OSError as exc:  # disk full, folder removed: the user can fix it, so a one-line error
+                self.error = VisError(f"writing the outputs failed: {exc.strerror or exc}")
+            except BaseException as exc:
+                self.error = exc
+
+    def put(self, item: TrackedFrame) -> None:
+        while True:
+            if self.error is not None:
+                raise self.error
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def finish(self, raise_error: bool = True) -> None:
+        """Write what is queued, stop the thread; re-raise a sink's exception when ``raise_error``."""
+        if not self._stopping:
+            self._queue.put(None)  # the thread drains the queue up to this sentinel, so this returns
+            self._stopping = True
+        self._thread.join()
+        if raise_error and self.error is not None:
+            raise self.error
+
+
+# -- run_video -------------------------------------------------------------------------------------
+def _check_outputs(outputs: Sequence[str]) -> Tuple[str, ...]:
+    outputs = tuple(dict.fromkeys(outputs))
+    unknown = [o for o in outputs if o not in OUTPUTS]
+    if unknown:
+        raise VisError(f"unknown output '{unknown[0]}' (choose from {', '.join(OUTPUTS)})")
+    if not outputs:
+        raise VisError(f"no outputs selected (choose from {', '.join(OUTPUTS)})")
+    return outputs
+
+
+def _make_out_dir(out_dir: str) -> None:
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as exc:
+        raise VisError(f"cannot create output directory {out_dir}: {exc.strerror or exc}") from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise VisError(f"output directory {out_dir} is not writable")
+
+
+def _make_sinks(outputs: Sequence[str], out_dir: str, source: Any, class_names: Sequence[str]) -> List[Any]:
+    from vis.io.sinks import FramesJsonlSink, MOTSink, VisVideoSink, YTVISSink
+
+    sinks: List[Any] = []
+    try:
+        for kind in outputs:
+            if kind == "vis":
+                sinks.append(VisVideoSink(out_dir, source.name, source.fps, source.frame_size, class_names))
+            elif kind == "ytvis":
+                sinks.append(YTVISSink(out_dir, source.name, source.num_frames, source.frame_size, source.start))
+            elif kind == "frames":
+                sinks.append(FramesJsonlSink(out_dir, source.name, class_names))
+            elif kind == "mot":
+                sinks.append(MOTSink(out_dir, source.name))
+    except BaseException:
+        _close_sinks(sinks, complete=False)
+        raise
+    return sinks
+
+
+def _close_sinks(sinks: Sequence[Any], complete: bool) -> Dict[str, str]:
+    """Close every sink even when one fails; -> {kind: path written}. The first failure is re-raised."""
+    written: Dict[str, str] = {}
+    first_error: Optional[BaseException] = None
+    for sink in sinks:
+        try:
+            path = sink.close(complete)
+        except BaseException as exc:
+            first_error = first_error or exc
+            continue
+        if path is not None:
+            written[sink.kind] = path
+    if first_error is not None:
+        raise first_error
+    return written
+
+
+def run_video(path: str, config: Optional[str] = None, checkpoint: Optional[str] = None, out_dir: str = "out",
+              device: Optional[str] = None, score_thr: Optional[float] = None, start: int = 0,
+              end: Optional[int] = None, outputs: Sequence[str] = OUTPUTS, progress: bool = True,
+              cfg_options: Optional[Sequence[str]] = None, fps: Optional[float] = None,
+              batch_size: int = 1) -> Dict[str, Any]:
+    """Track every frame ``start <= i < end`` of ``path`` (video file or image folder); write ``outputs``.
+
+    Returns ``{"input", "frames", "tracks", "fps" (processing speed), "seconds", "video_fps", "frame_size",
+    "start", "end", "outputs": {kind: path}}``. Without ``config`` and ``checkpoint`` the bundled demo model
+    is used. ``fps`` sets the frame rate of a folder of frames (default 10) or overrides a video's.
+    """
+    from vis.io.video import FrameReader, open_frame_source
+
+    from .evaluate import resolve_device
+
+    outputs = _check_outputs(outputs)
+    if batch_size < 1:
+        raise VisError(f"--batch-size must be >= 1, got {batch_size}")
+    config, checkpoint = resolve_model_files(config, checkpoint)
+    source = open_frame_source(path, start, end, fps)
+    _make_out_dir(out_dir)
+    torch_device = resolve_device(device)
+    model, cfg, class_names = load_video_model(config, checkpoint, cfg_options, torch_device)
+    tracker = build_video_tracker(cfg, score_thr)
+    preprocess = build_preprocess(cfg)
+    sinks = _make_sinks(outputs, out_dir, source, class_names)
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=source.num_frames, desc=source.name, unit="frame", file=sys.stderr, dynamic_ncols=True)
+    writer = _SinkThread(sinks)
+    reader = FrameReader(source, queue_size=READ_QUEUE_SIZE)
+    track_ids = set()
+    complete = False
+    began = time.perf_counter()
+    try:
+        for item in track_frames(model, reader, tracker, torch_device, score_thr, batch_size, preprocess):
+            writer.put(item)
+            track_ids.update(int(t) for t in item[2].track_ids.tolist())
+            if bar is not None:
+                bar.update(1)
+        writer.finish()
+        complete = True
+    finally:
+        reader.close()
+        writer.finish(raise_error=False)
+        if bar is not None:
+            bar.close()
+        source.close()
+        written = _close_sinks(sinks, complete) if complete else _close_partial(sinks, writer.frames_written)
+    seconds = time.perf_counter() - began
+    return {
+        "input": path, "frames": writer.frames_written, "tracks": len(track_ids),
+        "fps": writer.frames_written / seconds if seconds > 0 else 0.0, "seconds": seconds,
+        "video_fps": source.fps, "frame_size": source.frame_size, "start": source.start, "end": source.end,
+        "outputs": written,
+    }
+
+
+def _close_partial(sinks: Sequence[Any], frames: int) -> Dict[str, str]:
+    """Close the sinks as partial and say on stderr what was kept; never raises over the original error."""
+    try:
+        written = _close_sinks(sinks, complete=False)
+    except BaseException as exc:  # the run is already failing: report, do not mask its exception
+        print(f"could not save the partial outputs: {exc}", file=sys.stderr)
+        return {}
+    if written:
+        print(f"stopped after {frames} frames; partial outputs: {', '.join(written.values())}", file=sys.stderr)
+    else:
+        print("stopped before any frame was written; no outputs", file=sys.stderr)
+    return written

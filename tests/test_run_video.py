@@ -1,0 +1,378 @@
+"""Streaming video pipeline and tools/run_video.py on a tiny untrained VideoSegmenter and a generated clip.
+
+An untrained model scores ~0.01-0.1, so the runs use ``--score-thr 0``: every detection starts or continues
+a track, which is all these plumbing checks need (formats, frame counts, ids, atomic and partial files).
+"""
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from vis.data.synthetic import CLASS_NAMES, write_demo_video
+from vis.errors import DataError, VisError
+from vis.evaluation.submission import validate_results
+from vis.io.render import color_for_track, render_frame
+from vis.io.sinks import output_path
+from vis.io.video import FrameReader, VideoWriter, open_frame_source
+from vis.structures import Instances
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOOL = os.path.join(REPO, "tools", "run_video.py")
+NUM_FRAMES, HEIGHT, WIDTH = 12, 64, 80
+FINAL_NAMES = ("clip.vis.mp4", "clip.ytvis.json", "clip.frames.jsonl", "clip.mot.txt")
+
+# The structure of configs/shapes/queryinst_vis_tiny_shapes.py, tiny.
+TINY_CONFIG = """
+model = dict(
+    type='VideoSegmenter',
+    segmenter=dict(type='QueryInst', num_classes=6, num_proposals=10, num_stages=2,
+                   backbone=dict(depth=18, pretrained=None, frozen_stages=-1, norm_eval=False),
+                   hidden_dim=32, num_heads=4, feedforward_channels=64, dynamic_channels=8, mask_num_convs=1,
+                   max_per_img=10),
+    track_head=dict(fc_channels=32, num_fcs=2, last_relu=True),
+    track_loss_weight=1.0,
+)
+data = dict(test=dict(type='YTVISDataset', ann_file='unused.json', img_dir='unused/', test_mode=True,
+                      transforms=[dict(type='Resize', scale=(96, 64), keep_ratio=True)]))
+tracker = dict(type='OnlineTracker', score_thr=0.05, init_score_thr=0.3, max_per_frame=10, num_frames_retain=20)
+"""
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory):
+    from vis.config import load_config
+    from vis.engine.checkpoint import save_checkpoint
+    from vis.models import build_model
+
+    root = tmp_path_factory.mktemp("video_model")
+    config = root / "tiny_vis.py"
+    config.write_text(TINY_CONFIG)
+    cfg = load_config(str(config))
+    torch.manual_seed(0)
+    model = build_model(cfg.model)
+    model.class_names = list(CLASS_NAMES)  # travels in the checkpoint's meta
+    checkpoint = save_checkpoint(str(root / "tiny.pth"), model, config=cfg)
+    return str(config), checkpoint
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    write_demo_video(str(path), num_frames=NUM_FRAMES, height=HEIGHT, width=WIDTH, seed=3)
+    return str(path)
+
+
+def run_tool(*args, timeout=120):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, TOOL, *map(str, args)], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def run_in_process(model_files, path, out_dir, **kwargs):
+    from pipelines.video import run_video
+
+    config, checkpoint = model_files
+    kwargs.setdefault("score_thr", 0.0)
+    return run_video(path, config=config, checkpoint=checkpoint, out_dir=str(out_dir), device="cpu",
+                     progress=False, **kwargs)
+
+
+def read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def read_mot(path):
+    rows = np.loadtxt(path, delimiter=",", ndmin=2)
+    assert rows.shape[1] == 10
+    return rows
+
+
+def video_info(path):
+    cap = cv2.VideoCapture(path)
+    try:
+        count = 0
+        while cap.read()[0]:
+            count += 1
+        return count, cap.get(cv2.CAP_PROP_FPS), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), \
+            int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    finally:
+        cap.release()
+
+
+def tracks_from_jsonl(lines):
+    """track id -> {frame: instance dict}."""
+    tracks = {}
+    for line in lines:
+        for inst in line["instances"]:
+            tracks.setdefault(inst["track_id"], {})[line["frame"]] = inst
+    return tracks
+
+
+# -- end to end ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def full_run(model_files, clip, tmp_path_factory):
+    config, checkpoint = model_files
+    out = tmp_path_factory.mktemp("full_run") / "out"
+    proc = run_tool(clip, "--config", config, "--checkpoint", checkpoint, "--out-dir", out, "--device", "cpu",
+                    "--score-thr", "0")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc
+
+
+def test_tool_writes_four_outputs_with_matching_frame_counts(full_run):
+    out, proc = full_run
+    assert sorted(os.listdir(out)) == sorted(FINAL_NAMES)  # no temp or partial files left
+    assert f"{NUM_FRAMES} frames" in proc.stdout and "frame/s" in proc.stderr  # summary line; tqdm bar
+    count, fps, width, height = video_info(str(out / "clip.vis.mp4"))
+    assert (count, width, height) == (NUM_FRAMES, WIDTH, HEIGHT) and fps == pytest.approx(10.0)
+    lines = read_jsonl(out / "clip.frames.jsonl")
+    assert [line["frame"] for line in lines] == list(range(NUM_FRAMES))
+    results = json.loads((out / "clip.ytvis.json").read_text())
+    assert isinstance(results, list) and results
+    assert all(len(entry["segmentations"]) == NUM_FRAMES for entry in results)
+    video = {"id": 1, "length": NUM_FRAMES, "height": HEIGHT, "width": WIDTH}
+    assert validate_results(results, [video]) == []
+
+
+def test_track_ids_agree_across_jsonl_mot_and_ytvis(full_run):
+    out, _ = full_run
+    tracks = tracks_from_jsonl(read_jsonl(out / "clip.frames.jsonl"))
+    assert tracks
+    # MOT: the same (frame, id) pairs, boxes as left/top/width/height, class = label + 1.
+    rows = read_mot(out / "clip.mot.txt")
+    mot_pairs = {(int(r[0]) - 1, int(r[1])) for r in rows}
+    assert mot_pairs == {(frame, tid) for tid, frames in tracks.items() for frame in frames}
+    for frame, tid, left, top, w, h, score, cls, x, y in rows:
+        inst = tracks[int(tid)][int(frame) - 1]
+        x1, y1, x2, y2 = inst["box"]
+        assert (left, top, left + w, top + h) == pytest.approx((x1, y1, x2, y2), abs=0.02)
+        assert cls == inst["label"] + 1 and score == pytest.approx(inst["score"], abs=1e-4)
+        assert (x, y) == (-1, -1)
+        assert inst["class_name"] == CLASS_NAMES[inst["label"]]
+    # YouTube-VIS: one entry per track, holding exactly that track's masks, category = majority label + 1.
+    results = json.loads((out / "clip.ytvis.json").read_text())
+    by_masks = {}
+    for tid, frames in tracks.items():
+        key = tuple(frames[f]["rle"]["counts"] if f in frames else None for f in range(NUM_FRAMES))
+        labels = [inst["label"] for inst in frames.values()]
+        by_masks[key] = int(np.bincount(labels).argmax()) + 1
+    assert len(results) == len(tracks)
+    for entry in results:
+        key = tuple(s["counts"] if s is not None else None for s in entry["segmentations"])
+        assert by_masks[key] == entry["category_id"]
+
+
+def test_folder_of_frames_in_natural_order(model_files, clip, tmp_path):
+    import decord
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    reader = decord.VideoReader(clip)
+    for i in range(6):  # unpadded names: 10.png must come after 9.png
+        cv2.imwrite(str(folder / f"{i + 5}.png"), reader[i].asnumpy()[..., ::-1])
+    (folder / "notes.txt").write_text("not a frame")
+    source = open_frame_source(str(folder))
+    assert (source.num_frames, source.frame_size, source.fps) == (6, (HEIGHT, WIDTH), 10.0)
+    for index, frame in source:  # PNG is lossless: exactly the decoded frames, in order
+        np.testing.assert_array_equal(frame, reader[index].asnumpy())
+    summary = run_in_process(model_files, str(folder), tmp_path / "out", outputs=("ytvis", "frames"))
+    assert summary["frames"] == 6 and summary["outputs"]["frames"].endswith("frames.frames.jsonl")
+    assert len(read_jsonl(summary["outputs"]["frames"])) == 6
+    results = json.loads(open(summary["outputs"]["ytvis"]).read())
+    assert validate_results(results, [{"id": 1, "length": 6, "height": HEIGHT, "width": WIDTH}]) == []
+
+
+def test_start_end_range(model_files, clip, tmp_path):
+    summary = run_in_process(model_files, clip, tmp_path, start=3, end=8)
+    assert (summary["frames"], summary["start"], summary["end"]) == (5, 3, 8)
+    assert [line["frame"] for line in read_jsonl(tmp_path / "clip.frames.jsonl")] == [3, 4, 5, 6, 7]
+    assert set(read_mot(tmp_path / "clip.mot.txt")[:, 0].astype(int)) <= {4, 5, 6, 7, 8}  # 1-based source frames
+    results = json.loads((tmp_path / "clip.ytvis.json").read_text())
+    assert all(len(entry["segmentations"]) == 5 for entry in results)
+    assert video_info(str(tmp_path / "clip.vis.mp4"))[0] == 5
+
+
+# -- rendering -------------------------------------------------------------------------------------
+def test_track_colour_is_fixed_per_id_and_used_for_its_mask():
+    assert color_for_track(7) == color_for_track(7)
+    assert len({color_for_track(i) for i in range(20)}) == 20
+    image = np.full((64, 80, 3), 100, dtype=np.uint8)
+    masks = torch.zeros((2, 64, 80), dtype=torch.bool)
+    masks[0, 10:40, 5:35] = True
+    masks[1, 20:55, 45:75] = True
+    instances = Instances((64, 80), boxes=torch.tensor([[5.0, 10, 35, 40], [45, 20, 75, 55]]),
+                          scores=torch.tensor([0.9, 0.8]), labels=torch.tensor([0, 3]),
+                          masks=masks, track_ids=torch.tensor([7, 2]))
+    out = render_frame(image, instances, list(CLASS_NAMES))
+    assert out.shape == image.shape and out.dtype == np.uint8 and (image == 100).all()  # input untouched
+    for (y, x), track_id in (((28, 20), 7), ((40, 60), 2)):  # inside a mask, far from its box and label
+        expected = np.rint(0.5 * 100 + 0.5 * np.array(color_for_track(track_id)))
+        np.testing.assert_array_equal(out[y, x], expected)
+    assert (out[60, 2] == 100).all()  # background untouched
+
+
+# -- io pieces -------------------------------------------------------------------------------------
+def test_reader_thread_stops_on_early_exit(clip):
+    reader = FrameReader(open_frame_source(clip), queue_size=2)
+    for index, frame in reader:
+        assert frame.shape == (HEIGHT, WIDTH, 3) and frame.dtype == np.uint8
+        if index == 1:
+            break
+    reader.close()
+    assert not reader._thread.is_alive()
+
+
+def test_video_writer_is_atomic(tmp_path):
+    target = tmp_path / "a.mp4"
+    writer = VideoWriter(str(target), 10, (16, 16))
+    writer.write(np.zeros((16, 16, 3), np.uint8))
+    assert not target.exists()
+    writer.close(success=False)
+    assert os.listdir(tmp_path) == []
+    writer = VideoWriter(str(target), 10, (16, 16))
+    writer.write(np.zeros((16, 16, 3), np.uint8))
+    assert writer.close() == str(target) and os.listdir(tmp_path) == ["a.mp4"]
+
+
+# -- bad input -------------------------------------------------------------------------------------
+def assert_one_line_error(proc, *needles):
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_bad_inputs_exit_2_with_one_line(model_files, clip, tmp_path):
+    config, checkpoint = model_files
+    model = ["--config", config, "--checkpoint", checkpoint, "--device", "cpu"]
+    out = ["--out-dir", tmp_path / "out"]
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n")
+    data = open(clip, "rb").read()
+    truncated = tmp_path / "cut.mp4"
+    truncated.write_bytes(data[: len(data) // 2])
+    empty = tmp_path / "empty_folder"
+    empty.mkdir()
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    assert_one_line_error(run_tool(tmp_path / "nope.mp4", *model, *out), "not found", "nope.mp4")
+    assert_one_line_error(run_tool(text, *model, *out), "not a video", "notes.mp4")
+    assert_one_line_error(run_tool(truncated, *model, *out), "corrupt or truncated", "cut.mp4")
+    assert_one_line_error(run_tool(empty, *model, *out), "no image frames", "empty_folder")
+    assert_one_line_error(run_tool(clip, *model, "--out-dir", blocker / "out"), "cannot create output directory")
+    assert_one_line_error(run_tool(clip, *model, *out, "--cfg-options", "model.segmenter.hidden_dim=48"),
+                          "does not fit")
+    assert_one_line_error(run_tool(clip, *model, *out, "--start", NUM_FRAMES), "past the end")
+    assert not os.path.exists(tmp_path / "out") or os.listdir(tmp_path / "out") == []
+
+
+def test_missing_demo_model_names_it(monkeypatch, clip, tmp_path):
+    import pipelines.video as video
+
+    monkeypatch.setattr(video, "DEMO_CONFIG", str(tmp_path / "models/demo/queryinst_vis_tiny_shapes.py"))
+    with pytest.raises(VisError, match="demo model is missing.*queryinst_vis_tiny_shapes.pth.*--config"):
+        video.run_video(clip, out_dir=str(tmp_path / "out"), progress=False)
+
+
+# -- stopping early --------------------------------------------------------------------------------
+def assert_only_partial_outputs(out_dir, frames):
+    names = sorted(os.listdir(out_dir))
+    assert names == sorted(["clip.vis.partial.mp4", "clip.ytvis.partial.json", "clip.frames.partial.jsonl",
+                            "clip.mot.partial.txt"]), names
+    assert len(read_jsonl(out_dir / "clip.frames.partial.jsonl")) == frames
+    assert video_info(str(out_dir / "clip.vis.partial.mp4"))[0] == frames
+    for entry in json.loads((out_dir / "clip.ytvis.partial.json").read_text()):
+        assert all(s is None for s in entry["segmentations"][frames:])
+    assert not [t for t in threading.enumerate() if t.name in ("frame-reader", "video-sinks") and t.is_alive()]
+
+
+def test_ctrl_c_leaves_only_partial_outputs(monkeypatch, model_files, clip, tmp_path, capsys):
+    from vis.models.video_segmenter import VideoSegmenter
+
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_video_tool", TOOL)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+
+    predict = VideoSegmenter.predict
+    calls = []
+
+    def interrupted_predict(self, *args, **kwargs):  # Ctrl-C while the model runs the 6th frame
+        calls.append(1)
+        if len(calls) == 6:
+            raise KeyboardInterrupt
+        return predict(self, *args, **kwargs)
+
+    monkeypatch.setattr(VideoSegmenter, "predict", interrupted_predict)
+    config, checkpoint = model_files
+    code = tool.main([clip, "--config", config, "--checkpoint", checkpoint, "--out-dir", str(tmp_path),
+                      "--device", "cpu", "--score-thr", "0", "--no-progress"])
+    assert code == 130
+    err = capsys.readouterr().err
+    assert "partial outputs" in err and "clip.vis.partial.mp4" in err
+    assert_only_partial_outputs(tmp_path, frames=5)
+
+
+def test_decode_failure_mid_stream_stops_with_partial_outputs(monkeypatch, model_files, clip, tmp_path):
+    import decord
+
+    next_frame = decord.VideoReader.next
+    calls = []
+
+    def failing_next(self):  # decord raises DECORDError (a RuntimeError) on damaged data
+        calls.append(1)
+        if len(calls) == 6:
+            raise RuntimeError("Check failed: avcodec_send_packet(...) >= 0 Error sending packet.")
+        return next_frame(self)
+
+    monkeypatch.setattr(decord.VideoReader, "next", failing_next)
+    with pytest.raises(DataError, match=r"decoding .*clip.mp4 failed at frame 5: corrupt or truncated"):
+        run_in_process(model_files, clip, tmp_path)
+    assert_only_partial_outputs(tmp_path, frames=5)  # every frame before the failure was written
+
+
+def test_write_failure_stops_with_partial_outputs(monkeypatch, model_files, clip, tmp_path):
+    from vis.io.sinks import MOTSink
+
+    write = MOTSink.write
+
+    def disk_full_on_third_frame(self, frame_index, image, tracked):
+        if frame_index == 2:
+            raise OSError(28, "No space left on device")
+        return write(self, frame_index, image, tracked)
+
+    monkeypatch.setattr(MOTSink, "write", disk_full_on_third_frame)
+    with pytest.raises(VisError, match="writing the outputs failed: No space left on device"):
+        run_in_process(model_files, clip, tmp_path)
+    names = os.listdir(tmp_path)
+    assert names and all(".partial." in name for name in names), names
+    assert len(read_jsonl(tmp_path / "clip.frames.partial.jsonl")) in (2, 3)  # the sink order decides
+
+
+def test_damaged_video_data_is_a_data_error(model_files, tmp_path):
+    # Where decord notices damaged packets depends on its read-ahead thread (at open or some frames later),
+    # so only the outcome is fixed: a one-line DataError and no complete-looking output.
+    path = tmp_path / "clip.mp4"
+    write_demo_video(str(path), num_frames=40, height=HEIGHT, width=WIDTH, seed=3)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3: len(data) // 2] = bytes(len(data) // 2 - len(data) // 3)  # zero part of the frame data
+    path.write_bytes(bytes(data))
+    out = tmp_path / "out"
+    with pytest.raises(DataError, match="corrupt"):
+        run_in_process(model_files, str(path), out)
+    assert not set(FINAL_NAMES) & set(os.listdir(out) if out.exists() else [])
+
+
+def test_output_names():
+    assert output_path("out", "clip", "vis", ".mp4") == os.path.join("out", "clip.vis.mp4")
+    assert output_path("out", "clip", "mot", ".txt", partial=True) == os.path.join("out", "clip.mot.partial.txt")

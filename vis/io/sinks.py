@@ -1,0 +1,254 @@
+"""Output sinks of the streaming video pipeline: each takes tracked frames one at a time and writes one file.
+
+Every sink has ``write(frame_index, image, tracked)`` (``image`` HxWx3 uint8 RGB, ``tracked`` the frame's
+`Instances` on the CPU with ``track_ids``, ``boxes``, ``scores``, ``labels``, ``masks``) and
+``close(complete) -> path or None``. For a video ``clip.mp4`` and ``out_dir``:
+
+    clip.vis.mp4       `VisVideoSink`: the frames with masks, boxes and 'class id:score' labels (`vis.io.render`),
+                       same size and fps as the input, one output frame per input frame.
+    clip.frames.jsonl  `FramesJsonlSink`: one line per frame, ``{"frame": i, "instances": [{"track_id", "class_name",
+                       "label", "score", "box" (xyxy pixels), "rle" (compressed COCO RLE, counts a str)}, ...]}``.
+    clip.mot.txt       `MOTSink`: MOT-challenge text, one line per instance and frame, 10 comma-separated columns
+                       ``frame, id, bb_left, bb_top, bb_width, bb_height, score, class, -1, -1``:
+                       frame = frame_index + 1 (1-based, in the numbering of the whole input, so a ``--start``
+                       range keeps the source's frame numbers); id = the track id (as in the JSONL); bb_* = the
+                       box in pixels (left, top, width, height); score = detection score; class = label + 1
+                       (the same 1-based category id as the YouTube-VIS output); the last two are unused (-1).
+    clip.ytvis.json    `YTVISSink`: the YouTube-VIS results format, a plain JSON list with one entry per track
+                       ``{"video_id": 1, "category_id", "score", "segmentations"}``, ``segmentations`` holding one
+                       compressed RLE or null per processed frame (entry i = frame ``start + i``). Track score and
+                       category follow `VideoResultAccumulator` (mean score, majority label). ``category_id`` is
+                       ``label + 1``: the 1-based position of the class in the model's class list (checkpoint
+                       ``meta.class_names``); map it to a dataset's ids yourself when they differ.
+
+Atomic outputs: every sink writes a temp file next to its target (``<name>.tmp.<pid>``; the video
+``.<name>.tmp.<pid>.mp4``) and renames it at ``close(complete=True)``; only then does the final name exist.
+``close(complete=False)`` (Ctrl-C, a decode error) keeps what was written under a ``.partial`` name,
+``clip.vis.partial.mp4``, ``clip.frames.partial.jsonl``, ``clip.mot.partial.txt``, ``clip.ytvis.partial.json``,
+so nothing incomplete looks complete; a sink that received no frame leaves nothing. A partial YouTube-VIS
+file still has one entry per frame of the range, null for the frames that were not processed. A complete run removes
+a stale ``.partial`` file of its own outputs.
+
+Memory: the video, JSONL and MOT sinks stream to disk; the YouTube-VIS sink must see every frame before it
+can write one entry per track, and keeps only compressed RLE, score and label per track and frame.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from ..errors import VisError
+from ..evaluation.coco_eval import encode_masks_rle
+from ..structures import Instances
+from ..tracking.video_results import VideoResultAccumulator
+from .render import render_frame
+from .video import VideoWriter
+
+VIDEO_ID = 1  # the one video of a YouTube-VIS result file written for a single clip
+
+
+def output_path(out_dir: str, stem: str, kind: str, ext: str, partial: bool = False) -> str:
+    """('out', 'clip', 'vis', '.mp4') -> 'out/clip.vis.mp4'; with ``partial`` -> 'out/clip.vis.partial.mp4'."""
+    return os.path.join(out_dir, f"{stem}.{kind}{'.partial' if partial else ''}{ext}")
+
+
+def _numpy(value: Any, dtype=None) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value, dtype=dtype)
+
+
+def instance_rles(instances: Instances) -> List[Dict[str, Any]]:
+    """Compressed RLE of each instance's mask, encoded once per frame and kept in the ``rles`` field."""
+    if not instances.has("rles"):
+        instances.rles = encode_masks_rle(instances.masks) if len(instances) else []
+    return instances.rles
+
+
+def _remove_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(path)
+
+
+class Sink:
+    """Base: a final path, its ``.partial`` twin, and a frame counter."""
+
+    kind = ""
+    ext = ""
+
+    def __init__(self, out_dir: str, stem: str):
+        self.path = output_path(out_dir, stem, self.kind, self.ext)
+        self.partial_path = output_path(out_dir, stem, self.kind, self.ext, partial=True)
+        self.frames_written = 0
+        self.closed = False
+
+    def write(self, frame_index: int, image: np.ndarray, tracked: Instances) -> None:
+        raise NotImplementedError
+
+    def close(self, complete: bool) -> Optional[str]:
+        """Finish the file: final name when ``complete``, else the ``.partial`` name (None if no frame came)."""
+        raise NotImplementedError
+
+    def _target(self, complete: bool) -> str:
+        if complete:
+            _remove_quietly(self.partial_path)  # a leftover of an earlier interrupted run
+        return self.path if complete else self.partial_path
+
+
+class _TextSink(Sink):
+    """A text file written line by line into ``<name>.tmp.<pid>`` and renamed at close."""
+
+    def __init__(self, out_dir: str, stem: str):
+        super().__init__(out_dir, stem)
+        self.tmp_path = f"{self.path}.tmp.{os.getpid()}"
+        try:
+            self._file = open(self.tmp_path, "w")
+        except OSError as exc:
+            raise VisError(f"cannot write {self.path}: {exc.strerror}") from None
+
+    def _write_lines(self, lines: Sequence[str]) -> None:
+        if lines:
+            self._file.write("\n".join(lines) + "\n")
+        self.frames_written += 1
+
+    def close(self, complete: bool) -> Optional[str]:
+        if self.closed:
+            return None
+        self.closed = True
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            if not complete and self.frames_written == 0:
+                _remove_quietly(self.tmp_path)
+                return None
+            target = self._target(complete)
+            os.replace(self.tmp_path, target)
+            return target
+        except OSError as exc:
+            _remove_quietly(self.tmp_path)
+            raise VisError(f"cannot write {self.path}: {exc.strerror}") from None
+
+
+class FramesJsonlSink(_TextSink):
+    """``<stem>.frames.jsonl``: one JSON line per frame with every tracked instance (see the module doc)."""
+
+    kind, ext = "frames", ".jsonl"
+
+    def __init__(self, out_dir: str, stem: str, class_names: Sequence[str]):
+        super().__init__(out_dir, stem)
+        self.class_names = list(class_names)
+
+    def write(self, frame_index: int, image: np.ndarray, tracked: Instances) -> None:
+        instances = []
+        if len(tracked):
+            ids = _numpy(tracked.track_ids, np.int64).tolist()
+            labels = _numpy(tracked.labels, np.int64).tolist()
+            scores = _numpy(tracked.scores, np.float64).tolist()
+            boxes = _numpy(tracked.boxes, np.float64).tolist()
+            for i, rle in enumerate(instance_rles(tracked)):
+                instances.append({
+                    "track_id": ids[i],
+                    "class_name": self.class_names[labels[i]] if 0 <= labels[i] < len(self.class_names) else None,
+                    "label": labels[i],
+                    "score": round(scores[i], 5),
+                    "box": [round(v, 2) for v in boxes[i]],
+                    "rle": rle,
+                })
+        self._write_lines([json.dumps({"frame": int(frame_index), "instances": instances}, separators=(",", ":"))])
+
+
+class MOTSink(_TextSink):
+    """``<stem>.mot.txt``: ``frame, id, bb_left, bb_top, bb_width, bb_height, score, class, -1, -1`` per line."""
+
+    kind, ext = "mot", ".txt"
+
+    def write(self, frame_index: int, image: np.ndarray, tracked: Instances) -> None:
+        lines = []
+        if len(tracked):
+            ids = _numpy(tracked.track_ids, np.int64).tolist()
+            labels = _numpy(tracked.labels, np.int64).tolist()
+            scores = _numpy(tracked.scores, np.float64).tolist()
+            boxes = _numpy(tracked.boxes, np.float64).tolist()
+            for i in range(len(tracked)):
+                x1, y1, x2, y2 = boxes[i]
+                lines.append(f"{int(frame_index) + 1},{ids[i]},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},"
+                             f"{scores[i]:.5f},{labels[i] + 1},-1,-1")
+        self._write_lines(lines)
+
+
+class VisVideoSink(Sink):
+    """``<stem>.vis.mp4``: every frame rendered with its tracked instances, at the input's fps and size."""
+
+    kind, ext = "vis", ".mp4"
+
+    def __init__(self, out_dir: str, stem: str, fps: float, frame_size: Tuple[int, int],
+                 class_names: Sequence[str]):
+        super().__init__(out_dir, stem)
+        self.class_names = list(class_names)
+        self._writer = VideoWriter(self.path, fps, frame_size)
+
+    def write(self, frame_index: int, image: np.ndarray, tracked: Instances) -> None:
+        self._writer.write(render_frame(image, tracked, self.class_names))
+        self.frames_written += 1
+
+    def close(self, complete: bool) -> Optional[str]:
+        if self.closed:
+            return None
+        self.closed = True
+        keep = complete or self.frames_written > 0
+        return self._writer.close(success=keep, path=self._target(complete) if keep else None)
+
+
+class YTVISSink(Sink):
+    """``<stem>.ytvis.json``: one YouTube-VIS entry per track, written at close (see the module doc).
+
+    ``num_frames`` and ``frame_size`` describe the processed range; ``start`` is the index of its first frame.
+    """
+
+    kind, ext = "ytvis", ".json"
+
+    def __init__(self, out_dir: str, stem: str, num_frames: int, frame_size: Tuple[int, int], start: int = 0):
+        super().__init__(out_dir, stem)
+        self.start = int(start)
+        self.accumulator = VideoResultAccumulator(num_frames, frame_size)
+        self.tmp_path = f"{self.path}.tmp.{os.getpid()}"
+        try:  # fail now, not after the whole video, when the folder is not writable
+            open(self.tmp_path, "w").close()
+        except OSError as exc:
+            raise VisError(f"cannot write {self.path}: {exc.strerror}") from None
+
+    def write(self, frame_index: int, image: np.ndarray, tracked: Instances) -> None:
+        self.accumulator.add(tracked, frame_index=int(frame_index) - self.start)
+        self.frames_written += 1
+
+    def results(self) -> List[Dict[str, Any]]:
+        """The entries as they would be written now (category_id = label + 1)."""
+        return self.accumulator.results(VIDEO_ID, lambda label: int(label) + 1)
+
+    def close(self, complete: bool) -> Optional[str]:
+        if self.closed:
+            return None
+        self.closed = True
+        if not complete and self.frames_written == 0:
+            _remove_quietly(self.tmp_path)
+            return None
+        try:
+            entries = self.results()
+            with open(self.tmp_path, "w") as f:
+                json.dump(entries, f, separators=(",", ":"))
+                f.flush()
+                os.fsync(f.fileno())
+            target = self._target(complete)
+            os.replace(self.tmp_path, target)
+            return target
+        except BaseException as exc:
+            _remove_quietly(self.tmp_path)
+            if isinstance(exc, OSError):
+                raise VisError(f"cannot write {self.path}: {exc.strerror}") from None
+            raise

@@ -1,0 +1,384 @@
+"""Video input and output: a frame source (video file or folder of images), a prefetching reader thread,
+and an mp4 writer that only shows its final name once it is complete.
+
+Frame sources
+    ``open_frame_source(path, start, end, fps)`` opens a video file with decord (RGB frames; fps and frame
+    count from the container) or a folder of images sorted by name (natural order, so ``2.jpg`` comes before
+    ``10.jpg``; fps 10 unless given). Iterating a source yields ``(frame_index, HxWx3 uint8 RGB)`` for the
+    frames ``start <= frame_index < end``; indices are positions in the whole video, not in the range.
+
+Bad input is a one-line `DataError`: a missing path, a file that is not a video (unrecognised container),
+a corrupt or truncated container (an mp4 cut short loses its index and cannot be opened), zero frames,
+an empty folder, a frame range outside the video.
+
+Mid-stream decode failures stop the run with a `DataError`; frames are never skipped. Reasons: every
+output promises one entry per frame of the video, so a skipped frame would have to be faked (a black or
+repeated frame, a null mask); and decord cannot skip reliably. It reads packets ahead in its own thread
+and raises at the next frame requested once that thread meets damaged data, which can be several frames
+before the damaged one (measured on one file: frame 31, 1 or 0 depending on timing), and after a failure
+every later frame fails too. So the error names the frame where decoding stopped ("the damage is at or
+after this frame"), and the pipeline keeps the frames processed before it as partial outputs. An
+unreadable image or a frame of another size in a folder stops the run the same way.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import re
+import sys
+import threading
+from typing import Iterator, List, Optional, Tuple
+
+import cv2
+import numpy as np
+
+from ..errors import DataError, VisError
+
+DEFAULT_FOLDER_FPS = 10.0
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+# First bytes of common containers: an unreadable file that starts like one is corrupt, not "not a video".
+_CONTAINER_MAGIC = (
+    (4, b"ftyp", "mp4/mov"),
+    (0, b"RIFF", "avi"),
+    (0, b"\x1a\x45\xdf\xa3", "mkv/webm"),
+    (0, b"FLV", "flv"),
+    (0, b"\x00\x00\x01\xba", "mpeg"),
+)
+
+Frame = Tuple[int, np.ndarray]
+
+
+def _natural_key(name: str) -> List[object]:
+    """'frame10.jpg' -> ['frame', 10, '.jpg'] so numbered frames sort numerically without zero padding."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def _container_kind(path: str) -> Optional[str]:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return None
+    for offset, magic, kind in _CONTAINER_MAGIC:
+        if head[offset: offset + len(magic)] == magic:
+            return kind
+    return None
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for the block.
+
+    decord prints "ERROR opening: ..." from C++ (past its log level) before raising; our one-line
+    DataError says it better. Only used around opening a file, before any other thread of ours runs.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _frame_range(num_frames: int, start: int, end: Optional[int], path: str) -> Tuple[int, int]:
+    """Check ``start`` / ``end`` against the video; ``end`` beyond the video is clipped (like a slice)."""
+    start = int(start)
+    if start < 0:
+        raise VisError(f"--start must be >= 0, got {start}")
+    if end is not None and int(end) <= start:
+        raise VisError(f"--end ({end}) must be greater than --start ({start})")
+    if start >= num_frames:
+        raise DataError(f"--start {start} is past the end of {path} ({num_frames} frames)")
+    end = num_frames if end is None else min(int(end), num_frames)
+    return start, end
+
+
+class FrameSource:
+    """Frames ``start <= index < end`` of one video; see `open_frame_source`.
+
+    Attributes: ``path``, ``name`` (file stem or folder name, used to name outputs), ``fps``,
+    ``frame_size`` (H, W), ``total_frames`` (the whole video), ``start``, ``end`` and ``num_frames``
+    (``end - start``, the frames iteration yields). A video file can be iterated once (its decoder only
+    moves forward); open it again to read it again.
+    """
+
+    path: str
+    name: str
+    fps: float
+    frame_size: Tuple[int, int]
+    total_frames: int
+    start: int
+    end: int
+
+    @property
+    def num_frames(self) -> int:
+        return self.end - self.start
+
+    def __len__(self) -> int:
+        return self.num_frames
+
+    def __iter__(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the decoder (iteration must have ended)."""
+
+
+class VideoFileSource(FrameSource):
+    """A video file decoded with decord, one frame after the other (no per-frame seek)."""
+
+    def __init__(self, path: str, start: int = 0, end: Optional[int] = None, fps: Optional[float] = None):
+        import decord
+
+        # decord and ffmpeg print their own multi-line logs to stderr; our errors say what went wrong.
+        decord.logging.set_level(decord.logging.QUIET)
+        self.path = path
+        self.name = os.path.splitext(os.path.basename(path))[0]
+        if os.path.getsize(path) == 0:
+            raise DataError(f"cannot read video {path}: the file is empty")
+        try:
+            with _native_stderr_silenced():
+                self._reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
+        except Exception:
+            kind = _container_kind(path)
+            if kind is not None:
+                raise DataError(f"cannot read video {path}: corrupt or truncated {kind} file") from None
+            raise DataError(f"cannot read video {path}: not a video file (unrecognised format)") from None
+        self.total_frames = len(self._reader)
+        if self.total_frames == 0:
+            raise DataError(f"video {path} has no frames")
+        self.start, self.end = _frame_range(self.total_frames, start, end, path)
+        # The first frame gives the size; it is kept for iteration. Reading on with next() from here never
+        # seeks again: decord's seeks fail on files whose later packets are damaged, sequential reads do not.
+        try:
+            if self.start > 0:
+                self._reader.seek_accurate(self.start)
+            self._first: Optional[np.ndarray] = self._reader.next().asnumpy()
+        except Exception:
+            raise DataError(f"cannot decode frame {self.start} of {path}: the file is corrupt") from None
+        self.frame_size = (int(self._first.shape[0]), int(self._first.shape[1]))
+        container_fps = float(self._reader.get_avg_fps() or 0.0)
+        if fps is not None:
+            self.fps = float(fps)
+        elif np.isfinite(container_fps) and container_fps > 0:
+            self.fps = container_fps
+        else:
+            self.fps = DEFAULT_FOLDER_FPS
+
+    def __iter__(self) -> Iterator[Frame]:
+        """Yields the frames once (the decoder only moves forward)."""
+        if self._first is None:
+            raise RuntimeError(f"the frames of {self.path} were already read; open the video again")
+        first, self._first = self._first, None
+        yield self.start, first
+        for index in range(self.start + 1, self.end):
+            try:
+                frame = self._reader.next().asnumpy()
+            except StopIteration:
+                raise DataError(f"video {self.path} ends at frame {index} although its header announces "
+                                f"{self.total_frames} frames (truncated file?)") from None
+            except Exception:
+                raise DataError(f"decoding {self.path} failed at frame {index}: corrupt or truncated file "
+                                f"(the damage is at or after this frame)") from None
+            yield index, frame
+
+    def close(self) -> None:
+        self._reader = None
+
+
+class ImageFolderSource(FrameSource):
+    """A folder of image files, one per frame, in natural name order; all frames must have one size."""
+
+    def __init__(self, path: str, start: int = 0, end: Optional[int] = None, fps: Optional[float] = None):
+        self.path = path
+        self.name = os.path.basename(os.path.normpath(os.path.abspath(path)))
+        try:
+            names = os.listdir(path)
+        except OSError as exc:
+            raise DataError(f"cannot list frame folder {path}: {exc.strerror}") from None
+        self.files = sorted((n for n in names if n.lower().endswith(IMAGE_EXTENSIONS)
+                             and os.path.isfile(os.path.join(path, n))), key=_natural_key)
+        if not self.files:
+            raise DataError(f"no image frames ({', '.join(IMAGE_EXTENSIONS)}) in folder {path}")
+        self.total_frames = len(self.files)
+        self.start, self.end = _frame_range(self.total_frames, start, end, path)
+        self.fps = float(fps) if fps is not None else DEFAULT_FOLDER_FPS
+        first = self._read(self.start)
+        self.frame_size = (int(first.shape[0]), int(first.shape[1]))
+
+    def _read(self, index: int) -> np.ndarray:
+        file = os.path.join(self.path, self.files[index])
+        image = cv2.imread(file, cv2.IMREAD_COLOR)
+        if image is None:
+            raise DataError(f"cannot read frame {index} ({file}): not an image or corrupt")
+        return np.ascontiguousarray(image[..., ::-1])  # BGR -> RGB
+
+    def __iter__(self) -> Iterator[Frame]:
+        for index in range(self.start, self.end):
+            frame = self._read(index)
+            if frame.shape[:2] != self.frame_size:
+                raise DataError(f"frame {index} ({self.files[index]}) is {frame.shape[1]}x{frame.shape[0]}, "
+                                f"the first frame {self.frame_size[1]}x{self.frame_size[0]}: all frames need one size")
+            yield index, frame
+
+
+def open_frame_source(path: str, start: int = 0, end: Optional[int] = None,
+                      fps: Optional[float] = None) -> FrameSource:
+    """A video file or a folder of image frames -> `FrameSource` of frames ``start <= index < end``.
+
+    ``fps`` overrides the container's rate (video) or the default of 10 (folder); it is the rate the
+    rendered video is written at.
+    """
+    if fps is not None and not fps > 0:
+        raise VisError(f"--fps must be positive, got {fps}")
+    if not os.path.exists(path):
+        raise DataError(f"input not found: {path}")
+    if os.path.isdir(path):
+        return ImageFolderSource(path, start, end, fps)
+    return VideoFileSource(path, start, end, fps)
+
+
+# --------------------------------------------------------------------------------------------------
+# Prefetching reader
+# --------------------------------------------------------------------------------------------------
+_END = object()
+
+
+class _Failure:
+    """An exception raised in the reader thread, carried to the consumer to be raised there."""
+
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
+class FrameReader:
+    """Decodes frames in a background thread into a bounded queue, so decoding overlaps with the model.
+
+    Iterating yields what the source yields, ``(frame_index, HxWx3 uint8 RGB)``; an exception in the
+    thread (e.g. a corrupt frame) is raised in the iterating thread. At most ``queue_size`` frames wait
+    in memory. ``close()`` (also on ``with`` exit and when iteration stops early) stops the thread and
+    frees what it queued. Iterate it once.
+    """
+
+    def __init__(self, source, queue_size: int = 8):
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be >= 1, got {queue_size}")
+        self.source = source
+        self._queue: "queue.Queue" = queue.Queue(maxsize=queue_size)
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def _put(self, item) -> bool:
+        """Put unless asked to stop; -> False when stopped (the queue may stay full forever then)."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
+        try:
+            for item in self.source:
+                if not self._put(item):
+                    return
+            self._put(_END)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            self._put(_Failure(exc))
+
+    def start(self) -> "FrameReader":
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._produce, name="frame-reader", daemon=True)
+            self._thread.start()
+        return self
+
+    def __iter__(self) -> Iterator[Frame]:
+        if self._thread is not None and self._stop.is_set():
+            raise RuntimeError("FrameReader was closed")
+        self.start()
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _END:
+                    return
+                if isinstance(item, _Failure):
+                    raise item.exc
+                yield item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the thread, drop queued frames, wait for it; safe to call more than once."""
+        self._stop.set()
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> "FrameReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# Writer
+# --------------------------------------------------------------------------------------------------
+class VideoWriter:
+    """An mp4 ('mp4v') writer that writes ``.<name>.tmp.<pid>.mp4`` next to ``path`` and renames it on success.
+
+    ``write(image_rgb)`` takes HxWx3 uint8 RGB frames of ``frame_size`` (H, W). ``close(success=True,
+    path=None)`` renames the temp file to ``path`` (or the one given at construction); ``close(False)``
+    removes it. A failing writer never leaves a file under a final-looking name.
+    """
+
+    def __init__(self, path: str, fps: float, frame_size: Tuple[int, int]):
+        self.path = path
+        self.frame_size = (int(frame_size[0]), int(frame_size[1]))
+        directory, name = os.path.split(os.path.abspath(path))
+        # cv2 picks the container from the extension, so the temp name ends in .mp4 too.
+        self.tmp_path = os.path.join(directory, f".{name}.tmp.{os.getpid()}.mp4")
+        height, width = self.frame_size
+        self._writer = cv2.VideoWriter(self.tmp_path, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (width, height))
+        if not self._writer.isOpened():
+            self._writer.release()
+            self._remove_tmp()
+            raise VisError(f"cannot write video {path} (is the folder writable?)")
+        self.frames_written = 0
+
+    def write(self, image_rgb: np.ndarray) -> None:
+        if tuple(image_rgb.shape[:2]) != self.frame_size:
+            raise ValueError(f"frame of size {tuple(image_rgb.shape[:2])} for a {self.frame_size} video")
+        self._writer.write(np.ascontiguousarray(image_rgb[..., ::-1]))
+        self.frames_written += 1
+
+    def _remove_tmp(self) -> None:
+        with contextlib.suppress(OSError):
+            os.remove(self.tmp_path)
+
+    def close(self, success: bool = True, path: Optional[str] = None) -> Optional[str]:
+        """Finish the file; -> the path it now has, or None when it was discarded."""
+        if self._writer is None:
+            return None
+        writer, self._writer = self._writer, None
+        writer.release()
+        if not success:
+            self._remove_tmp()
+            return None
+        target = path or self.path
+        try:
+            os.replace(self.tmp_path, target)
+        except OSError as exc:
+            self._remove_tmp()
+            raise VisError(f"cannot write video {target}: {exc.strerror}") from None
+        return target
