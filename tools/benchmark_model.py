@@ -11,16 +11,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vis.cli import run_tool  # noqa: E402
+from vis.cli import parse_size, run_tool  # noqa: E402
 from vis.errors import ConfigError  # noqa: E402
-
-
-def parse_size(text):
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be HxW, e.g. 360x640, got '{text}'") from None
-    return height, width
 
 
 def main(argv=None) -> int:

@@ -16,15 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vis.cli import run_tool  # noqa: E402
-
-
-def parse_size(text):
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be HxW, e.g. 360x640, got '{text}'") from None
-    return height, width
+from vis.cli import parse_size, run_tool  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -6,8 +6,9 @@ never a traceback from deep inside.
 """
 from __future__ import annotations
 
+import argparse
 import sys
-from typing import Callable
+from typing import Callable, Tuple
 
 from .errors import VisError
 
@@ -28,3 +29,12 @@ def run_tool(job: Callable[[], object]) -> int:
         if dist is not None:
             dist.cleanup()
     return 0
+
+
+def parse_size(text: str) -> Tuple[int, int]:
+    """argparse type for ``HxW`` sizes such as 360x640."""
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be HxW, e.g. 360x640, got '{text}'") from None
+    return height, width

@@ -24,7 +24,7 @@ from pycocotools.coco import COCO
 
 from ..errors import ConfigError, DataError
 from ..io.files import read_json
-from .label_space import build_label_space
+from .label_space import LabelSpaceMixin, build_label_space
 from .transforms import Compose
 
 REQUIRED_KEYS = ("images", "annotations", "categories")
@@ -52,7 +52,7 @@ def _has_segmentation(segmentation: Any) -> bool:
     return False
 
 
-class CocoDataset(torch.utils.data.Dataset):
+class CocoDataset(LabelSpaceMixin, torch.utils.data.Dataset):
     """COCO instances JSON + image folder -> contract samples (see module docstring).
 
     Annotations kept as training targets: not crowd (``iscrowd=1`` is ignored, as mmdet does), with a
@@ -171,15 +171,6 @@ class CocoDataset(torch.utils.data.Dataset):
         if overlap_w * overlap_h == 0:
             return False
         return _has_segmentation(ann.get("segmentation"))
-
-    # -- labels ---------------------------------------------------------------------------------
-    @property
-    def num_classes(self) -> int:
-        return len(self.cat_ids)
-
-    def label_to_cat_id(self, label: int) -> int:
-        """Contiguous label -> (target) dataset category id, for writing results."""
-        return self.cat_ids[int(label)]
 
     # -- samples --------------------------------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:

@@ -59,3 +59,17 @@ def build_label_space(categories: Sequence[Mapping[str, Any]], class_map: ClassM
                 raise ConfigError(f"{owner}: class_map target id {dst} is not in classes")
             source_to_label[int(src)] = to_label[int(dst)]
     return cat_ids, [str(c["name"]) for c in target], source_to_label
+
+
+class LabelSpaceMixin:
+    """What every dataset exposes about its labels, given ``self.cat_ids`` (label -> dataset category id)."""
+
+    cat_ids: List[int]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.cat_ids)
+
+    def label_to_cat_id(self, label: int) -> int:
+        """Contiguous label -> dataset category id, for writing results."""
+        return self.cat_ids[int(label)]

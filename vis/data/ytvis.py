@@ -26,7 +26,7 @@ import torch
 from ..errors import ConfigError, DataError
 from ..io.files import read_json
 from .coco import segmentation_to_mask, to_contract
-from .label_space import build_label_space
+from .label_space import LabelSpaceMixin, build_label_space
 from .transforms import Compose, masks_to_boxes
 
 # Official category lists; the category id is the 1-based position.
@@ -260,7 +260,7 @@ def ref_frame_candidates(key: int, num_frames: int, frame_range: Optional[int],
 # ---------------------------------------------------------------------------------------------
 # Dataset
 # ---------------------------------------------------------------------------------------------
-class YTVISDataset(torch.utils.data.Dataset):
+class YTVISDataset(LabelSpaceMixin, torch.utils.data.Dataset):
     """YouTube-VIS split -> (key frame, reference frame) training pairs, or single frames in ``test_mode``.
 
     Training item ``idx`` is the ``idx``-th (video, key frame) with at least one instance; its reference
@@ -342,15 +342,6 @@ class YTVISDataset(torch.utils.data.Dataset):
         if areas is not None and areas[t] is not None and float(areas[t]) <= 0:
             return False
         return True
-
-    # -- labels ---------------------------------------------------------------------------------
-    @property
-    def num_classes(self) -> int:
-        return len(self.cat_ids)
-
-    def label_to_cat_id(self, label: int) -> int:
-        """Contiguous label -> dataset category id, for writing results."""
-        return self.cat_ids[int(label)]
 
     # -- frames ---------------------------------------------------------------------------------
     def num_frames(self, video_index: int) -> int:
