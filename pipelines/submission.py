@@ -77,6 +77,7 @@ def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[s
     ``out_dir/metrics.json`` is written; without it only the submission files are written.
     """
     from vis.data import build_dataset
+    from vis.evaluation.identity import count_identity_switches, format_identity
     from vis.evaluation.submission import write_submission_zip
     from vis.evaluation.ytvis_eval import evaluate_ytvis, format_table
     from vis.io.files import atomic_write_json, read_json
@@ -110,6 +111,8 @@ def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[s
     if not gt.get("annotations"):
         return {}
     metrics = evaluate_ytvis(gt, results)
+    metrics.update(count_identity_switches(gt, results))
     print(format_table(metrics))
+    print(format_identity(metrics))
     atomic_write_json(os.path.join(out_dir, "metrics.json"), metrics, indent=2)
     return metrics

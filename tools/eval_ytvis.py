@@ -2,8 +2,9 @@
 
     python tools/eval_ytvis.py --ann GT.json --results results.json [--json]
 
-Prints the AP / AP50 / AP75 / APs / APm / APl / AR1 / AR10 table (percent), or with --json one JSON
-line with those keys as fractions (-1 where the ground truth has no track to define the value).
+Prints the AP / AP50 / AP75 / APs / APm / APl / AR1 / AR10 table (percent) and the identity switches
+(vis/evaluation/identity.py), or with --json one JSON line with those keys as fractions (-1 where the
+ground truth has no track to define the value) plus IDSW, IDSW_per_video and matched_fraction.
 """
 import argparse
 import json
@@ -20,15 +21,21 @@ def main(argv=None) -> int:
     parser.add_argument("--ann", required=True, help="YouTube-VIS ground-truth JSON (with annotations)")
     parser.add_argument("--results", required=True, help="results JSON: a list of tracks")
     parser.add_argument("--json", action="store_true", help="print one JSON line of fractions instead of the table")
+    parser.add_argument("--idsw-score-thr", type=float, default=0.3,
+                        help="tracks below this score are left out of the identity-switch count (default 0.3)")
     args = parser.parse_args(argv)
-    from vis.evaluation.ytvis_eval import TABLE_KEYS, evaluate_ytvis, format_table
+    from vis.evaluation.identity import IDENTITY_KEYS, count_identity_switches, format_identity
+    from vis.evaluation.ytvis_eval import TABLE_KEYS, evaluate_ytvis, format_table, load_ytvis_gt, load_ytvis_results
 
     def job():
-        metrics = evaluate_ytvis(args.ann, args.results)
+        gt, results = load_ytvis_gt(args.ann), load_ytvis_results(args.results)
+        metrics = evaluate_ytvis(gt, results)
+        metrics.update(count_identity_switches(gt, results, score_thr=args.idsw_score_thr))
         if args.json:
-            print(json.dumps({key: metrics[key] for key in TABLE_KEYS}))
+            print(json.dumps({key: metrics[key] for key in TABLE_KEYS + IDENTITY_KEYS}))
         else:
             print(format_table(metrics))
+            print(format_identity(metrics))
 
     return run_tool(job)
 
