@@ -295,3 +295,20 @@ def test_video_results_checks_frames_and_duplicate_ids():
         acc.add(tracked(size, []), frame_index=2)  # outside the video
     with pytest.raises(ValueError):
         acc.add(tracked((10, 10), [(1, 0, 0.5, (0, 0, 4, 4))]))  # wrong frame size
+
+
+def test_video_results_spill_to_disk_gives_identical_entries(tmp_path):
+    """Past its memory budget the accumulator moves RLEs to a spill file; the results must not change."""
+    size = (20, 30)
+    spill = tmp_path / "clip.spill"
+    in_memory = VideoResultAccumulator(num_frames=12, frame_size=size)
+    spilling = VideoResultAccumulator(num_frames=12, frame_size=size, spill_path=str(spill), max_memory_bytes=10)
+    for t in range(12):
+        rows = [(0, t % 2, 0.5 + 0.01 * t, (t, 1, t + 5, 6)), (3, 2, 0.4, (2, 10, 9, 10 + t % 5 + 1))]
+        for acc in (in_memory, spilling):
+            acc.add(tracked(size, rows[: 1 + t % 2]))
+    assert spill.is_file() and spill.stat().st_size > 0  # it did spill
+    assert spilling.results(1, [1, 2, 3]) == in_memory.results(1, [1, 2, 3])
+    assert spilling.results(1, [1, 2, 3], top_k=1) == in_memory.results(1, [1, 2, 3], top_k=1)
+    spilling.close()
+    assert not spill.exists()

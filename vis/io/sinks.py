@@ -30,7 +30,8 @@ file still has one entry per frame of the range, null for the frames that were n
 a stale ``.partial`` file of its own outputs.
 
 Memory: the video, JSONL and MOT sinks stream to disk; the YouTube-VIS sink must see every frame before it
-can write one entry per track, and keeps only compressed RLE, score and label per track and frame.
+can write one entry per track: it keeps compressed RLEs (moved to ``<name>.tmp.<pid>.spill`` past 32 MB and read
+back at close) and a score sum and label votes per track.
 """
 from __future__ import annotations
 
@@ -216,8 +217,9 @@ class YTVISSink(Sink):
     def __init__(self, out_dir: str, stem: str, num_frames: int, frame_size: Tuple[int, int], start: int = 0):
         super().__init__(out_dir, stem)
         self.start = int(start)
-        self.accumulator = VideoResultAccumulator(num_frames, frame_size)
         self.tmp_path = f"{self.path}.tmp.{os.getpid()}"
+        # RLEs beyond 32 MB go to <tmp>.spill until close, so memory stays flat on long videos.
+        self.accumulator = VideoResultAccumulator(num_frames, frame_size, spill_path=self.tmp_path + ".spill")
         try:  # fail now, not after the whole video, when the folder is not writable
             open(self.tmp_path, "w").close()
         except OSError as exc:
@@ -237,9 +239,11 @@ class YTVISSink(Sink):
         self.closed = True
         if not complete and self.frames_written == 0:
             _remove_quietly(self.tmp_path)
+            self.accumulator.close()
             return None
         try:
             entries = self.results()
+            self.accumulator.close()
             with open(self.tmp_path, "w") as f:
                 json.dump(entries, f, separators=(",", ":"))
                 f.flush()
@@ -249,6 +253,7 @@ class YTVISSink(Sink):
             return target
         except BaseException as exc:
             _remove_quietly(self.tmp_path)
+            self.accumulator.close()
             if isinstance(exc, OSError):
                 raise VisError(f"cannot write {self.path}: {exc.strerror}") from None
             raise

@@ -10,15 +10,17 @@ frame of the video. Following MTR-orig ``results2json_videoseg`` and mmdet3 ``Yo
 - ``segmentations`` = one compressed COCO RLE (``counts`` a str, JSON-ready) per frame, None where the track
   is absent.
 
-Only the RLEs, scores and labels are kept (a few hundred bytes per mask), never full masks, so a long
-video costs little memory. Departures: the reference writes every track; ``top_k`` optionally keeps only the
+Only the compressed RLEs are kept (a few hundred bytes per mask; never full masks), plus a running score
+sum and label votes per track; with a ``spill_path`` the RLEs move to disk past a memory budget, so a long
+video streams in flat memory. Departures: the reference writes every track; ``top_k`` optionally keeps only the
 best-scoring ones (the YouTube-VIS evaluation reads at most 100 per video). When one frame holds two
 detections with the same id (only possible with ``OnlineTracker(assignment='greedy')``), the higher-scoring one
 is kept; the reference's per-frame dict keeps whichever it writes last.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+import os
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -33,31 +35,60 @@ def _numpy(value: Any, dtype=None) -> np.ndarray:
     return np.asarray(value, dtype=dtype)
 
 
+class _TrackSummary:
+    """What the aggregation needs of one track besides its masks: a running score sum and label votes."""
+
+    __slots__ = ("score_sum", "frames", "label_votes")
+
+    def __init__(self):
+        self.score_sum, self.frames = 0.0, 0
+        self.label_votes: Dict[int, int] = {}
+
+    def add(self, score: float, label: int) -> None:
+        self.score_sum += score
+        self.frames += 1
+        self.label_votes[label] = self.label_votes.get(label, 0) + 1
+
+    def majority_label(self) -> int:
+        """Most frequent label; ties -> the smallest label, as the reference's ``bincount().argmax()``."""
+        best = max(self.label_votes.values())
+        return min(label for label, votes in self.label_votes.items() if votes == best)
+
+
 class VideoResultAccumulator:
     """Collects one video's tracked frames; ``results(...)`` -> YouTube-VIS entries.
 
     Args:
         num_frames: frames in the video (the length of every ``segmentations`` list).
         frame_size: (height, width) of the video's frames; masks must have this size.
+        spill_path: where to move the RLEs once they take more than ``max_memory_bytes`` (a file it
+            creates and deletes; None = keep everything in memory). Long videos then cost flat memory
+            while streaming; ``results`` reads the file back.
+        max_memory_bytes: RLE bytes held in memory before they go to ``spill_path``.
 
     Feed it with ``add(instances, frame_index=None)``: ``instances`` from ``OnlineTracker.update`` with
     ``track_ids``, ``scores``, ``labels`` and ``masks`` (bool [N, H, W] at frame size; float masks are
     thresholded at 0.5 by ``encode_masks_rle``).
     """
 
-    def __init__(self, num_frames: int, frame_size: Tuple[int, int]):
+    def __init__(self, num_frames: int, frame_size: Tuple[int, int], spill_path: Optional[str] = None,
+                 max_memory_bytes: int = 32 << 20):
         if num_frames < 1:
             raise ValueError(f"num_frames must be >= 1, got {num_frames}")
         self.num_frames = int(num_frames)
         self.frame_size = (int(frame_size[0]), int(frame_size[1]))
-        # track id -> {"frames": {frame: rle}, "scores": {frame: score}, "labels": {frame: label}}
-        self._tracks: Dict[int, Dict[str, Dict[int, Any]]] = {}
+        self.spill_path = spill_path
+        self.max_memory_bytes = int(max_memory_bytes)
+        self._summaries: Dict[int, _TrackSummary] = {}
+        self._pending: List[Tuple[int, int, str]] = []  # (track id, frame, RLE counts) not yet spilled
+        self._pending_bytes = 0
+        self._spilled = 0  # records in the spill file
         self._seen_frames = set()
         self._next_frame = 0
 
     def __len__(self) -> int:
         """Number of distinct tracks seen so far."""
-        return len(self._tracks)
+        return len(self._summaries)
 
     def add(self, instances: Instances, frame_index: Optional[int] = None) -> None:
         """Record one frame (default: the frame after the previous one). Each frame may be added once."""
@@ -84,10 +115,37 @@ class VideoResultAccumulator:
         keep = np.sort(order[first])  # [K]
         rles = encode_masks_rle(masks[torch.as_tensor(keep)] if isinstance(masks, torch.Tensor) else masks[keep])
         for row, rle in zip(keep.tolist(), rles):
-            track = self._tracks.setdefault(int(ids[row]), {"frames": {}, "scores": {}, "labels": {}})
-            track["frames"][frame] = rle
-            track["scores"][frame] = float(scores[row])
-            track["labels"][frame] = int(labels[row])
+            track_id = int(ids[row])
+            self._summaries.setdefault(track_id, _TrackSummary()).add(float(scores[row]), int(labels[row]))
+            self._pending.append((track_id, frame, rle["counts"]))
+            self._pending_bytes += len(rle["counts"])
+        if self.spill_path is not None and self._pending_bytes > self.max_memory_bytes:
+            self._spill()
+
+    def _spill(self) -> None:
+        """Append the pending RLEs to the spill file, one ``track frame counts`` line each."""
+        with open(self.spill_path, "a") as f:
+            f.writelines(f"{t} {frame} {counts}\n" for t, frame, counts in self._pending)
+        self._spilled += len(self._pending)
+        self._pending, self._pending_bytes = [], 0
+
+    def _records(self) -> Iterator[Tuple[int, int, str]]:
+        """Every (track id, frame, counts) recorded: the spilled ones first, then those in memory."""
+        if self._spilled:
+            with open(self.spill_path) as f:
+                for line in f:
+                    track_id, frame, counts = line.rstrip("\n").split(" ", 2)
+                    yield int(track_id), int(frame), counts
+        yield from self._pending
+
+    def close(self) -> None:
+        """Delete the spill file (the accumulator keeps working, in memory, if fed again)."""
+        if self._spilled and self.spill_path is not None:
+            try:
+                os.remove(self.spill_path)
+            except FileNotFoundError:
+                pass
+        self._spilled = 0
 
     def results(
         self, video_id: int, label_to_category_id: LabelMap, top_k: Optional[int] = None
@@ -98,22 +156,20 @@ class VideoResultAccumulator:
         mapping or a callable). ``top_k`` keeps only the best-scoring tracks (None = all, as the reference).
         """
         to_category = _label_mapper(label_to_category_id)
-        entries = []
-        for track_id in sorted(self._tracks):
-            track = self._tracks[track_id]
-            labels = np.fromiter(track["labels"].values(), dtype=np.int64)
-            label = int(np.bincount(labels).argmax())  # majority vote; ties -> smallest label (reference)
-            segmentations: List[Optional[Dict[str, Any]]] = [None] * self.num_frames
-            for frame, rle in track["frames"].items():
-                segmentations[frame] = rle
-            entries.append({
-                "video_id": video_id,
-                "category_id": to_category(label),
-                "score": float(np.mean(list(track["scores"].values()))),
-                "segmentations": segmentations,
-            })
         # Best score first; stable sort, so equal scores stay in track-id order (deterministic).
-        entries.sort(key=lambda e: -e["score"])
+        track_ids = sorted(self._summaries)
+        scores = {t: self._summaries[t].score_sum / self._summaries[t].frames for t in track_ids}
+        track_ids.sort(key=lambda t: -scores[t])
         if top_k is not None:
-            entries = entries[:top_k]
-        return entries
+            track_ids = track_ids[:top_k]
+        height, width = self.frame_size
+        segmentations: Dict[int, List[Optional[Dict[str, Any]]]] = {t: [None] * self.num_frames for t in track_ids}
+        for track_id, frame, counts in self._records():
+            if track_id in segmentations:
+                segmentations[track_id][frame] = {"size": [height, width], "counts": counts}
+        return [{
+            "video_id": video_id,
+            "category_id": to_category(self._summaries[t].majority_label()),
+            "score": float(scores[t]),
+            "segmentations": segmentations[t],
+        } for t in track_ids]
