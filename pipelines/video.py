@@ -141,7 +141,8 @@ def build_video_tracker(cfg: Any, score_thr: Optional[float] = None):
 # -- the Python API --------------------------------------------------------------------------------
 def track_frames(model: torch.nn.Module, frames: Iterable[Tuple[int, np.ndarray]], tracker: Any,
                  device: Optional[torch.device] = None, score_thr: Optional[float] = None, batch_size: int = 1,
-                 preprocess: Optional[Callable[[np.ndarray], torch.Tensor]] = None) -> Iterator[TrackedFrame]:
+                 preprocess: Optional[Callable[[np.ndarray], torch.Tensor]] = None,
+                 amp: bool = False) -> Iterator[TrackedFrame]:
     """Track one video: ``frames`` yields ``(frame_index, HxWx3 uint8 RGB)`` with increasing indices.
 
     Yields ``(frame_index, image, tracked)`` per frame, in order, as soon as it is tracked; ``tracked`` is an
@@ -149,11 +150,13 @@ def track_frames(model: torch.nn.Module, frames: Iterable[Tuple[int, np.ndarray]
     Detections scoring below ``score_thr`` are dropped before the tracker sees them. ``batch_size`` frames
     go through the model together (the tracker still runs frame by frame). The tracker is reset first.
     ``preprocess`` maps a frame to the model's input tensor (default: no resize; see `build_preprocess`).
+    ``amp`` runs the model under float16 autocast (CUDA only); the tracker always sees float32.
     """
     if batch_size < 1:
         raise VisError(f"--batch-size must be >= 1, got {batch_size}")
     if device is None:
         device = next(model.parameters()).device
+    check_amp(amp, device)
     preprocess = preprocess or _to_tensor
     model.eval()
     tracker.reset()
@@ -161,17 +164,34 @@ def track_frames(model: torch.nn.Module, frames: Iterable[Tuple[int, np.ndarray]
     for index, image in frames:
         batch.append((int(index), image))
         if len(batch) == batch_size:
-            yield from _track_batch(model, batch, tracker, device, score_thr, preprocess)
+            yield from _track_batch(model, batch, tracker, device, score_thr, preprocess, amp)
             batch = []
     if batch:
-        yield from _track_batch(model, batch, tracker, device, score_thr, preprocess)
+        yield from _track_batch(model, batch, tracker, device, score_thr, preprocess, amp)
 
 
-def _track_batch(model, batch, tracker, device, score_thr, preprocess) -> Iterator[TrackedFrame]:
+def check_amp(amp: bool, device: torch.device) -> None:
+    if amp and torch.device(device).type != "cuda":
+        raise VisError("--amp (float16 autocast) needs a CUDA device")
+
+
+def predict_frames(model: torch.nn.Module, inputs: Sequence[torch.Tensor], sizes: Sequence[Tuple[int, int]],
+                   amp: bool = False) -> List[Instances]:
+    """``model.predict`` without gradients, under float16 autocast when ``amp``; float fields back to float32."""
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=amp):
+        results = model.predict(list(inputs), orig_sizes=list(sizes))
+    if amp:
+        for instances in results:
+            for name in ("boxes", "scores", "track_embeds"):
+                if instances.has(name):
+                    instances.set(name, instances.get(name).float())
+    return results
+
+
+def _track_batch(model, batch, tracker, device, score_thr, preprocess, amp=False) -> Iterator[TrackedFrame]:
     inputs = [preprocess(image).to(device) for _, image in batch]
     sizes = [(int(image.shape[0]), int(image.shape[1])) for _, image in batch]
-    with torch.no_grad():
-        results = model.predict(inputs, orig_sizes=sizes)
+    results = predict_frames(model, inputs, sizes, amp)
     for (index, image), instances in zip(batch, results):
         if score_thr is not None and len(instances):
             instances = instances[instances.scores >= score_thr]
@@ -293,12 +313,15 @@ def run_video(path: str, config: Optional[str] = None, checkpoint: Optional[str]
               device: Optional[str] = None, score_thr: Optional[float] = None, start: int = 0,
               end: Optional[int] = None, outputs: Sequence[str] = OUTPUTS, progress: bool = True,
               cfg_options: Optional[Sequence[str]] = None, fps: Optional[float] = None,
-              batch_size: int = 1) -> Dict[str, Any]:
+              batch_size: int = 1, amp: bool = False,
+              on_frame: Optional[Callable[[int], None]] = None) -> Dict[str, Any]:
     """Track every frame ``start <= i < end`` of ``path`` (video file or image folder); write ``outputs``.
 
     Returns ``{"input", "frames", "tracks", "fps" (processing speed), "seconds", "video_fps", "frame_size",
     "start", "end", "outputs": {kind: path}}``. Without ``config`` and ``checkpoint`` the bundled demo model
     is used. ``fps`` sets the frame rate of a folder of frames (default 10) or overrides a video's.
+    ``amp``: float16 autocast on CUDA. ``on_frame(n)`` is called after the n-th frame (1-based) is tracked
+    and queued for writing (progress reporting, memory probes).
     """
     from vis.io.video import FrameReader, open_frame_source
 
@@ -311,6 +334,7 @@ def run_video(path: str, config: Optional[str] = None, checkpoint: Optional[str]
     source = open_frame_source(path, start, end, fps)
     _make_out_dir(out_dir)
     torch_device = resolve_device(device)
+    check_amp(amp, torch_device)
     model, cfg, class_names = load_video_model(config, checkpoint, cfg_options, torch_device)
     tracker = build_video_tracker(cfg, score_thr)
     preprocess = build_preprocess(cfg)
@@ -327,11 +351,14 @@ def run_video(path: str, config: Optional[str] = None, checkpoint: Optional[str]
     complete = False
     began = time.perf_counter()
     try:
-        for item in track_frames(model, reader, tracker, torch_device, score_thr, batch_size, preprocess):
+        for count, item in enumerate(track_frames(model, reader, tracker, torch_device, score_thr, batch_size,
+                                                  preprocess, amp), start=1):
             writer.put(item)
             track_ids.update(int(t) for t in item[2].track_ids.tolist())
             if bar is not None:
                 bar.update(1)
+            if on_frame is not None:
+                on_frame(count)
         writer.finish()
         complete = True
     finally:

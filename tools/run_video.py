@@ -36,6 +36,7 @@ def main(argv=None) -> int:
                         help="files to write (default: all)")
     parser.add_argument("--no-video", action="store_true", help="skip the rendered video (the slowest output)")
     parser.add_argument("--batch-size", type=int, default=1, help="frames per model call")
+    parser.add_argument("--amp", action="store_true", help="float16 autocast for the model (CUDA only)")
     parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -47,7 +48,7 @@ def main(argv=None) -> int:
         summary = run_video(args.input, config=args.config, checkpoint=args.checkpoint, out_dir=args.out_dir,
                             device=args.device, score_thr=args.score_thr, start=args.start, end=args.end,
                             outputs=outputs, progress=not args.no_progress, cfg_options=args.cfg_options,
-                            fps=args.fps, batch_size=args.batch_size)
+                            fps=args.fps, batch_size=args.batch_size, amp=args.amp)
         print(f"{args.input}: {summary['frames']} frames, {summary['tracks']} tracks, {summary['fps']:.1f} frames/s"
               f" -> {', '.join(summary['outputs'].values())}")
         return summary

@@ -927,6 +927,46 @@ def write_demo_video(path: str, num_frames: int = 120, height: int = 240, width:
     return truth
 
 
+def write_long_video(path: str, num_frames: int, height: int = 360, width: int = 640, seed: int = 0,
+                     fps: float = 25, segment_frames: int = 250, progress: bool = False) -> str:
+    """A long mp4 for streaming benchmarks: demo scenes (`sample_demo_scene`) back to back, a new one
+    every ``segment_frames`` frames, so objects keep entering, crossing and leaving for the whole video.
+
+    Frames are rendered and written one at a time (memory does not depend on ``num_frames``); no ground
+    truth is kept. Written to a temp file and renamed, like every output. Returns ``path``.
+    """
+    num_frames = _check_size("num_frames", num_frames, minimum=1)
+    segment_frames = _check_size("segment_frames", segment_frames, minimum=16)
+    height, width = _check_size("height", height), _check_size("width", width)
+    directory, name = os.path.split(os.path.abspath(path))
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise VisError(f"cannot create output directory {directory}: {exc.strerror}") from None
+    tmp = os.path.join(directory, f".{name}.tmp.{os.getpid()}.mp4")
+    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (width, height))
+    if not writer.isOpened():
+        raise VisError(f"cannot open an mp4 writer for {path}")
+    bar = tqdm(total=num_frames, desc="long video", unit="frame", disable=not progress)
+    try:
+        for segment, first in enumerate(range(0, num_frames, segment_frames)):
+            rng = _rng(_check_count("seed", seed), "long", segment)
+            length = min(segment_frames, num_frames - first)
+            for frame, _ in render_video(rng, sample_demo_scene(rng, length, height, width)):
+                writer.write(np.ascontiguousarray(frame[..., ::-1]))
+                bar.update(1)
+        writer.release()
+        os.replace(tmp, path)
+    except BaseException:
+        writer.release()
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    finally:
+        bar.close()
+    return path
+
+
 def generate_all(out_root: str, seed: int = 0, num_train_images: int = 3000, num_val_images: int = 200,
                  num_train_videos: int = 60, num_val_videos: int = 20, demo_frames: int = 120,
                  image_size: Tuple[int, int] = (128, 160), video_size: Tuple[int, int] = (240, 320),

@@ -1,0 +1,231 @@
+"""Where the time and memory of streaming video inference go: the body of ``tools/benchmark_video.py``.
+
+On the same frames of one synthetic video it measures, in this order:
+
+1. decode fps      -- the frame reader alone (decord / image folder, `vis.io.video.FrameReader`);
+2. model fps       -- test-time resize + ``model.predict`` (backbone, heads, mask pasting) on frames already
+                      in memory, batch 1, after warm-up; the ceiling for end-to-end speed;
+3. tracker ms      -- ``tracker.update`` on the model's own detections of those frames (score filter as the
+                      pipeline applies it), plus the synthetic 10-tracks x 10-detections case of
+                      ``tools/benchmark_tracker.py`` for a figure that does not depend on the weights;
+4. end-to-end fps  -- `pipelines.video.run_video` with every output (annotated mp4, YouTube-VIS JSON, JSONL,
+                      MOT), model loading excluded; the target is >= 0.95 x model fps;
+5. memory          -- `run_video` over a long video (default 5,000 frames): resident memory (RSS) and its
+                      peak at frame 100 and at the end; the target is < 50 MB of growth.
+
+Without a checkpoint the config's model runs with random weights (speed only: the number of detections
+that pass the score threshold then says nothing about a trained model), saved once to a temporary
+checkpoint so that `run_video` loads it exactly as it loads a trained one.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import sys
+import time
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from vis.config import load_config
+from vis.errors import ConfigError, VisError
+
+
+# -- memory ------------------------------------------------------------------------------------------
+def memory_mb() -> Tuple[float, float]:
+    """(current RSS, peak RSS) of this process in MB: /proc/self/status on Linux, else getrusage's peak twice."""
+    try:
+        fields = {}
+        with open("/proc/self/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    fields[key] = float(value.split()[0]) / 1024.0  # kB -> MB
+        return fields["VmRSS"], fields["VmHWM"]
+    except (OSError, KeyError, ValueError):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024.0 * (1024.0 if sys.platform == "darwin" else 1))
+        return peak, peak
+
+
+# -- inputs ------------------------------------------------------------------------------------------
+def synthetic_video(work_dir: str, num_frames: int, size: Tuple[int, int], seed: int = 0) -> str:
+    """``work_dir/long_<h>x<w>_<n>.mp4`` (written once, then reused): see `write_long_video`."""
+    from vis.data.synthetic import write_long_video
+
+    height, width = size
+    path = os.path.join(work_dir, f"long_{height}x{width}_{num_frames}.mp4")
+    if not os.path.isfile(path):
+        print(f"writing {num_frames}-frame synthetic video {path} ...", file=sys.stderr, flush=True)
+        write_long_video(path, num_frames, height, width, seed=seed, progress=True)
+    return path
+
+
+def random_checkpoint(config: str, work_dir: str, cfg_options: Optional[Sequence[str]] = None) -> str:
+    """Save the config's model with its initial (random) weights; -> the checkpoint path."""
+    from vis.engine.checkpoint import save_checkpoint
+    from vis.models import build_model
+
+    cfg = load_config(config, cfg_options)
+    if cfg.get("model") is None:
+        raise ConfigError(f"config {config} has no model section")
+    torch.manual_seed(0)
+    model = build_model(cfg.model)
+    name = os.path.splitext(os.path.basename(config))[0]
+    path = os.path.join(work_dir, "random_weights", name, "random.pth")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return save_checkpoint(path, model, meta={"note": "random weights, for speed measurements only"})
+
+
+def read_frames(video: str, num_frames: int) -> Tuple[List[np.ndarray], float]:
+    """The first ``num_frames`` frames (RGB uint8) and the decode speed in frames/s."""
+    from vis.io.video import FrameReader, open_frame_source
+
+    source = open_frame_source(video, 0, num_frames)
+    frames = []
+    began = time.perf_counter()
+    with FrameReader(source) as reader:
+        for _, image in reader:
+            frames.append(image)
+    seconds = time.perf_counter() - began
+    source.close()
+    return frames, len(frames) / seconds if seconds > 0 else float("inf")
+
+
+# -- the measurements --------------------------------------------------------------------------------
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def model_speed(model: torch.nn.Module, preprocess: Any, frames: Sequence[np.ndarray], device: torch.device,
+                amp: bool = False, warmup: int = 3) -> Tuple[float, List[Any]]:
+    """(frames/s of preprocess + predict over ``frames``, the per-frame Instances on the CPU)."""
+    from .video import predict_frames
+
+    results = []
+    for i, image in enumerate(list(frames[:warmup]) + list(frames)):
+        if i == warmup:
+            _sync(device)
+            began = time.perf_counter()
+        size = (int(image.shape[0]), int(image.shape[1]))
+        (instances,) = predict_frames(model, [preprocess(image).to(device)], [size], amp)
+        if i >= warmup:
+            results.append(instances.to("cpu"))
+    _sync(device)
+    seconds = time.perf_counter() - began
+    return len(frames) / seconds, results
+
+
+def tracker_speed(tracker: Any, detections: Sequence[Any], score_thr: Optional[float]) -> Dict[str, float]:
+    """ms/frame of ``tracker.update`` on real detections (filtered as `track_frames` does)."""
+    tracker.reset()
+    timings, live, dets = [], [], []
+    for index, instances in enumerate(detections):
+        if score_thr is not None and len(instances):
+            instances = instances[instances.scores >= score_thr]
+        began = time.perf_counter()
+        tracker.update(instances, frame_index=index)
+        timings.append(time.perf_counter() - began)
+        live.append(tracker.num_tracks)
+        dets.append(len(instances))
+    return {"mean_ms": 1000 * statistics.mean(timings), "median_ms": 1000 * statistics.median(timings),
+            "mean_live_tracks": statistics.mean(live), "mean_detections": statistics.mean(dets)}
+
+
+def synthetic_tracker_ms(objects: int = 10, frames: int = 300, dim: int = 1024) -> float:
+    """Median ms/frame of OnlineTracker.update with ``objects`` live tracks and as many detections (masks
+    not carried), as ``tools/benchmark_tracker.py``."""
+    from vis.structures import Instances
+    from vis.tracking import OnlineTracker
+
+    gen = torch.Generator().manual_seed(0)
+    centers = torch.rand(objects, 2, generator=gen) * torch.tensor([640.0, 360.0])
+    velocity = torch.randn(objects, 2, generator=gen) * 3
+    identity = torch.randn(objects, dim, generator=gen) / dim ** 0.25
+    tracker = OnlineTracker()
+    timings = []
+    for t in range(frames + 20):
+        order = torch.randperm(objects, generator=gen)
+        c = centers[order] + velocity[order] * t
+        inst = Instances((360, 640), boxes=torch.cat([c - 20, c + 20], dim=1),
+                         scores=torch.rand(objects, generator=gen) * 0.8 + 0.2, labels=order % 3,
+                         track_embeds=identity[order] + 0.1 * torch.randn(objects, dim, generator=gen))
+        began = time.perf_counter()
+        tracker.update(inst)
+        if t >= 20:
+            timings.append(time.perf_counter() - began)
+    return 1000 * statistics.median(timings)
+
+
+def benchmark_video(config: str, checkpoint: Optional[str] = None, video: Optional[str] = None, frames: int = 200,
+                    long_frames: int = 5000, size: Tuple[int, int] = (360, 640), device: Optional[str] = None,
+                    amp: bool = False, score_thr: Optional[float] = None, work_dir: str = "work/benchmark_video",
+                    cfg_options: Optional[Sequence[str]] = None, rss_frame: int = 100) -> Dict[str, Any]:
+    """Run every measurement of the module docstring; -> a flat dict of figures (also printed, one per line)."""
+    from .evaluate import resolve_device
+    from .video import build_preprocess, build_video_tracker, check_amp, load_video_model, run_video
+
+    if frames < 1:
+        raise VisError(f"--frames must be >= 1, got {frames}")
+    if long_frames and long_frames <= rss_frame:
+        raise VisError(f"--long-frames must be larger than {rss_frame} (or 0 to skip the memory run)")
+    torch_device = resolve_device(device)
+    check_amp(amp, torch_device)
+    os.makedirs(work_dir, exist_ok=True)
+    if checkpoint is None:
+        checkpoint = random_checkpoint(config, work_dir, cfg_options)
+        weights = "random"
+    else:
+        weights = checkpoint
+    if video is None:
+        video = synthetic_video(work_dir, max(frames, long_frames), size)
+    report: Dict[str, Any] = {"config": config, "weights": weights, "video": video, "device": str(torch_device),
+                              "amp": amp, "threads": torch.get_num_threads(), "frames": frames}
+
+    def show(key: str, value: Any, unit: str = "") -> None:
+        report[key] = value
+        text = f"{value:.3f}" if isinstance(value, float) else str(value)
+        print(f"{key:>28}: {text} {unit}".rstrip(), flush=True)
+
+    images, decode_fps = read_frames(video, frames)
+    show("frame_size", f"{images[0].shape[0]}x{images[0].shape[1]}")
+    show("decode_fps", decode_fps, "frames/s")
+
+    model, cfg, _ = load_video_model(config, checkpoint, cfg_options, torch_device)
+    preprocess = build_preprocess(cfg)
+    model_input = tuple(preprocess(images[0]).shape[-2:])
+    show("model_input", f"{model_input[0]}x{model_input[1]}")
+    model_fps, detections = model_speed(model, preprocess, images, torch_device, amp)
+    show("model_fps", model_fps, "frames/s")
+    del images
+
+    tracking = tracker_speed(build_video_tracker(cfg, score_thr), detections, score_thr)
+    show("tracker_ms_per_frame", tracking["mean_ms"], f"ms (median {tracking['median_ms']:.3f}; "
+         f"{tracking['mean_live_tracks']:.1f} live tracks, {tracking['mean_detections']:.1f} detections per frame)")
+    show("tracker_ms_10_tracks", synthetic_tracker_ms(), "ms (synthetic: 10 live tracks x 10 detections, median)")
+    del model, detections
+
+    out_dir = os.path.join(work_dir, "out")
+    e2e = run_video(video, config, checkpoint, out_dir=out_dir, device=device, score_thr=score_thr, end=frames,
+                    progress=False, cfg_options=cfg_options, amp=amp)
+    show("end_to_end_fps", e2e["fps"], f"frames/s ({e2e['fps'] / model_fps:.3f} x model fps; all four outputs)")
+
+    if long_frames:
+        probes: Dict[str, Tuple[float, float]] = {}
+
+        def on_frame(count: int) -> None:
+            if count == rss_frame:
+                probes["early"] = memory_mb()
+
+        began = time.perf_counter()
+        run = run_video(video, config, checkpoint, out_dir=out_dir, device=device, score_thr=score_thr,
+                        end=long_frames, progress=True, cfg_options=cfg_options, amp=amp, on_frame=on_frame)
+        probes["end"] = memory_mb()
+        show("long_run_frames", run["frames"], f"frames in {time.perf_counter() - began:.0f} s ({run['fps']:.2f} frames/s)")
+        show(f"rss_mb_at_frame_{rss_frame}", probes["early"][0], f"MB (peak so far {probes['early'][1]:.1f} MB)")
+        show("rss_mb_at_end", probes["end"][0], f"MB (peak {probes['end'][1]:.1f} MB)")
+        show("rss_growth_mb", probes["end"][0] - probes["early"][0], f"MB from frame {rss_frame} to {run['frames']}")
+        show("peak_rss_growth_mb", probes["end"][1] - probes["early"][1], "MB")
+    return report

@@ -1,0 +1,32 @@
+"""tools/benchmark_video.py end to end on a tiny synthetic video: every figure is printed and plausible."""
+import json
+import subprocess
+import sys
+
+import cv2
+
+
+def test_benchmark_video_prints_every_figure(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "tools/benchmark_video.py", "--config", "configs/shapes/queryinst_vis_tiny_shapes.py",
+         "--size", "64x96", "--frames", "4", "--long-frames", "104", "--work-dir", str(tmp_path), "--threads", "1",
+         "--json"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    for key in ("decode_fps", "model_fps", "tracker_ms_per_frame", "tracker_ms_10_tracks", "end_to_end_fps",
+                "rss_mb_at_frame_100", "rss_mb_at_end", "rss_growth_mb"):
+        assert isinstance(report[key], float) and report[key] == report[key], key  # a number, not NaN
+    assert report["decode_fps"] > 0 and report["model_fps"] > 0 and report["end_to_end_fps"] > 0
+    assert report["rss_mb_at_frame_100"] > 50  # a torch process is never this small
+    assert report["long_run_frames"] == 104 and report["weights"] == "random"
+    video = cv2.VideoCapture(report["video"])
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 104  # max(frames, long_frames)
+    assert (tmp_path / "out" / "long_64x96_104.ytvis.json").is_file()
+
+
+def test_benchmark_video_bad_arguments_exit_2(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "tools/benchmark_video.py", "--config", "configs/shapes/queryinst_vis_tiny_shapes.py",
+         "--long-frames", "50", "--work-dir", str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "--long-frames must be larger than 100" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,62 @@
+#!/usr/bin/env python
+"""Streaming video inference figures: decode fps, model fps, tracker ms/frame, end-to-end fps, RSS over a long video.
+
+    python tools/benchmark_video.py                                   # bundled demo model, 360x640 synthetic video
+    python tools/benchmark_video.py --config configs/queryinst_vis/queryinst_r50_fpn_ytvis19.py --long-frames 0
+    python tools/benchmark_video.py --device cuda --amp               # on a GPU, float16 autocast
+    python tools/benchmark_video.py --json                            # one JSON line at the end
+
+Without --checkpoint a --config runs with random weights (speed only). The synthetic video (default 5,000
+frames) is written once under --work-dir and reused. What each figure means: pipelines/benchmark_video.py.
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from vis.cli import parse_size, run_tool  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Speed and memory of streaming video inference.")
+    parser.add_argument("--config", default=None, help="video model config (default: the bundled demo model)")
+    parser.add_argument("--checkpoint", default=None, help="its checkpoint (default with --config: random weights)")
+    parser.add_argument("--video", default=None, help="video to use (default: a synthetic one under --work-dir)")
+    parser.add_argument("--size", type=parse_size, default=(360, 640), help="HxW of the synthetic video (360x640)")
+    parser.add_argument("--frames", type=int, default=200, help="frames for the speed figures (default 200)")
+    parser.add_argument("--long-frames", type=int, default=5000,
+                        help="frames of the memory run (default 5000; 0 skips it)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
+    parser.add_argument("--amp", action="store_true", help="float16 autocast (CUDA only)")
+    parser.add_argument("--score-thr", type=float, default=None, help="as tools/run_video.py")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--work-dir", default="work/benchmark_video", help="synthetic video and outputs go here")
+    parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")
+    parser.add_argument("--json", action="store_true", help="also print every figure as one JSON line")
+    args = parser.parse_args(argv)
+
+    def job():
+        import torch
+
+        from pipelines.benchmark_video import benchmark_video
+        from pipelines.video import resolve_model_files
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        config, checkpoint = args.config, args.checkpoint
+        if config is None:
+            config, checkpoint = resolve_model_files(None, checkpoint)
+        report = benchmark_video(config, checkpoint, video=args.video, frames=args.frames,
+                                 long_frames=args.long_frames, size=args.size, device=args.device, amp=args.amp,
+                                 score_thr=args.score_thr, work_dir=args.work_dir, cfg_options=args.cfg_options)
+        if args.json:
+            print(json.dumps(report))
+        return report
+
+    return run_tool(job)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
