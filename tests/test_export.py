@@ -1,0 +1,54 @@
+"""tools/export_model.py: weights-only checkpoints in float16 / int8 that load back into the float32 model."""
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from test_video_segmenter import VIDEO
+from vis.engine.checkpoint import load_checkpoint, quantize_int8, read_checkpoint, save_checkpoint
+from vis.models import build_model
+
+
+def test_int8_quantization_is_per_output_channel():
+    weight = torch.tensor([[0.5, -1.0, 0.25], [100.0, 50.0, -25.0]])
+    q, scale = quantize_int8(weight)
+    assert q.dtype == torch.int8 and scale.shape == (2, 1)
+    assert q.tolist() == [[64, -127, 32], [127, 64, -32]]  # each row uses the whole int8 range
+    assert torch.allclose(q.float() * scale, weight, rtol=0, atol=float(scale.max()) / 2 + 1e-6)
+
+
+@pytest.mark.parametrize("dtype,max_size_ratio,atol", [("float16", 0.55, 2e-2), ("int8", 0.35, 1e-1)])
+def test_export_shrinks_and_loads_back(tmp_path, dtype, max_size_ratio, atol):
+    torch.manual_seed(0)
+    model = build_model(VIDEO)
+    optimizer = torch.optim.AdamW(model.parameters())
+    for p in model.parameters():  # one optimizer step, so the training checkpoint carries Adam's state
+        p.grad = torch.randn_like(p) * 1e-3
+    optimizer.step()
+    src = save_checkpoint(str(tmp_path / "iter_1.pth"), model, optimizer, iteration=1)
+    out = tmp_path / f"export_{dtype}.pth"
+    proc = subprocess.run([sys.executable, "tools/export_model.py", src, str(out), "--dtype", dtype],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert out.stat().st_size < max_size_ratio * (tmp_path / "iter_1.pth").stat().st_size
+    exported = read_checkpoint(str(out))
+    assert exported["optimizer"] is None and exported["meta"]["weights_dtype"] == dtype
+    assert exported["meta"]["class_names"] == read_checkpoint(src)["meta"]["class_names"]
+
+    fresh = build_model(VIDEO)
+    report = load_checkpoint(fresh, str(out), strict=True)
+    assert not report.missing and not report.mismatched
+    for (name, a), b in zip(model.state_dict().items(), fresh.state_dict().values()):
+        assert a.dtype == b.dtype, name  # loaded back into the float32 model
+        if a.is_floating_point():
+            assert torch.allclose(a, b, rtol=0, atol=atol * max(1.0, float(a.abs().max()))), name
+        else:
+            assert torch.equal(a, b), name
+
+
+def test_export_bad_input_exits_2(tmp_path):
+    proc = subprocess.run([sys.executable, "tools/export_model.py", str(tmp_path / "missing.pth"),
+                           str(tmp_path / "out.pth")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "checkpoint not found" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out.pth").exists()
