@@ -197,6 +197,15 @@ def test_optimizer_groups_backbone_mult_frozen_and_substring_mults():
         build_optimizer(model, dict(type="AdamW", lr=1e-4, lr_mult=0.1))
 
 
+def test_backbone_mult_reaches_the_backbone_inside_a_video_model():
+    from vis.engine.optim import param_lr_mult
+
+    assert param_lr_mult("segmenter.backbone.0.body.conv1.weight", 0.1, {}) == pytest.approx(0.1)
+    assert param_lr_mult("backbone.layer1.0.conv1.weight", 0.1, {}) == pytest.approx(0.1)
+    assert param_lr_mult("segmenter.neck.fpn.weight", 0.1, {}) == 1.0
+    assert param_lr_mult("track_head.fcs.0.weight", 0.1, {}) == 1.0
+
+
 def test_warmup_step_schedule_values_and_state():
     model = TinySegmenter()
     opt = build_optimizer(model, dict(type="AdamW", lr=1.0, backbone_lr_mult=0.1))

@@ -1,4 +1,5 @@
 """Track head + VideoSegmenter: joint training step, targets, inference embeddings, loading image checkpoints."""
+import pytest
 import torch
 
 from vis.data import collate
@@ -108,3 +109,11 @@ def test_image_checkpoint_loads_into_video_model(tmp_path):
     assert torch.equal(video.segmenter.rpn_head.init_proposal_features.weight,
                        image_model.rpn_head.init_proposal_features.weight)
     assert video.classifier_param_names()[0].startswith("segmenter.roi_head.")
+
+
+def test_track_loss_with_an_empty_reference_frame_treats_every_key_instance_as_new():
+    head = TrackHead(in_channels=4, strides=[4], fc_channels=8)
+    key = torch.randn(2, 8, requires_grad=True)
+    loss = head.loss([key], [torch.zeros(0, 8)], [torch.tensor([1, 2])], [torch.zeros(0, dtype=torch.long)])
+    assert torch.isfinite(loss) and loss.item() == pytest.approx(0.0, abs=1e-6)  # one class ("new"): log 1 = 0
+    loss.backward()

@@ -35,8 +35,9 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 
 
 def param_lr_mult(name: str, backbone_lr_mult: float, lr_mults: Mapping[str, float]) -> float:
-    """lr multiplier of one parameter: backbone mult for ``backbone.*`` times every matching substring mult."""
-    mult = float(backbone_lr_mult) if name.startswith("backbone.") else 1.0
+    """lr multiplier of one parameter: the backbone mult for parameters of a ``backbone`` module (``backbone.*``,
+    or ``segmenter.backbone.*`` inside a VideoSegmenter) times every matching substring mult."""
+    mult = float(backbone_lr_mult) if "backbone" in name.split(".")[:-1] else 1.0
     for substring, value in lr_mults.items():
         if substring in name:
             mult *= float(value)
@@ -47,7 +48,7 @@ def build_optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Opt
     """AdamW over the trainable parameters, one param group per distinct lr multiplier.
 
     ``cfg``: ``type='AdamW'``, ``lr``, ``weight_decay`` (0.0001), ``betas`` ((0.9, 0.999)), ``eps`` (1e-8),
-    ``backbone_lr_mult`` (1.0; applies to names starting with ``backbone.``), ``lr_mults``
+    ``backbone_lr_mult`` (1.0; applies to parameters of any module named ``backbone``), ``lr_mults``
     (``{'substring': mult}``, multiplied together when several match, e.g. SOLQ's
     ``{'reference_points': 0.1, 'sampling_offsets': 0.1}``), ``clip_grad_norm`` (read by the trainer).
     Frozen parameters (``requires_grad=False``) are left out. Each group records its ``lr_mult``.

@@ -8,11 +8,15 @@ from typing import Any, Mapping
 
 from ..config import build
 from .segmenters.base import FrameSegmenter
+from .segmenters.istr import ISTR
 from .segmenters.queryinst import QueryInst
+from .segmenters.solq import SOLQ
 from .video_segmenter import VideoSegmenter
 
 SEGMENTERS = {
     "QueryInst": QueryInst,
+    "ISTR": ISTR,
+    "SOLQ": SOLQ,
     "VideoSegmenter": VideoSegmenter,  # any of the above + a MaskTrack-style track head
 }
 

@@ -1,4 +1,4 @@
-"""ResNet + FPN feature extractor: P2..P5 (strides 4, 8, 16, 32), no P6.
+"""ResNet + FPN feature extractor: P2..P5 (strides 4, 8, 16, 32), no P6; or the bare ResNet (C2..C5).
 
 Reference (mmdet ResNet/FPN as QueryInst configures them, reference_models.md §1.2, §2):
 - ResNet ``style='pytorch'`` (stride on the 3x3 conv), which is torchvision's ResNet, so the parameter names
@@ -9,6 +9,10 @@ Reference (mmdet ResNet/FPN as QueryInst configures them, reference_models.md §
 - FPN with ``num_outs == len(in_channels)``: four outputs, no extra level; nearest upsampling to the size of
   the finer map (torchvision ``FeaturePyramidNetwork`` does exactly this). Conv init is xavier-uniform with zero
   bias, as mmdet's FPN does (torchvision's default is kaiming-uniform).
+
+DETR-style models (SOLQ) use the trunk alone (`build_resnet`) with ``norm='frozen_bn'``: DETR's
+``FrozenBatchNorm2d``, whose affine weights and statistics are buffers, so nothing in a BN is trained
+(reference_models.md §2.4).
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from typing import Dict, List, Optional
 import torch
 import torchvision
 from torch import nn
-from torchvision.ops import FeaturePyramidNetwork
+from torchvision.ops import FeaturePyramidNetwork, FrozenBatchNorm2d
 
 from ..errors import CheckpointError, ConfigError
 
@@ -31,24 +35,32 @@ _RESNETS = {
 }
 
 
+_NORMS = {"bn": nn.BatchNorm2d, "frozen_bn": FrozenBatchNorm2d}
+
+
 class ResNetTrunk(nn.Module):
     """torchvision ResNet without ``avgpool``/``fc``, returning C2..C5.
 
     Parameter names are torchvision's (``conv1``, ``bn1``, ``layer1.0.conv1``, ...), which are also mmdet's.
+    ``norm``: 'bn' (``BatchNorm2d``; mmdet, detectron2-style training with ``norm_eval``) or 'frozen_bn'
+    (torchvision ``FrozenBatchNorm2d``, eps 1e-5: weight, bias and statistics are buffers; DETR family).
     """
 
-    def __init__(self, depth: int = 50, frozen_stages: int = 1, norm_eval: bool = True):
+    def __init__(self, depth: int = 50, frozen_stages: int = 1, norm_eval: bool = True, norm: str = "bn"):
         super().__init__()
         if depth not in _RESNETS:
             raise ConfigError(f"model backbone: depth must be one of {sorted(_RESNETS)}, got {depth}")
         if not -1 <= frozen_stages <= 4:
             raise ConfigError(f"model backbone: frozen_stages must be in -1..4, got {frozen_stages}")
+        if norm not in _NORMS:
+            raise ConfigError(f"model backbone: norm must be one of {sorted(_NORMS)}, got '{norm}'")
         factory, channels = _RESNETS[depth]
-        net = factory(weights=None)
+        net = factory(weights=None, norm_layer=_NORMS[norm])
         self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
         self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
         self.out_channels: List[int] = list(channels)
         self.depth = depth
+        self.norm = norm
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self._freeze_stages()
@@ -162,19 +174,38 @@ def run_fpn(fpn: FeaturePyramidNetwork, feats: List[torch.Tensor]) -> List[torch
     return list(outputs.values())
 
 
+def build_resnet(
+    depth: int = 50,
+    pretrained: Optional[str] = None,
+    frozen_stages: int = 1,
+    norm_eval: bool = True,
+    norm: str = "bn",
+) -> ResNetTrunk:
+    """The bare ResNet-{18,34,50,101} trunk returning C2..C5, for models that build their own neck (SOLQ).
+
+    ``norm``: 'bn' or 'frozen_bn' (see `ResNetTrunk`). ``pretrained`` is only remembered, as in
+    `build_backbone`, and loaded by `FrameSegmenter.init_weights`.
+    """
+    body = ResNetTrunk(depth=depth, frozen_stages=frozen_stages, norm_eval=norm_eval, norm=norm)
+    body.pretrained = pretrained
+    return body
+
+
 def build_backbone(
     depth: int = 50,
     pretrained: Optional[str] = None,
     frozen_stages: int = 1,
     norm_eval: bool = True,
     fpn_channels: int = 256,
+    norm: str = "bn",
 ) -> ResNetFPN:
     """ResNet-{18,34,50,101} + FPN returning P2..P5 with ``fpn_channels`` channels.
 
     ``pretrained``: path of a local torchvision ResNet state dict (ImageNet); None keeps torchvision's init.
     It is only remembered here and loaded by `FrameSegmenter.init_weights` when training starts (mmdet's
     ``init_weights``), so tools can build a model from any config without the file being present.
+    ``norm``: 'bn' or 'frozen_bn' (see `ResNetTrunk`; detectron2's FrozenBN, as ISTR uses).
     """
-    body = ResNetTrunk(depth=depth, frozen_stages=frozen_stages, norm_eval=norm_eval)
+    body = ResNetTrunk(depth=depth, frozen_stages=frozen_stages, norm_eval=norm_eval, norm=norm)
     body.pretrained = pretrained
     return ResNetFPN(body, build_fpn(body.out_channels, fpn_channels))

@@ -8,6 +8,8 @@ Reference (mmdet ``DeltaXYWHBBoxCoder`` as configured by QueryInst, reference_mo
 means 0, stds (0.5, 0.5, 1, 1), ``dw``/``dh`` clamped to ``±|ln(16/1000)| = ±4.135`` on BOTH sides
 (the official Sparse R-CNN clamps only the maximum; mmdet clamps both), and no clipping to the image:
 refined boxes may leave the image and are used that way by the next stage and by the losses.
+ISTR / Sparse R-CNN (reference_models.md §3) write the same stds as weights (2, 2, 1, 1) and clamp only the
+maximum, at ln(1e5 / 16): ``DeltaXYWHBoxCoder(wh_ratio_clip=16 / 1e5, clamp_both_sides=False)``.
 """
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ import torch
 class DeltaXYWHBoxCoder:
     """Encode xyxy targets against xyxy priors, and decode deltas back to xyxy boxes.
 
-    ``wh_ratio_clip`` bounds the log size change: ``|dw|, |dh| <= |ln(wh_ratio_clip)|``.
+    ``wh_ratio_clip`` bounds the log size change: ``|dw|, |dh| <= |ln(wh_ratio_clip)|``; with
+    ``clamp_both_sides=False`` only from above, ``dw, dh <= |ln(wh_ratio_clip)|`` (Sparse R-CNN / ISTR).
     """
 
     def __init__(
@@ -28,10 +31,12 @@ class DeltaXYWHBoxCoder:
         means: Sequence[float] = (0.0, 0.0, 0.0, 0.0),
         stds: Sequence[float] = (0.5, 0.5, 1.0, 1.0),
         wh_ratio_clip: float = 16 / 1000,
+        clamp_both_sides: bool = True,
     ):
         self.means = tuple(float(m) for m in means)
         self.stds = tuple(float(s) for s in stds)
         self.max_log_ratio = abs(math.log(wh_ratio_clip))
+        self.clamp_both_sides = bool(clamp_both_sides)
 
     def encode(self, priors: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """priors, targets: [..., 4] xyxy -> normalised deltas [..., 4] (no clamping, as mmdet ``bbox2delta``)."""
@@ -53,7 +58,8 @@ class DeltaXYWHBoxCoder:
         deltas = deltas * stds + means
         d_ctr = deltas[..., :2]
         # Clamped on both sides, as mmdet's delta2bbox does (Sparse R-CNN clamps only the maximum).
-        d_wh = deltas[..., 2:].clamp(min=-self.max_log_ratio, max=self.max_log_ratio)
+        min_log_ratio = -self.max_log_ratio if self.clamp_both_sides else None
+        d_wh = deltas[..., 2:].clamp(min=min_log_ratio, max=self.max_log_ratio)
         prior_ctr = (priors[..., :2] + priors[..., 2:]) * 0.5
         prior_wh = priors[..., 2:] - priors[..., :2]
         ctr = prior_ctr + prior_wh * d_ctr

@@ -58,16 +58,26 @@ def giou_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6, reduc
     return _reduce(1 - aligned_giou(pred, target, eps), reduction)
 
 
-def dice_loss(probs: torch.Tensor, targets: torch.Tensor, eps: float = 1e-5, reduction: str = "sum") -> torch.Tensor:
+def dice_loss(
+    probs: torch.Tensor,
+    targets: torch.Tensor,
+    eps: float = 1e-5,
+    reduction: str = "sum",
+    eps_in_each_sum: bool = True,
+) -> torch.Tensor:
     """Per-instance dice loss ``1 - 2 sum(xy) / ((sum(x^2) + eps) + (sum(y^2) + eps))``.
 
     probs: [N, ...] probabilities (already sigmoid-ed), targets: [N, ...] 0/1. This is mmdet ``DiceLoss`` with
-    ``naive_dice=False`` (squared sums, eps added to each), which QueryInst uses.
+    ``naive_dice=False`` (squared sums, eps added to each), which QueryInst uses. ``eps_in_each_sum=False``
+    adds eps once, ``1 - 2 sum(xy) / (sum(x^2) + sum(y^2) + eps)``, as ISTR's criterion does.
     """
     x = probs.flatten(1)
     y = targets.flatten(1).to(x.dtype)
     inter = (x * y).sum(1)
-    denom = ((x * x).sum(1) + eps) + ((y * y).sum(1) + eps)
+    if eps_in_each_sum:
+        denom = ((x * x).sum(1) + eps) + ((y * y).sum(1) + eps)
+    else:
+        denom = (x * x).sum(1) + (y * y).sum(1) + eps
     return _reduce(1 - 2 * inter / denom, reduction)
 
 

@@ -11,13 +11,14 @@ Reference: mmdet ``HungarianAssigner`` with ``FocalLossCost``, ``BBoxL1Cost(box_
 ``[W, H, W, H]`` (the unpadded input size); GIoU uses absolute boxes (GIoU is invariant to per-axis scaling,
 so the normalised boxes DETR-style heads use give the same value).
 Other segmenters plug in: SOLQ takes the L1 on normalised cxcywh (``l1_box_format='cxcywh'``, ``eps=1e-8``),
-ISTR adds its mask-embedding cost through ``extra_costs``.
+ISTR adds its mask-embedding cost (`cosine_embedding_cost`) through ``extra_costs``.
 """
 from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 from torchvision.ops import box_convert, generalized_box_iou
@@ -32,6 +33,18 @@ def focal_class_cost(
     neg_cost = -(1 - prob + eps).log() * (1 - alpha) * prob.pow(gamma)
     pos_cost = -(prob + eps).log() * alpha * (1 - prob).pow(gamma)
     return pos_cost[:, gt_labels] - neg_cost[:, gt_labels]
+
+
+def cosine_embedding_cost(pred_embeds: torch.Tensor, gt_embeds: torch.Tensor) -> torch.Tensor:
+    """pred_embeds: [P, D], gt_embeds: [G, D] -> [P, G] cost ``-(cos + 1) / 2`` in [-1, 0].
+
+    The cosine similarity of the L2-normalised vectors, mapped so that identical directions cost -1 and
+    opposite ones 0 (ISTR's mask-embedding cost, reference_models.md §3.1; pass it, weighted, as an
+    ``extra_cost``).
+    """
+    pred = F.normalize(pred_embeds.float(), p=2, dim=1)
+    gt = F.normalize(gt_embeds.float(), p=2, dim=1)
+    return -(pred @ gt.t() + 1.0) / 2.0
 
 
 class HungarianMatcher(nn.Module):

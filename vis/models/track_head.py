@@ -77,7 +77,10 @@ class TrackHead(nn.Module):
                 losses.append(key.sum() * 0.0 + ref.sum() * 0.0)
                 continue
             same = kid[:, None] == rid[None, :]  # [n, m]
-            target = torch.where(same.any(1), same.float().argmax(1) + 1, torch.zeros_like(kid))
+            if same.shape[1] == 0:  # empty reference frame: every key instance is "new"
+                target = torch.zeros_like(kid)
+            else:
+                target = torch.where(same.any(1), same.float().argmax(1) + 1, torch.zeros_like(kid))
             logits = self.match_logits(key, ref)
             total = F.cross_entropy(logits, target, reduction="sum")
             losses.append(total / (target > 0).sum().clamp(min=1))

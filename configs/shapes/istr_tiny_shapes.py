@@ -1,0 +1,46 @@
+# Tiny ISTR for CPU training on the synthetic shapes images (tools/make_synthetic_data.py --out data/shapes).
+# Same architecture as the R-50 model (configs/_base_/models/istr_r50_fpn.py), smaller: ResNet-18 trained from
+# scratch (no ImageNet weights here, so nothing is frozen and BatchNorm trains), 64-d queries, 3 stages,
+# 30 proposals; the reference's 60-d PCA codec of 28x28 masks, fitted on the shapes training masks. Before the
+# first training run, make the codec file once:
+#   python tools/fit_mask_codec.py data/shapes/coco/annotations/instances_train.json --out work/codecs/shapes_pca60.pth
+_base_ = ['../_base_/models/istr_r50_fpn.py']
+_root = 'data/shapes/coco/'
+_classes = 6  # circle, square, triangle, star, hexagon, cross (vis.data.synthetic.CLASS_NAMES)
+
+model = dict(
+    num_classes=_classes,
+    num_proposals=30,
+    num_stages=3,
+    backbone=dict(depth=18, pretrained=None, frozen_stages=-1, norm_eval=False, norm='bn'),
+    hidden_dim=64,
+    num_heads=4,
+    feedforward_channels=256,
+    dynamic_channels=16,
+    mask_codec='work/codecs/shapes_pca60.pth',
+    max_per_img=30,
+)
+data = dict(
+    samples_per_gpu=4,
+    workers_per_gpu=1,
+    train=dict(
+        type='CocoDataset',
+        ann_file=_root + 'annotations/instances_train.json',
+        img_dir=_root + 'train/',
+        transforms=[
+            dict(type='RandomFlip', prob=0.5),
+            dict(type='RandomChoiceResize', scales=[(192, 128), (192, 144), (192, 160)], keep_ratio=True),
+        ],
+    ),
+    val=dict(
+        type='CocoDataset',
+        ann_file=_root + 'annotations/instances_val.json',
+        img_dir=_root + 'val/',
+        test_mode=True,
+        transforms=[dict(type='Resize', scale=(192, 144), keep_ratio=True)],
+    ),
+)
+optimizer = dict(type='AdamW', lr=2.5e-4, weight_decay=1e-4, backbone_lr_mult=1.0, clip_grad_norm=1.0)
+schedule = dict(max_iters=2400, milestones=[2000], gamma=0.1, warmup_iters=100, warmup_factor=0.001)
+runtime = dict(seed=0, log_interval=20, checkpoint_interval=400, eval_interval=400, max_keep_ckpts=2)
+evaluation = dict(metrics=['bbox', 'segm'])

@@ -1,0 +1,40 @@
+# Tiny ISTR-VIS on the synthetic YouTube-VIS videos (tools/make_synthetic_data.py --out data/shapes): the tiny
+# image model of istr_tiny_shapes.py + a MaskTrack-style track head, finetuned on key/reference frame pairs from
+# the image checkpoint (which carries the PCA codec), e.g.
+#   python tools/train.py configs/shapes/istr_vis_tiny_shapes.py --load-from work_dirs/istr_tiny_shapes/iter_2400.pth
+# From scratch it needs the codec file named in istr_tiny_shapes.py (tools/fit_mask_codec.py, see there).
+_base_ = ['./istr_tiny_shapes.py']
+_ytvis = 'data/shapes/ytvis/'
+model = dict(
+    _delete_=True,
+    type='VideoSegmenter',
+    segmenter={{_base_.model}},
+    track_head=dict(fc_channels=256, num_fcs=2, last_relu=True),
+    track_loss_weight=1.0,
+)
+data = dict(
+    _delete_=True,
+    samples_per_gpu=4,
+    workers_per_gpu=1,
+    train=dict(
+        type='YTVISDataset',
+        ann_file=_ytvis + 'train.json',
+        img_dir=_ytvis + 'train/JPEGImages/',
+        ref_frame_range=100,
+        transforms=[
+            dict(type='RandomChoiceResize', scales=[(192, 128), (192, 144), (192, 160)], keep_ratio=True),
+            dict(type='RandomFlip', prob=0.5),
+        ],
+    ),
+    test=dict(
+        type='YTVISDataset',
+        ann_file=_ytvis + 'valid.json',
+        img_dir=_ytvis + 'valid/JPEGImages/',
+        test_mode=True,
+        transforms=[dict(type='Resize', scale=(192, 144), keep_ratio=True)],
+    ),
+)
+tracker = dict(type='OnlineTracker', score_thr=0.05, init_score_thr=0.3, max_per_frame=10, num_frames_retain=20)
+optimizer = dict(lr=1e-4)
+schedule = dict(_delete_=True, max_iters=1000, milestones=[800], gamma=0.1, warmup_iters=50, warmup_factor=0.001)
+runtime = dict(eval_interval=0, checkpoint_interval=500)

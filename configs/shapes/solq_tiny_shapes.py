@@ -1,0 +1,47 @@
+# Tiny SOLQ for CPU training on the synthetic shapes images (tools/make_synthetic_data.py --out data/shapes).
+# Same architecture as the R-50 model, smaller: ResNet-18 trained from scratch (no ImageNet weights here, so
+# nothing is frozen and BatchNorm trains instead of the frozen BN of the R-50 model), 64-d transformer with
+# 4 heads, 3 encoder + 3 decoder layers, 30 queries, vector MLP width 256; the DCT code is unchanged
+# (256 coefficients of a 128x128 mask). No dropout: the data set is small and synthetic.
+_base_ = ['../_base_/models/solq_r50.py']
+_root = 'data/shapes/coco/'
+_classes = 6  # circle, square, triangle, star, hexagon, cross (vis.data.synthetic.CLASS_NAMES)
+
+model = dict(
+    num_classes=_classes,
+    num_queries=30,
+    backbone=dict(depth=18, pretrained=None, frozen_stages=-1, norm_eval=False, norm='bn'),
+    hidden_dim=64,
+    num_heads=4,
+    enc_layers=3,
+    dec_layers=3,
+    dim_feedforward=256,
+    dropout=0.0,
+    vector_hidden_dim=256,
+    max_per_img=30,
+)
+data = dict(
+    samples_per_gpu=4,
+    workers_per_gpu=1,
+    train=dict(
+        type='CocoDataset',
+        ann_file=_root + 'annotations/instances_train.json',
+        img_dir=_root + 'train/',
+        transforms=[
+            dict(type='RandomFlip', prob=0.5),
+            dict(type='RandomChoiceResize', scales=[(192, 128), (192, 144), (192, 160)], keep_ratio=True),
+        ],
+    ),
+    val=dict(
+        type='CocoDataset',
+        ann_file=_root + 'annotations/instances_val.json',
+        img_dir=_root + 'val/',
+        test_mode=True,
+        transforms=[dict(type='Resize', scale=(192, 144), keep_ratio=True)],
+    ),
+)
+optimizer = dict(type='AdamW', lr=2e-4, weight_decay=1e-4, backbone_lr_mult=1.0,
+                 lr_mults={'reference_points': 0.1, 'sampling_offsets': 0.1}, clip_grad_norm=0.1)
+schedule = dict(max_iters=8000, milestones=[6500, 7500], gamma=0.1, warmup_iters=100, warmup_factor=0.001)
+runtime = dict(seed=0, log_interval=20, checkpoint_interval=800, eval_interval=800, max_keep_ckpts=2)
+evaluation = dict(metrics=['bbox', 'segm'])

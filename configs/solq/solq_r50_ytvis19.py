@@ -1,0 +1,25 @@
+# SOLQ-VIS R-50 on YouTube-VIS 2019: SOLQ + the MaskTrack R-CNN track head and association (the same video
+# wrapper as QueryInst-VIS; the track head pools 7x7 RoIs from the encoder memory at strides 8..64).
+# The official SOLQ repository has no VIS code: the video-specific settings below (40 classes, 10 detections
+# per frame, 12-epoch finetune at lr 1e-4) follow configs/queryinst_vis/queryinst_r50_fpn_ytvis19.py, not a SOLQ
+# reference. The segmenter is the R-50 model of configs/_base_/models/solq_r50.py (SOLQ's defaults).
+# Finetune from a COCO SOLQ checkpoint (configs/solq/solq_r50_coco.py, or the official R-50 file):
+#   python tools/train.py configs/solq/solq_r50_ytvis19.py --load-from work/solq_coco/iter_N.pth
+# (the COCO classifier is re-initialised for the 40 YouTube-VIS classes; every other weight loads).
+_base_ = ['../_base_/datasets/ytvis_2019.py', '../_base_/schedules/schedule_solq_50e.py']
+model = dict(
+    type='VideoSegmenter',
+    segmenter=dict(
+        type='SOLQ',
+        num_classes=40,
+        num_queries=300,
+        backbone=dict(depth=50, pretrained=None, frozen_stages=1, norm='frozen_bn'),
+        max_per_img=10,
+    ),
+    track_head=dict(fc_channels=1024, num_fcs=2, last_relu=True),
+    track_loss_weight=1.0,
+)
+tracker = dict(type='OnlineTracker', match_weights=dict(det_score=1.0, iou=2.0, det_label=10.0),
+               score_thr=0.05, init_score_thr=0.1, max_per_frame=10, num_frames_retain=20)
+optimizer = dict(lr=1e-4)  # backbone x0.1, reference points and sampling offsets x0.1, as the COCO config
+schedule = dict(max_epochs=12, milestones=[8, 11], warmup_iters=0)

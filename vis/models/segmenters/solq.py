@@ -1,0 +1,468 @@
+"""SOLQ (Dong et al., NeurIPS 2021) as implemented in megvii-research/SOLQ (reference_models.md §4).
+
+Deformable DETR with iterative box refinement, plus a mask *vector* per query:
+
+1. ResNet C3, C4, C5 (strides 8, 16, 32) -> ``input_proj`` (1x1 conv + GroupNorm(32)) and one extra level from
+   C5 (3x3 stride-2 conv + GN, stride 64), all at ``hidden_dim``; DETR sine position encodings per level;
+2. deformable encoder over the 4 levels -> memory; deformable decoder with ``num_queries`` learned queries, each
+   layer refining its box (`vis.models.deformable_transformer`);
+3. per decoder layer: ``class_embed[l]`` (sigmoid classifier), ``bbox_embed[l]`` (box MLP), and ONE
+   ``vector_embed`` MLP shared by all layers predicting the mask as ``n_keep`` = 256 zig-zag DCT coefficients of
+   the 128x128 box-relative mask (`vis.models.dct_codec`).
+
+Training: per decoder layer, Hungarian matching (focal class cost 2, L1 on normalised cxcywh 5, -GIoU 2; no mask
+cost) and the losses ``loss_ce`` (focal, x2), ``loss_bbox`` (L1, x5), ``loss_giou`` (x2), each divided by the
+number of GT boxes averaged over GPUs, and ``loss_vector`` = 3 x mean L1 between predicted and target DCT vectors
+of the matched queries (mean over instances x coefficients, per GPU, as the reference). The last layer's losses
+have no suffix; layer ``i`` < last gets ``_{i}`` (the reference's names). Targets: each GT mask cut by its GT
+box, resized to 128x128 (aligned RoIAlign, >= 0.5), DCT-encoded.
+
+Inference: top ``max_per_img`` (query, class) pairs of the last layer's sigmoid scores (no NMS, no threshold);
+boxes scaled to the output size; the vector is decoded to a 128x128 mask with the adaptive (max+min)/2 threshold
+and pasted into the box at the output size (`make_instances`).
+
+State-dict keys mirror the official checkpoint: ``backbone.0.body.*`` (torchvision ResNet names; ``backbone.1``
+is the parameter-free position encoding), ``input_proj.{l}.{0,1}``, ``query_embed``, ``transformer.*``,
+``class_embed.{l}``, ``bbox_embed.{l}.layers.{j}`` (also under ``transformer.decoder.bbox_embed``: the same
+modules) and ``vector_embed.{l}.layers.{j}`` (one module listed once per layer). The only difference is the
+label space: the official COCO head has 91 rows indexed by COCO category id, this model's ``num_classes`` rows
+are contiguous labels; `convert_state_dict` picks the 80 rows of the COCO categories.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.ops import box_convert
+
+from ...config import check_kwargs
+from ...errors import ConfigError
+from ...structures import ImageBatch, Instances
+from ..backbone import ResNetTrunk, build_resnet
+from ..dct_codec import DCTMaskCodec
+from ..deformable_transformer import DeformableTransformer, EncoderOutput, PositionEmbeddingSine
+from ..losses import giou_loss, l1_loss, reduce_mean, sigmoid_focal_loss
+from ..mask_ops import crop_and_resize_masks
+from ..matcher import HungarianMatcher
+from .base import (
+    IMAGENET_PIXEL_MEAN,
+    IMAGENET_PIXEL_STD,
+    FeatureMaps,
+    FrameSegmenter,
+    Images,
+    MatchedPredictions,
+    make_instances,
+)
+from .queryinst import _merge_weights
+
+# COCO category ids of the 80 thing classes, in id order: row ``COCO_THING_IDS[label]`` of the official 91-way head
+# is this model's ``label`` (ids 12, 26, 29, 30, 45, 66, 68, 69, 71, 83 and 0 are unused by COCO 2017).
+COCO_THING_IDS: Tuple[int, ...] = tuple(i for i in range(1, 91) if i not in {12, 26, 29, 30, 45, 66, 68, 69, 71, 83})
+NUM_COCO_ID_SLOTS = 91
+
+
+# ------------------------------------------------------------------------------------------------
+# Backbone and heads
+# ------------------------------------------------------------------------------------------------
+class DETRBackbone(nn.Module):
+    """``backbone.0`` of the reference: the ResNet as ``body``; returns C3, C4, C5 (or only C5 for a single level)."""
+
+    def __init__(self, body: ResNetTrunk, return_interm_layers: bool = True):
+        super().__init__()
+        self.body = body
+        channels = body.out_channels
+        self.return_interm_layers = return_interm_layers
+        self.strides = [8, 16, 32] if return_interm_layers else [32]
+        self.num_channels = list(channels[1:]) if return_interm_layers else [channels[3]]
+
+    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """x: [N, 3, H, W] normalised -> [C3, C4, C5] (or [C5])."""
+        _, c3, c4, c5 = self.body(x)
+        return [c3, c4, c5] if self.return_interm_layers else [c5]
+
+
+class MLP(nn.Module):
+    """``num_layers`` Linear layers with ReLU between them (DETR ``MLP``: keys ``layers.{j}``)."""
+
+    def __init__(self, input_dim: int, hidden_dim: int, output_dim: int, num_layers: int):
+        super().__init__()
+        dims = [input_dim] + [hidden_dim] * (num_layers - 1) + [output_dim]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < len(self.layers) - 1:
+                x = F.relu(x)
+        return x
+
+
+class SOLQOutput(NamedTuple):
+    """Every decoder layer's predictions (D layers, N images, Q queries)."""
+
+    logits: torch.Tensor  # [D, N, Q, K]
+    boxes: torch.Tensor  # [D, N, Q, 4] normalised cx, cy, w, h of each unpadded image
+    vectors: torch.Tensor  # [D, N, Q, n_keep] DCT coefficients in zig-zag order
+    hidden: torch.Tensor  # [D, N, Q, C] decoder hidden states (the per-instance query features)
+
+
+def normalized_cxcywh_to_xyxy(boxes: torch.Tensor, image_sizes: Sequence[Tuple[int, int]]) -> torch.Tensor:
+    """[N, Q, 4] normalised cxcywh -> [N, Q, 4] absolute xyxy in each image's unpadded pixels."""
+    scale = boxes.new_tensor([[w, h, w, h] for h, w in image_sizes])[:, None, :]  # [N, 1, 4]
+    return box_convert(boxes, "cxcywh", "xyxy") * scale
+
+
+# ------------------------------------------------------------------------------------------------
+# Losses
+# ------------------------------------------------------------------------------------------------
+class SOLQCriterion:
+    """Per-layer matching and losses (SOLQ ``SetCriterion`` with ``labels``, ``boxes``, ``masks``).
+
+    Args:
+        matcher: the shared Hungarian matcher, set up as SOLQ's (L1 on cxcywh, eps 1e-8).
+        codec: DCT codec turning GT masks into target vectors.
+        weights: ``cls``, ``bbox``, ``giou``, ``vector`` (the vector weight is the reference's
+            ``vector_loss_coef``, which it applies inside the loss; its ``weight_dict`` entry is 1).
+        focal_alpha: focal loss alpha (gamma is 2).
+    """
+
+    def __init__(self, matcher: HungarianMatcher, codec: DCTMaskCodec, weights: Dict[str, float], focal_alpha: float):
+        self.matcher = matcher
+        self.codec = codec
+        self.weights = weights
+        self.focal_alpha = focal_alpha
+
+    def target_vectors(self, target: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """Every GT mask cut by its own GT box, resized to S x S and binarised (>= 0.5), DCT-encoded -> [G, n_keep]."""
+        num_gt = target["boxes"].shape[0]
+        index = torch.arange(num_gt, device=target["boxes"].device)
+        crops = crop_and_resize_masks(target["masks"], target["boxes"], index, size=self.codec.mask_size)
+        return self.codec.encode(crops)
+
+    def __call__(
+        self, out: SOLQOutput, targets: Sequence[Dict[str, torch.Tensor]], image_sizes: Sequence[Tuple[int, int]]
+    ) -> Tuple[Dict[str, torch.Tensor], List[Tuple[torch.Tensor, torch.Tensor]]]:
+        """-> ({loss name: weighted loss}, the last layer's matches [(pred_idx, gt_idx)] per image)."""
+        num_layers = out.logits.shape[0]
+        gt_boxes = []
+        for target, (h, w) in zip(targets, image_sizes):
+            scale = target["boxes"].new_tensor([w, h, w, h])
+            gt_boxes.append(box_convert(target["boxes"] / scale, "xyxy", "cxcywh"))  # normalised cxcywh
+        # Targets depend on the GT only: encode once for all layers.
+        gt_vectors = [self.target_vectors(t) for t in targets]
+        num_boxes = out.logits.new_tensor(float(sum(len(t["labels"]) for t in targets)))
+        num_boxes = reduce_mean(num_boxes).clamp(min=1.0)
+
+        losses: Dict[str, torch.Tensor] = {}
+        matches: List[Tuple[torch.Tensor, torch.Tensor]] = []
+        for layer in range(num_layers):
+            abs_boxes = normalized_cxcywh_to_xyxy(out.boxes[layer].detach(), image_sizes)
+            matches = self.matcher(out.logits[layer].detach(), abs_boxes, targets, image_sizes)
+            layer_losses = self.layer_losses(
+                out.logits[layer], out.boxes[layer], out.vectors[layer], targets, gt_boxes, gt_vectors, matches,
+                num_boxes,
+            )
+            suffix = "" if layer == num_layers - 1 else f"_{layer}"
+            for name, value in layer_losses.items():
+                losses[name + suffix] = value
+        return losses, matches
+
+    def layer_losses(
+        self,
+        logits: torch.Tensor,
+        boxes: torch.Tensor,
+        vectors: torch.Tensor,
+        targets: Sequence[Dict[str, torch.Tensor]],
+        gt_boxes: Sequence[torch.Tensor],
+        gt_vectors: Sequence[torch.Tensor],
+        matches: Sequence[Tuple[torch.Tensor, torch.Tensor]],
+        num_boxes: torch.Tensor,
+    ) -> Dict[str, torch.Tensor]:
+        """One layer: logits [N, Q, K], boxes [N, Q, 4] normalised cxcywh, vectors [N, Q, n_keep]."""
+        onehot = torch.zeros_like(logits)  # background queries: all-zero rows
+        for i, (target, (pred_idx, gt_idx)) in enumerate(zip(targets, matches)):
+            onehot[i, pred_idx, target["labels"][gt_idx]] = 1.0
+        # The reference's ``focal.mean(1).sum() / num_boxes * num_queries`` is the plain sum / num_boxes.
+        loss_ce = sigmoid_focal_loss(logits, onehot, alpha=self.focal_alpha, gamma=2.0, reduction="sum") / num_boxes
+
+        src_boxes = torch.cat([boxes[i, p] for i, (p, _) in enumerate(matches)])  # [M, 4]
+        tgt_boxes = torch.cat([gt[g] for gt, (_, g) in zip(gt_boxes, matches)])
+        loss_bbox = l1_loss(src_boxes, tgt_boxes, reduction="sum") / num_boxes
+        loss_giou = giou_loss(
+            box_convert(src_boxes, "cxcywh", "xyxy"), box_convert(tgt_boxes, "cxcywh", "xyxy"), reduction="sum"
+        ) / num_boxes
+
+        src_vectors = torch.cat([vectors[i, p] for i, (p, _) in enumerate(matches)])  # [M, n_keep]
+        tgt_vectors = torch.cat([gt[g] for gt, (_, g) in zip(gt_vectors, matches)])
+        if src_vectors.shape[0] > 0:
+            loss_vector = F.l1_loss(src_vectors, tgt_vectors, reduction="mean")
+        else:  # no GT on this GPU: a zero that keeps the vector head in the graph
+            loss_vector = vectors.sum() * 0.0
+        return {
+            "loss_ce": loss_ce * self.weights["cls"],
+            "loss_bbox": loss_bbox * self.weights["bbox"],
+            "loss_giou": loss_giou * self.weights["giou"],
+            "loss_vector": loss_vector * self.weights["vector"],
+        }
+
+
+# ------------------------------------------------------------------------------------------------
+# The segmenter
+# ------------------------------------------------------------------------------------------------
+_DEFAULT_BACKBONE = dict(depth=50, pretrained=None, frozen_stages=1, norm_eval=True, norm="frozen_bn")
+_DEFAULT_LOSS_WEIGHTS = dict(cls=2.0, bbox=5.0, giou=2.0, vector=3.0)
+_DEFAULT_MATCH_COSTS = dict(cls=2.0, bbox=5.0, giou=2.0)
+_GN_GROUPS = 32
+
+
+class SOLQ(FrameSegmenter):
+    """SOLQ: ResNet + Deformable DETR (box refinement) + a shared MLP predicting DCT mask vectors.
+
+    Defaults are the official R-50 model (``configs/r50_solq_train.sh``): hidden 384, 8 heads, 6 + 6 layers,
+    FFN 1024, dropout 0.1, 4 levels, 4 points, 300 queries, vector MLP 384 -> 1024 -> 1024 -> 256, with 80
+    contiguous COCO classes instead of the 91 category-id slots. Every size is a parameter for tiny configs.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 80,
+        num_queries: int = 300,
+        backbone: Optional[Dict] = None,
+        hidden_dim: int = 384,
+        num_heads: int = 8,
+        enc_layers: int = 6,
+        dec_layers: int = 6,
+        dim_feedforward: int = 1024,
+        dropout: float = 0.1,
+        num_feature_levels: int = 4,
+        enc_n_points: int = 4,
+        dec_n_points: int = 4,
+        vector_hidden_dim: int = 1024,
+        mask_size: int = 128,
+        n_keep: int = 256,
+        loss_weights: Optional[Dict[str, float]] = None,
+        match_costs: Optional[Dict[str, float]] = None,
+        focal_alpha: float = 0.25,
+        max_per_img: int = 100,
+        class_names: Optional[Sequence[str]] = None,
+        pixel_mean: Sequence[float] = IMAGENET_PIXEL_MEAN,
+        pixel_std: Sequence[float] = IMAGENET_PIXEL_STD,
+    ):
+        super().__init__(num_classes, class_names, pixel_mean, pixel_std, size_divisibility=32)
+        backbone_cfg = {**_DEFAULT_BACKBONE, **(backbone or {})}
+        check_kwargs(build_resnet, backbone_cfg, "model backbone")
+        if num_feature_levels < 1 or num_feature_levels == 2:
+            raise ConfigError(
+                f"model num_feature_levels must be 1 (C5) or >= 3 (C3-C5 + extra levels), got {num_feature_levels}"
+            )
+        if hidden_dim % _GN_GROUPS != 0:
+            raise ConfigError(f"model hidden_dim must be a multiple of {_GN_GROUPS} (GroupNorm), got {hidden_dim}")
+        if hidden_dim % num_heads != 0 or (hidden_dim // 2) % 2 != 0:
+            raise ConfigError(f"model hidden_dim {hidden_dim} must be divisible by num_heads {num_heads} and by 4")
+
+        self.num_queries = num_queries
+        self.hidden_dim = hidden_dim
+        self.num_feature_levels = num_feature_levels
+        self.dec_layers = dec_layers
+        self.max_per_img = max_per_img
+
+        # Registration order follows the reference's __init__ (transformer first), so names and init match.
+        self.transformer = DeformableTransformer(
+            hidden_dim, num_heads, enc_layers, dec_layers, dim_feedforward, dropout,
+            num_feature_levels, enc_n_points, dec_n_points,
+        )
+        class_embed = nn.Linear(hidden_dim, num_classes)
+        nn.init.constant_(class_embed.bias, -math.log((1 - 0.01) / 0.01))  # prior probability 0.01
+        bbox_embed = MLP(hidden_dim, hidden_dim, 4, 3)
+        nn.init.zeros_(bbox_embed.layers[-1].weight)
+        nn.init.zeros_(bbox_embed.layers[-1].bias)
+        # Box refinement: per-layer heads cloned from ONE initialised head (so all start equal), as the reference.
+        self.class_embed = nn.ModuleList([copy.deepcopy(class_embed) for _ in range(dec_layers)])
+        self.bbox_embed = nn.ModuleList([copy.deepcopy(bbox_embed) for _ in range(dec_layers)])
+        nn.init.constant_(self.bbox_embed[0].layers[-1].bias[2:], -2.0)  # only the first layer's w, h
+        self.transformer.decoder.bbox_embed = self.bbox_embed  # the same modules (reference's refinement hack)
+
+        vector_embed = MLP(hidden_dim, vector_hidden_dim, n_keep, 3)
+        nn.init.zeros_(vector_embed.layers[-1].weight)
+        nn.init.zeros_(vector_embed.layers[-1].bias)
+        nn.init.constant_(vector_embed.layers[-1].bias[2:], -2.0)  # as the reference (copied from its box head)
+        self.vector_embed = nn.ModuleList([vector_embed for _ in range(dec_layers)])  # ONE module, listed per layer
+
+        self.query_embed = nn.Embedding(num_queries, hidden_dim * 2)  # [query_pos | tgt]
+
+        body = build_resnet(**backbone_cfg)
+        trunk = DETRBackbone(body, return_interm_layers=num_feature_levels > 1)
+        proj: List[nn.Module] = []
+        for channels in trunk.num_channels:
+            proj.append(nn.Sequential(nn.Conv2d(channels, hidden_dim, 1), nn.GroupNorm(_GN_GROUPS, hidden_dim)))
+        in_channels = trunk.num_channels[-1]
+        for _ in range(num_feature_levels - len(trunk.num_channels)):
+            # Extra levels: 3x3 stride-2 conv on C5, then on the previous extra level.
+            proj.append(nn.Sequential(
+                nn.Conv2d(in_channels, hidden_dim, 3, stride=2, padding=1), nn.GroupNorm(_GN_GROUPS, hidden_dim)
+            ))
+            in_channels = hidden_dim
+        self.input_proj = nn.ModuleList(proj)
+        for seq in self.input_proj:
+            nn.init.xavier_uniform_(seq[0].weight, gain=1)
+            nn.init.zeros_(seq[0].bias)
+        # ``backbone.0`` = ResNet, ``backbone.1`` = sine position encoding (DETR's Joiner).
+        self.backbone = nn.ModuleList([trunk, PositionEmbeddingSine(hidden_dim // 2)])
+
+        strides = list(trunk.strides)
+        while len(strides) < num_feature_levels:
+            strides.append(strides[-1] * 2)
+        self.feature_strides = tuple(strides)
+
+        self.codec = DCTMaskCodec(mask_size, n_keep)
+        costs = _merge_weights(match_costs, _DEFAULT_MATCH_COSTS, "match_costs")
+        self.matcher = HungarianMatcher(
+            cost_class=costs["cls"], cost_bbox=costs["bbox"], cost_giou=costs["giou"],
+            focal_alpha=focal_alpha, eps=1e-8, l1_box_format="cxcywh",
+        )
+        weights = _merge_weights(loss_weights, _DEFAULT_LOSS_WEIGHTS, "loss_weights")
+        self.criterion = SOLQCriterion(self.matcher, self.codec, weights, focal_alpha)
+
+    # -- shared forward pieces --------------------------------------------------------------------
+    @property
+    def feature_channels(self) -> int:
+        return self.hidden_dim
+
+    def _levels(
+        self, tensor: torch.Tensor, padding_mask: torch.Tensor
+    ) -> Tuple[List[torch.Tensor], List[torch.Tensor], List[torch.Tensor]]:
+        """Normalised images [N, 3, H, W] and padding mask [N, H, W] (True = padding) -> per level the projected
+        map [N, C, H_l, W_l], its padding mask [N, H_l, W_l] (nearest-downsampled) and its position encoding."""
+        feats = self.backbone[0](tensor)
+        srcs = [proj(f) for proj, f in zip(self.input_proj, feats)]
+        for level in range(len(feats), self.num_feature_levels):
+            srcs.append(self.input_proj[level](feats[-1] if level == len(feats) else srcs[-1]))
+        masks = [F.interpolate(padding_mask[None].float(), size=s.shape[-2:]).to(torch.bool)[0] for s in srcs]
+        pos = [self.backbone[1](m).to(s.dtype) for m, s in zip(masks, srcs)]
+        return srcs, masks, pos
+
+    def encode(self, tensor: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> EncoderOutput:
+        """Backbone + input projections + deformable encoder. padding_mask: bool [N, H, W], True on padding
+        (None: nothing is padding)."""
+        if padding_mask is None:
+            padding_mask = torch.zeros(tensor.shape[:1] + tensor.shape[2:], dtype=torch.bool, device=tensor.device)
+        srcs, masks, pos = self._levels(tensor, padding_mask)
+        return self.transformer.encode(srcs, masks, pos)
+
+    def decode(self, enc: EncoderOutput) -> SOLQOutput:
+        """Decoder + per-layer heads -> every layer's logits, boxes, vectors and hidden states."""
+        hidden, boxes, _ = self.transformer.decode(self.query_embed.weight, enc)
+        logits = torch.stack([self.class_embed[l](hidden[l]) for l in range(self.dec_layers)])
+        vectors = torch.stack([self.vector_embed[l](hidden[l]) for l in range(self.dec_layers)])
+        return SOLQOutput(logits, boxes, vectors, hidden)
+
+    def extract_features(self, tensor: torch.Tensor) -> List[torch.Tensor]:
+        """Normalised images [N, 3, H, W] (no padding) -> the encoder memory as maps at ``feature_strides``."""
+        return self.encode(tensor).maps()
+
+    def extract_feature_maps(self, images: Images) -> FeatureMaps:
+        """Raw images -> encoder memory maps, with the batch's padding masked as in training."""
+        batch = self.preprocess(images)
+        enc = self.encode(batch.tensor, ~batch.valid_mask())
+        return FeatureMaps(enc.maps(), list(self.feature_strides), batch.image_sizes)
+
+    def _run(self, batch: ImageBatch) -> Tuple[EncoderOutput, SOLQOutput]:
+        enc = self.encode(batch.tensor, ~batch.valid_mask())
+        return enc, self.decode(enc)
+
+    # -- training ---------------------------------------------------------------------------------
+    def forward_train(
+        self, images: Images, targets: Sequence[Dict]
+    ) -> Tuple[Dict[str, torch.Tensor], FeatureMaps, MatchedPredictions]:
+        """images: ImageBatch or list of [3, h, w] (0..255); targets: per image ``boxes`` [G, 4] xyxy, ``labels``
+        [G], ``masks`` bool [G, h, w] -> ({'loss_{ce,bbox,giou,vector}[_{layer}]': weighted loss}, the encoder
+        memory maps, the last layer's matched predictions)."""
+        if targets is None:
+            raise ValueError("SOLQ.forward computes training losses and needs targets; use predict()")
+        batch = self.preprocess(images)
+        targets = self.targets_to_device(targets)
+        enc, out = self._run(batch)
+        losses, matches = self.criterion(out, targets, batch.image_sizes)
+        last_boxes = normalized_cxcywh_to_xyxy(out.boxes[-1].detach(), batch.image_sizes)  # [N, Q, 4]
+        matched = MatchedPredictions(
+            boxes=[last_boxes[i, pred_idx] for i, (pred_idx, _) in enumerate(matches)],
+            gt_index=[gt_idx for _, gt_idx in matches],
+        )
+        return losses, FeatureMaps(enc.maps(), list(self.feature_strides), batch.image_sizes), matched
+
+    # -- inference --------------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict_with_features(
+        self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None
+    ) -> Tuple[List[Instances], FeatureMaps]:
+        """Last layer's top ``max_per_img`` (query, class) pairs by sigmoid score; no NMS, no score threshold.
+
+        A query may appear several times with different labels. Each kept query's vector is decoded to a binary
+        128x128 mask (threshold (max+min)/2) and pasted into its box at ``orig_sizes``. ``embeds`` is the query's
+        last decoder hidden state. Call ``eval()`` first (dropout).
+        """
+        batch = self.preprocess(images)
+        if orig_sizes is None:
+            orig_sizes = batch.image_sizes
+        if len(orig_sizes) != len(batch):
+            raise ValueError(f"got {len(orig_sizes)} orig_sizes for {len(batch)} images")
+        enc, out = self._run(batch)
+        logits, vectors, hidden = out.logits[-1], out.vectors[-1], out.hidden[-1]
+        boxes = normalized_cxcywh_to_xyxy(out.boxes[-1], batch.image_sizes)  # [N, Q, 4] input pixels
+        num_images, num_queries, num_classes = logits.shape
+        scores = logits.sigmoid().flatten(1)  # [N, Q*K], index = query * K + label
+        k = min(self.max_per_img, num_queries * num_classes)
+        top_scores, top_idx = scores.topk(k, dim=1, sorted=True)
+        labels = top_idx % num_classes
+        query_index = top_idx // num_classes
+
+        results = []
+        for i in range(num_images):
+            masks = self.codec.decode(vectors[i, query_index[i]])  # [k, S, S] in {0, 1}
+            results.append(
+                make_instances(
+                    boxes[i, query_index[i]],
+                    top_scores[i],
+                    labels[i],
+                    masks,
+                    input_size=batch.image_sizes[i],
+                    output_size=tuple(orig_sizes[i]),
+                    mask_threshold=0.5,  # detectron2 paste_masks_in_image(threshold=0.5) of the binary mask
+                    embeds=hidden[i, query_index[i]],
+                    query_index=query_index[i],
+                )
+            )
+        return results, FeatureMaps(enc.maps(), list(self.feature_strides), batch.image_sizes)
+
+    # -- checkpoints and reporting --------------------------------------------------------------
+    def param_parts(self) -> Dict[str, List[str]]:
+        """Two parts: the ResNet, and everything else (``non_backbone``: input projections, queries, transformer,
+        class/box heads and the shared vector MLP counted once), which is the reference's 30.74M for R-50 with
+        the 91-slot head."""
+        return {
+            "backbone": ["backbone"],
+            "non_backbone": ["input_proj", "query_embed", "transformer", "class_embed", "bbox_embed", "vector_embed"],
+        }
+
+    def convert_state_dict(self, state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Official checkpoints use this model's key names; only the COCO head differs: its 91 rows are indexed
+        by COCO category id. For an 80-class model the rows of the 80 COCO categories are picked (label order =
+        category-id order, as the COCO dataset's contiguous labels). Anything else is returned unchanged."""
+        first = state_dict.get("class_embed.0.weight")
+        if first is None or first.shape[0] != NUM_COCO_ID_SLOTS or self.num_classes != len(COCO_THING_IDS):
+            return state_dict
+        rows = torch.tensor(COCO_THING_IDS, dtype=torch.int64)
+        converted = dict(state_dict)
+        for layer in range(self.dec_layers):
+            for kind in ("weight", "bias"):
+                key = f"class_embed.{layer}.{kind}"
+                if key in converted and converted[key].shape[0] == NUM_COCO_ID_SLOTS:
+                    converted[key] = converted[key][rows.to(converted[key].device)]
+        return converted
+
+    def classifier_param_names(self) -> List[str]:
+        return [f"class_embed.{l}.{kind}" for l in range(self.dec_layers) for kind in ("weight", "bias")]
