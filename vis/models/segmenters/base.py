@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...errors import ConfigError
 from ...structures import ImageBatch, Instances
 from ..mask_ops import paste_masks_in_image
 
@@ -25,6 +26,15 @@ IMAGENET_PIXEL_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_PIXEL_STD = (58.395, 57.12, 57.375)
 
 Images = Union[ImageBatch, Sequence[torch.Tensor]]
+
+
+def merge_weights(given: Optional[Dict[str, float]], defaults: Dict[str, float], what: str) -> Dict[str, float]:
+    """A model's ``loss_weights`` / ``match_costs`` config over its defaults; an unknown name is a ConfigError."""
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise ConfigError(f"unknown config key '{unknown[0]}' in model {what} (accepted: {', '.join(defaults)})")
+    return {**defaults, **{k: float(v) for k, v in given.items()}}
 
 
 class FeatureMaps(NamedTuple):

@@ -51,8 +51,8 @@ from .base import (
     Images,
     MatchedPredictions,
     make_instances,
+    merge_weights,
 )
-from .queryinst import _merge_weights
 
 
 # ------------------------------------------------------------------------------------------------
@@ -337,11 +337,11 @@ class ISTR(FrameSegmenter):
             num_classes, num_stages, hidden_dim, num_heads, feedforward_channels, dynamic_channels, roi_size,
             num_cls_fcs, num_reg_fcs, num_mask_fcs, mask_dim,
         )
-        costs = _merge_weights(match_costs, _DEFAULT_MATCH_COSTS, "match_costs")
+        costs = merge_weights(match_costs, _DEFAULT_MATCH_COSTS, "match_costs")
         self.cost_mask = costs["mask"]
         self.matcher = HungarianMatcher(cost_class=costs["cls"], cost_bbox=costs["bbox"], cost_giou=costs["giou"],
                                         eps=1e-8)
-        self.criterion = ISTRCriterion(_merge_weights(loss_weights, _DEFAULT_LOSS_WEIGHTS, "loss_weights"), mask_dim)
+        self.criterion = ISTRCriterion(merge_weights(loss_weights, _DEFAULT_LOSS_WEIGHTS, "loss_weights"), mask_dim)
 
     @property
     def feature_channels(self) -> int:

@@ -44,6 +44,7 @@ from .base import (
     Images,
     MatchedPredictions,
     make_instances,
+    merge_weights,
 )
 
 
@@ -402,14 +403,6 @@ _DEFAULT_LOSS_WEIGHTS = dict(cls=2.0, bbox=5.0, giou=2.0, mask=8.0)
 _DEFAULT_MATCH_COSTS = dict(cls=2.0, bbox=5.0, giou=2.0)
 
 
-def _merge_weights(given: Optional[Dict[str, float]], defaults: Dict[str, float], what: str) -> Dict[str, float]:
-    given = dict(given or {})
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise ConfigError(f"unknown config key '{unknown[0]}' in model {what} (accepted: {', '.join(defaults)})")
-    return {**defaults, **{k: float(v) for k, v in given.items()}}
-
-
 class QueryInst(FrameSegmenter):
     """QueryInst: ResNet-FPN + learned proposals + ``num_stages`` DIIHead/DynamicMaskHead stages.
 
@@ -467,9 +460,9 @@ class QueryInst(FrameSegmenter):
             num_classes, num_stages, hidden_dim, num_heads, feedforward_channels, dynamic_channels,
             num_cls_fcs, num_reg_fcs, mask_num_convs, box_roi_size, mask_roi_size,
         )
-        costs = _merge_weights(match_costs, _DEFAULT_MATCH_COSTS, "match_costs")
+        costs = merge_weights(match_costs, _DEFAULT_MATCH_COSTS, "match_costs")
         self.matcher = HungarianMatcher(cost_class=costs["cls"], cost_bbox=costs["bbox"], cost_giou=costs["giou"])
-        weights = _merge_weights(loss_weights, _DEFAULT_LOSS_WEIGHTS, "loss_weights")
+        weights = merge_weights(loss_weights, _DEFAULT_LOSS_WEIGHTS, "loss_weights")
         self.criterion = QueryInstCriterion(num_classes, weights, mask_size=2 * mask_roi_size)
 
     def extract_features(self, tensor: torch.Tensor) -> List[torch.Tensor]:

@@ -56,8 +56,8 @@ from .base import (
     Images,
     MatchedPredictions,
     make_instances,
+    merge_weights,
 )
-from .queryinst import _merge_weights
 
 # COCO category ids of the 80 thing classes, in id order: row ``COCO_THING_IDS[label]`` of the official 91-way head
 # is this model's ``label`` (ids 12, 26, 29, 30, 45, 66, 68, 69, 71, 83 and 0 are unused by COCO 2017).
@@ -319,12 +319,12 @@ class SOLQ(FrameSegmenter):
         self.feature_strides = tuple(strides)
 
         self.codec = DCTMaskCodec(mask_size, n_keep)
-        costs = _merge_weights(match_costs, _DEFAULT_MATCH_COSTS, "match_costs")
+        costs = merge_weights(match_costs, _DEFAULT_MATCH_COSTS, "match_costs")
         self.matcher = HungarianMatcher(
             cost_class=costs["cls"], cost_bbox=costs["bbox"], cost_giou=costs["giou"],
             focal_alpha=focal_alpha, eps=1e-8, l1_box_format="cxcywh",
         )
-        weights = _merge_weights(loss_weights, _DEFAULT_LOSS_WEIGHTS, "loss_weights")
+        weights = merge_weights(loss_weights, _DEFAULT_LOSS_WEIGHTS, "loss_weights")
         self.criterion = SOLQCriterion(self.matcher, self.codec, weights, focal_alpha)
 
     # -- shared forward pieces --------------------------------------------------------------------
