@@ -1,0 +1,14 @@
+# The synthetic QueryInst-VIS-style recipe with ISTR as the per-frame segmenter (see shapes_queryinst.py):
+# still images -> pseudo-video pairs -> video finetuning -> evaluation on the held-out videos.
+#   python tools/make_synthetic_data.py --out data/shapes
+#   python tools/fit_mask_codec.py data/shapes/coco/annotations/instances_train.json --out work/codecs/shapes_pca60.pth
+#   python tools/train_recipe.py configs/recipes/shapes_istr.py
+recipe = dict(
+    stages=[
+        dict(name='images', config='configs/shapes/istr_tiny_shapes.py'),
+        dict(name='pseudo_video', config='configs/shapes/istr_vis_tiny_shapes_pseudo.py'),
+        dict(name='video', config='configs/shapes/istr_vis_tiny_shapes.py'),
+    ],
+    evaluate=True,
+)
+work_dir = 'work/recipes/shapes_istr'
