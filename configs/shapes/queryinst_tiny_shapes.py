@@ -38,6 +38,6 @@ data = dict(
     ),
 )
 optimizer = dict(type='AdamW', lr=2.5e-4, weight_decay=1e-4, backbone_lr_mult=1.0, clip_grad_norm=1.0)
-schedule = dict(max_iters=8000, milestones=[6500, 7500], gamma=0.1, warmup_iters=100, warmup_factor=0.001)
+schedule = dict(max_iters=6000, milestones=[4800, 5600], gamma=0.1, warmup_iters=100, warmup_factor=0.001)
 runtime = dict(seed=0, log_interval=20, checkpoint_interval=800, eval_interval=800, max_keep_ckpts=2)
 evaluation = dict(metrics=['bbox', 'segm'])
