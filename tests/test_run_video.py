@@ -376,3 +376,23 @@ def test_damaged_video_data_is_a_data_error(model_files, tmp_path):
 def test_output_names():
     assert output_path("out", "clip", "vis", ".mp4") == os.path.join("out", "clip.vis.mp4")
     assert output_path("out", "clip", "mot", ".txt", partial=True) == os.path.join("out", "clip.mot.partial.txt")
+
+
+def test_bundled_demo_model_tracks_the_bundled_clip(tmp_path):
+    """The README quick start: the default model on models/demo/demo.mp4, small enough for git, finds the shapes."""
+    from pipelines.video import DEMO_CHECKPOINT, DEMO_CONFIG
+    from vis.engine.checkpoint import read_checkpoint
+
+    clip = os.path.join(REPO, "models", "demo", "demo.mp4")
+    assert os.path.getsize(DEMO_CHECKPOINT) <= 25_000_000 and os.path.getsize(clip) <= 2_000_000
+    meta = read_checkpoint(DEMO_CHECKPOINT)["meta"]
+    assert meta["class_names"] == list(CLASS_NAMES) and meta["weights_dtype"] == "int8"
+    assert os.path.isfile(DEMO_CONFIG)
+    proc = run_tool(clip, "--out-dir", tmp_path, "--end", "20", "--no-progress", "--outputs", "ytvis", "frames")
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((tmp_path / "demo.ytvis.json").read_text())
+    assert validate_results(results, [{"id": 1, "length": 20, "height": 240, "width": 320}]) == []
+    # A trained model: the clip shows 2-3 shapes from its first frame, so confident tracks exist.
+    assert sum(entry["score"] >= 0.3 for entry in results) >= 1
+    frames = read_jsonl(tmp_path / "demo.frames.jsonl")
+    assert len(frames) == 20 and sum(len(f["instances"]) for f in frames) >= 20
