@@ -60,11 +60,20 @@ def render_frame(image_rgb: np.ndarray, instances: Instances, class_names: Optio
             masks = masks >= 0.5
         for i in range(n):
             mask = masks[i]
-            if mask.shape != (height, width) or not mask.any():
+            if mask.shape != (height, width):
                 continue
+            rows = np.flatnonzero(mask.any(axis=1))
+            if rows.size == 0:
+                continue
+            # Blend inside the mask's bounding rectangle only: the full-frame boolean index costs ~1 ms per
+            # instance at 360p, which the sink thread would take from the model's CPU time.
+            band = mask[rows[0]:rows[-1] + 1]
+            cols = np.flatnonzero(band.any(axis=0))
+            ys, xs = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+            local, region = band[:, xs], out[ys, xs]
             color = np.asarray(colors[i], dtype=np.float32)
-            blended = (1.0 - alpha) * out[mask].astype(np.float32) + alpha * color
-            out[mask] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+            blended = (1.0 - alpha) * region[local].astype(np.float32) + alpha * color
+            region[local] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
     boxes = _numpy(instances.boxes).astype(np.float64) if instances.has("boxes") else None
     if boxes is None:
         return out
