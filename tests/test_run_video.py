@@ -396,3 +396,48 @@ def test_bundled_demo_model_tracks_the_bundled_clip(tmp_path):
     assert sum(entry["score"] >= 0.3 for entry in results) >= 1
     frames = read_jsonl(tmp_path / "demo.frames.jsonl")
     assert len(frames) == 20 and sum(len(f["instances"]) for f in frames) >= 20
+
+
+# -- every segmenter behind the same pipeline ------------------------------------------------------
+OTHER_SEGMENTERS = {
+    "ISTR": "dict(type='ISTR', num_classes=6, num_proposals=10, num_stages=2, hidden_dim=32, num_heads=4, "
+            "feedforward_channels=64, dynamic_channels=8, num_cls_fcs=1, num_reg_fcs=1, num_mask_fcs=1, max_per_img=10, "
+            "backbone=dict(depth=18, pretrained=None, frozen_stages=-1, norm_eval=False), mask_codec='{codec}')",
+    "SOLQ": "dict(type='SOLQ', num_classes=6, num_queries=10, hidden_dim=64, num_heads=4, enc_layers=1, dec_layers=2, "
+            "dim_feedforward=64, dropout=0.0, vector_hidden_dim=64, max_per_img=10, "
+            "backbone=dict(depth=18, pretrained=None, frozen_stages=-1, norm='bn', norm_eval=False))",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(OTHER_SEGMENTERS))
+def test_istr_and_solq_run_through_the_same_pipeline(kind, clip, tmp_path):
+    """A VideoSegmenter around ISTR or SOLQ needs no pipeline change: outputs valid, names from the checkpoint."""
+    from test_istr import _rectangle_masks
+    from vis.config import load_config
+    from vis.engine.checkpoint import save_checkpoint
+    from vis.models import build_model
+    from vis.models.pca_codec import fit_pca_codec, save_codec
+
+    codec = str(tmp_path / "codec.pth")
+    save_codec(codec, fit_pca_codec([_rectangle_masks(num=200)], dim=60, seed=0))
+    config = tmp_path / f"{kind.lower()}_vis.py"
+    config.write_text(TINY_CONFIG.replace(
+        "segmenter=dict(type='QueryInst', num_classes=6, num_proposals=10, num_stages=2,\n"
+        "                   backbone=dict(depth=18, pretrained=None, frozen_stages=-1, norm_eval=False),\n"
+        "                   hidden_dim=32, num_heads=4, feedforward_channels=64, dynamic_channels=8, mask_num_convs=1,\n"
+        "                   max_per_img=10),", f"segmenter={OTHER_SEGMENTERS[kind].format(codec=codec)},"))
+    cfg = load_config(str(config))
+    torch.manual_seed(0)
+    model = build_model(cfg.model)
+    assert type(model.segmenter).__name__ == kind
+    model.init_weights()  # ISTR: loads the codec into the model, so the checkpoint carries it
+    model.class_names = list(CLASS_NAMES)
+    checkpoint = save_checkpoint(str(tmp_path / "model.pth"), model, config=cfg)
+    os.remove(codec)  # inference needs only the checkpoint
+    summary = run_in_process((str(config), checkpoint), clip, tmp_path / "out")
+    assert summary["frames"] == NUM_FRAMES and summary["tracks"] > 0
+    results = json.loads((tmp_path / "out" / "clip.ytvis.json").read_text())
+    assert validate_results(results, [{"id": 1, "length": NUM_FRAMES, "height": HEIGHT, "width": WIDTH}]) == []
+    names = {inst["class_name"] for line in read_jsonl(tmp_path / "out" / "clip.frames.jsonl")
+             for inst in line["instances"]}
+    assert names and names <= set(CLASS_NAMES)
