@@ -71,7 +71,8 @@ def test_per_video_mean(tmp_path):
     (tmp_path / "gt.json").write_text(json.dumps(gt))
     (tmp_path / "res.json").write_text(json.dumps(results))
     proc = subprocess.run([sys.executable, "tools/eval_ytvis.py", "--ann", str(tmp_path / "gt.json"),
-                           "--results", str(tmp_path / "res.json"), "--json"], capture_output=True, text=True)
+                           "--results", str(tmp_path / "res.json"), "--json", "--identity"],
+                          capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     line = json.loads(proc.stdout)
     assert line["IDSW"] == 2.0 and line["IDSW_per_video"] == 1.0 and 0.0 <= line["AP"] <= 1.0

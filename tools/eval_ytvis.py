@@ -3,8 +3,9 @@
     python tools/eval_ytvis.py --ann GT.json --results results.json [--json]
 
 Prints the AP / AP50 / AP75 / APs / APm / APl / AR1 / AR10 table (percent) and the identity switches
-(vis/evaluation/identity.py), or with --json one JSON line with those keys as fractions (-1 where the
-ground truth has no track to define the value) plus IDSW, IDSW_per_video and matched_fraction.
+(vis/evaluation/identity.py), or with --json one JSON line with exactly those eight keys as fractions (-1 where
+the ground truth has no track to define the value); --json --identity adds IDSW, IDSW_per_video and
+matched_fraction to it.
 """
 import argparse
 import json
@@ -21,6 +22,7 @@ def main(argv=None) -> int:
     parser.add_argument("--ann", required=True, help="YouTube-VIS ground-truth JSON (with annotations)")
     parser.add_argument("--results", required=True, help="results JSON: a list of tracks")
     parser.add_argument("--json", action="store_true", help="print one JSON line of fractions instead of the table")
+    parser.add_argument("--identity", action="store_true", help="with --json: add the identity-switch keys")
     parser.add_argument("--idsw-score-thr", type=float, default=0.3,
                         help="tracks below this score are left out of the identity-switch count (default 0.3)")
     args = parser.parse_args(argv)
@@ -32,7 +34,8 @@ def main(argv=None) -> int:
         metrics = evaluate_ytvis(gt, results)
         metrics.update(count_identity_switches(gt, results, score_thr=args.idsw_score_thr))
         if args.json:
-            print(json.dumps({key: metrics[key] for key in TABLE_KEYS + IDENTITY_KEYS}))
+            keys = TABLE_KEYS + (IDENTITY_KEYS if args.identity else ())
+            print(json.dumps({key: metrics[key] for key in keys}))
         else:
             print(format_table(metrics))
             print(format_identity(metrics))
