@@ -140,25 +140,10 @@ def tracker_speed(tracker: Any, detections: Sequence[Any], score_thr: Optional[f
 def synthetic_tracker_ms(objects: int = 10, frames: int = 300, dim: int = 1024) -> float:
     """Median ms/frame of OnlineTracker.update with ``objects`` live tracks and as many detections (masks
     not carried), as ``tools/benchmark_tracker.py``."""
-    from vis.structures import Instances
     from vis.tracking import OnlineTracker
+    from vis.utils.benchmark import synthetic_tracking_frames, time_tracker_updates
 
-    gen = torch.Generator().manual_seed(0)
-    centers = torch.rand(objects, 2, generator=gen) * torch.tensor([640.0, 360.0])
-    velocity = torch.randn(objects, 2, generator=gen) * 3
-    identity = torch.randn(objects, dim, generator=gen) / dim ** 0.25
-    tracker = OnlineTracker()
-    timings = []
-    for t in range(frames + 20):
-        order = torch.randperm(objects, generator=gen)
-        c = centers[order] + velocity[order] * t
-        inst = Instances((360, 640), boxes=torch.cat([c - 20, c + 20], dim=1),
-                         scores=torch.rand(objects, generator=gen) * 0.8 + 0.2, labels=order % 3,
-                         track_embeds=identity[order] + 0.1 * torch.randn(objects, dim, generator=gen))
-        began = time.perf_counter()
-        tracker.update(inst)
-        if t >= 20:
-            timings.append(time.perf_counter() - began)
+    timings = time_tracker_updates(OnlineTracker(), synthetic_tracking_frames(frames + 20, objects, dim), warmup=20)
     return 1000 * statistics.median(timings)
 
 

@@ -312,3 +312,15 @@ def test_video_results_spill_to_disk_gives_identical_entries(tmp_path):
     assert spilling.results(1, [1, 2, 3], top_k=1) == in_memory.results(1, [1, 2, 3], top_k=1)
     spilling.close()
     assert not spill.exists()
+
+
+def test_benchmark_tracker_tool_reports_ms_per_frame():
+    import re
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "tools/benchmark_tracker.py", "--frames", "5", "--objects", "4",
+                           "--dim", "16"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    match = re.search(r"4 tracks x 4 detections.*median ([0-9.]+) ms/frame over 5 frames \(ids used: 4\)", proc.stdout)
+    assert match and float(match.group(1)) > 0

@@ -12,7 +12,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -32,39 +31,18 @@ def main(argv=None) -> int:
     def job():
         import torch
 
-        from vis.structures import Instances
         from vis.tracking import OnlineTracker
+        from vis.utils.benchmark import synthetic_tracking_frames, time_tracker_updates
 
         torch.set_num_threads(args.threads)
-        gen = torch.Generator().manual_seed(0)
-        n, warmup = args.objects, 20
+        warmup = 20
         height, width = args.mask_size or (360, 640)
-        centers = torch.rand(n, 2, generator=gen) * torch.tensor([width, height])
-        velocity = torch.randn(n, 2, generator=gen) * 3
-        identity = torch.randn(n, args.dim, generator=gen) / args.dim ** 0.25  # self dot product ~ sqrt(dim)
-        frames = []
-        for t in range(warmup + args.frames):
-            order = torch.randperm(n, generator=gen)
-            c = centers[order] + velocity[order] * t
-            boxes = torch.cat([c - 20, c + 20], dim=1)
-            fields = dict(boxes=boxes, scores=torch.rand(n, generator=gen) * 0.8 + 0.2,
-                          labels=order % 3, query_index=order,
-                          track_embeds=identity[order] + 0.1 * torch.randn(n, args.dim, generator=gen))
-            if args.mask_size:
-                fields["masks"] = torch.zeros((n, height, width), dtype=torch.bool)
-            frames.append(Instances((height, width), **fields))
-
+        frames = synthetic_tracking_frames(warmup + args.frames, args.objects, args.dim, args.mask_size)
         tracker = OnlineTracker(assignment=args.assignment)  # defaults; scores are >= 0.2
-        for inst in frames[:warmup]:
-            tracker.update(inst)
-        timings = []
-        for inst in frames[warmup:]:
-            start = time.perf_counter()
-            out = tracker.update(inst)
-            timings.append(time.perf_counter() - start)
+        timings = time_tracker_updates(tracker, frames, warmup)
         mean_ms, median_ms = statistics.mean(timings) * 1000, statistics.median(timings) * 1000
         masks = f"masks {height}x{width}" if args.mask_size else "no masks"
-        print(f"OnlineTracker({args.assignment}) {tracker.num_tracks} tracks x {len(out)} detections, "
+        print(f"OnlineTracker({args.assignment}) {tracker.num_tracks} tracks x {len(frames[-1])} detections, "
               f"dim {args.dim}, {masks}, {args.threads} thread(s): "
               f"mean {mean_ms:.3f} ms/frame, median {median_ms:.3f} ms/frame over {args.frames} frames "
               f"(ids used: {tracker.next_id})",
