@@ -73,3 +73,16 @@ def test_numpy_fields_index_with_tensors():
     assert one.ids.shape == (1,) and one.ids[0] == 8
     kept = inst[inst.scores > 0.5]
     assert kept.ids.tolist() == [8]
+
+
+def test_pickle_and_deepcopy_round_trip():
+    """DataLoader workers, all_gather_object and caches pickle Instances; unpickling used to recurse forever."""
+    import copy
+    import pickle
+
+    inst = Instances((4, 5), boxes=torch.rand(3, 4), labels=torch.tensor([0, 2, 1]), names=["a", "b", "c"])
+    for clone in (pickle.loads(pickle.dumps(inst)), copy.deepcopy(inst)):
+        assert clone.image_size == (4, 5)
+        assert torch.equal(clone.boxes, inst.boxes) and clone.names == ["a", "b", "c"]
+        with pytest.raises(AttributeError, match="no field 'scores'"):
+            clone.scores

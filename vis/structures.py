@@ -41,9 +41,12 @@ class Instances:
             self.set(name, value)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name not in self._fields:
-            raise AttributeError(f"Instances has no field '{name}' (fields: {sorted(self._fields)})")
-        return self._fields[name]
+        # Read _fields through __dict__: while unpickling (copy, DataLoader workers, all_gather_object) it
+        # does not exist yet, and self._fields would call __getattr__ again without end.
+        fields = self.__dict__.get("_fields", {})
+        if name.startswith("_") or name not in fields:
+            raise AttributeError(f"Instances has no field '{name}' (fields: {sorted(fields)})")
+        return fields[name]
 
     def set(self, name: str, value: Any) -> None:
         length = len(value)
