@@ -52,3 +52,34 @@ def test_export_bad_input_exits_2(tmp_path):
                            str(tmp_path / "out.pth")], capture_output=True, text=True)
     assert proc.returncode == 2 and "checkpoint not found" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out.pth").exists()
+
+
+@pytest.mark.parametrize("source", ["video_queryinst", "solq"])
+def test_backbone_only_export_starts_another_models_training(tmp_path, source):
+    """--backbone-only -> a torchvision ResNet state dict that another segmenter's backbone.pretrained loads."""
+    from test_solq import TINY as SOLQ_TINY
+
+    torch.manual_seed(0)
+    src_cfg = VIDEO if source == "video_queryinst" else dict(type="SOLQ", **SOLQ_TINY)
+    model = build_model(src_cfg)
+    src = save_checkpoint(str(tmp_path / "iter_1.pth"), model, iteration=1)
+    out = tmp_path / "r18.pth"
+    proc = subprocess.run([sys.executable, "tools/export_model.py", src, str(out), "--backbone-only"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    trunk = torch.load(out, map_location="cpu", weights_only=True)["state_dict"]
+    assert "conv1.weight" in trunk and "layer4.1.bn2.running_var" in trunk and not any("fpn" in k for k in trunk)
+
+    # A plain image QueryInst takes it as its ImageNet file.
+    target = build_model(dict(VIDEO["segmenter"], backbone=dict(depth=18, frozen_stages=1, pretrained=str(out))))
+    target.init_weights()
+    source_trunk = model.segmenter.backbone if source == "video_queryinst" else model.backbone[0].body
+    for key, value in source_trunk.state_dict().items():
+        assert torch.equal(target.backbone.state_dict()[key], value), key
+
+    # A checkpoint without a ResNet trunk is a one-line error, exit 2, nothing written.
+    torch.save({"model": {"head.weight": torch.zeros(2, 2)}}, tmp_path / "headless.pth")
+    proc = subprocess.run([sys.executable, "tools/export_model.py", str(tmp_path / "headless.pth"),
+                           str(tmp_path / "none.pth"), "--backbone-only"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "no ResNet backbone" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "none.pth").exists()

@@ -521,3 +521,39 @@ def export_checkpoint(src: str, dst: str, dtype: str = "float32", int8_min_numel
     except OSError as exc:
         raise VisError(f"cannot write checkpoint {dst}: {exc.strerror or exc}") from None
     return {"path": dst, "bytes": os.path.getsize(dst), "tensors": len(state), "int8_tensors": len(scales)}
+
+
+# Where each segmenter keeps its ResNet trunk (torchvision names below the prefix): QueryInst and ISTR under
+# "backbone.", SOLQ under "backbone.0.body."; video models add "segmenter.".
+_BACKBONE_PREFIXES = tuple(outer + inner for outer in ("", "segmenter.")
+                           for inner in ("backbone.", "backbone.0.body.", "backbone.0."))
+_RESNET_TOP_LEVEL = frozenset({"conv1", "bn1", "layer1", "layer2", "layer3", "layer4"})
+
+
+def export_backbone(src: str, dst: str) -> Dict[str, Any]:
+    """Write the ResNet trunk of a trained segmenter as a torchvision ``resnet*`` state dict (float32).
+
+    The file is what a config's ``backbone.pretrained`` expects, so one trained model's backbone can start
+    another's training, as ImageNet weights do on real data (where none can be downloaded, the synthetic
+    images stand in for ImageNet). Works for QueryInst, ISTR and SOLQ checkpoints and their video models.
+    Returns ``{"path", "bytes", "tensors", "prefix"}``.
+    """
+    checkpoint = read_checkpoint(src)
+    state = extract_state_dict(checkpoint, src)
+    for prefix in _BACKBONE_PREFIXES:
+        if prefix + "conv1.weight" in state and prefix + "layer4.0.conv1.weight" in state:
+            break
+    else:
+        raise CheckpointError(f"{src} holds no ResNet backbone (no 'backbone.conv1.weight' or similar key)")
+    trunk = {k[len(prefix):]: v.float() if v.is_floating_point() else v
+             for k, v in state.items() if k.startswith(prefix)}
+    trunk = {k: v for k, v in trunk.items() if k.split(".")[0] in _RESNET_TOP_LEVEL}
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
+        with atomic_open(dst, "wb") as f:
+            torch.save({"state_dict": trunk, "meta": {"exported_from": os.path.basename(src),
+                                                      "iteration": int(checkpoint.get("iteration") or 0)}}, f)
+    except OSError as exc:
+        raise VisError(f"cannot write weights file {dst}: {exc.strerror or exc}") from None
+    return {"path": dst, "bytes": os.path.getsize(dst), "tensors": len(trunk), "prefix": prefix}
+
