@@ -413,6 +413,7 @@ def test_a_few_training_iterations_through_the_cli(tmp_path):
     opts = {
         "model.mask_codec": codec,
         "model.mask_dim": 24,
+        "model.backbone.pretrained": None,  # the shipped config starts from work/pretrained/r18_shapes.pth
         "data.train.ann_file": split["ann_file"],
         "data.train.img_dir": split["img_dir"],
         "data.workers_per_gpu": 0,
@@ -443,3 +444,8 @@ def test_a_few_training_iterations_through_the_cli(tmp_path):
     bad = _train([config, "--work-dir", str(tmp_path / "bad"), "--cfg-options", *[f"{k}={v}" for k, v in opts.items()]])
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1].startswith("error: mask codec file not found")
+
+    opts.update({"model.mask_codec": codec, "model.backbone.pretrained": str(tmp_path / "no_r18.pth")})
+    bad = _train([config, "--work-dir", str(tmp_path / "bad2"), "--cfg-options", *[f"{k}={v}" for k, v in opts.items()]])
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines()[-1].startswith("error: pretrained weights file not found")

@@ -384,7 +384,8 @@ def _cli(opts):
 COMMON = {"schedule.max_iters": 3, "schedule.milestones": [], "schedule.warmup_iters": 1,
           "data.samples_per_gpu": 2, "data.workers_per_gpu": 0, "runtime.log_interval": 1,
           "runtime.checkpoint_interval": 3, "runtime.eval_interval": 0, "runtime.progress_bar": False,
-          "runtime.tensorboard": False, "model.num_queries": 10}
+          "runtime.tensorboard": False, "model.num_queries": 10,
+          "model.backbone.pretrained": None}  # the shipped config starts from work/pretrained/r18_shapes.pth
 
 
 def test_train_tool_runs_a_few_iterations(tmp_path):
@@ -432,8 +433,8 @@ def test_video_segmenter_wrapping_solq_trains_with_reference_frames(tmp_path):
     work = str(tmp_path / "video")
     opts = dict(COMMON, **{"data.train.ann_file": os.path.join(ytvis, "train.json"),
                            "data.train.img_dir": os.path.join(ytvis, "train", "JPEGImages"), "data.test": None,
-                           "model.segmenter.num_queries": 10})
-    del opts["model.num_queries"]
+                           "model.segmenter.num_queries": 10, "model.segmenter.backbone.pretrained": None})
+    del opts["model.num_queries"], opts["model.backbone.pretrained"]
     from pipelines.train import train_from_config
 
     train_from_config(os.path.join(REPO, "configs", "shapes", "solq_vis_tiny_shapes.py"), work_dir=work,

@@ -1,8 +1,11 @@
 # Tiny ISTR for CPU training on the synthetic shapes images (tools/make_synthetic_data.py --out data/shapes).
-# Same architecture as the R-50 model (configs/_base_/models/istr_r50_fpn.py), smaller: ResNet-18 trained from
-# scratch (no ImageNet weights here, so nothing is frozen and BatchNorm trains), 64-d queries, 3 stages,
-# 30 proposals; the reference's 60-d PCA codec of 28x28 masks, fitted on the shapes training masks. Before the
-# first training run, make the codec file once:
+# Same architecture and backbone recipe as the R-50 model (configs/_base_/models/istr_r50_fpn.py: stem + layer1
+# frozen, FrozenBN), smaller: ResNet-18, 64-d queries, 3 stages, 30 proposals; the reference's 60-d PCA codec of
+# 28x28 masks, fitted on the shapes training masks. As the R-50 model starts from ImageNet weights, this one starts
+# from a ResNet-18 trained on the shapes images (by the tiny QueryInst run; no ImageNet weights can be downloaded
+# here). Before the first training run, make both files once:
+#   python tools/train.py configs/shapes/queryinst_tiny_shapes.py --work-dir work/tiny_shapes     # ~75 min on 2 cores
+#   python tools/export_model.py work/tiny_shapes/iter_6000.pth work/pretrained/r18_shapes.pth --backbone-only
 #   python tools/fit_mask_codec.py data/shapes/coco/annotations/instances_train.json --out work/codecs/shapes_pca60.pth
 _base_ = ['../_base_/models/istr_r50_fpn.py']
 _root = 'data/shapes/coco/'
@@ -12,7 +15,7 @@ model = dict(
     num_classes=_classes,
     num_proposals=30,
     num_stages=3,
-    backbone=dict(depth=18, pretrained=None, frozen_stages=-1, norm_eval=False, norm='bn'),
+    backbone=dict(depth=18, pretrained='work/pretrained/r18_shapes.pth'),
     hidden_dim=64,
     num_heads=4,
     feedforward_channels=256,
@@ -41,6 +44,6 @@ data = dict(
     ),
 )
 optimizer = dict(type='AdamW', lr=2.5e-4, weight_decay=1e-4, backbone_lr_mult=1.0, clip_grad_norm=1.0)
-schedule = dict(max_iters=2400, milestones=[2000], gamma=0.1, warmup_iters=100, warmup_factor=0.001)
-runtime = dict(seed=0, log_interval=20, checkpoint_interval=400, eval_interval=400, max_keep_ckpts=2)
+schedule = dict(max_iters=4000, milestones=[3000, 3600], gamma=0.1, warmup_iters=100, warmup_factor=0.001)
+runtime = dict(seed=0, log_interval=20, checkpoint_interval=500, eval_interval=500, max_keep_ckpts=2)
 evaluation = dict(metrics=['bbox', 'segm'])

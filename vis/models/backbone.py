@@ -16,6 +16,7 @@ DETR-style models (SOLQ) use the trunk alone (`build_resnet`) with ``norm='froze
 """
 from __future__ import annotations
 
+import logging
 import os
 from collections import OrderedDict
 from typing import Dict, List, Optional
@@ -121,6 +122,7 @@ class ResNetTrunk(nn.Module):
                     f"{tuple(state[key].shape)}, expected {tuple(own[key].shape)}"
                 )
         self.load_state_dict({k: state[k] for k in own}, strict=True)
+        logging.getLogger("vis.models").info(f"loaded ResNet-{self.depth} weights from {path}")
 
 
 def load_state_dict_file(path: str) -> Dict[str, torch.Tensor]:
