@@ -68,9 +68,9 @@ def run_inference(
     show = progress and dist.get_rank() == 0
     bar = None
     if show:
-        from tqdm import tqdm
+        from vis.utils.progress import progress_bar
 
-        bar = tqdm(total=len(indices), desc="inference", unit="img", dynamic_ncols=True, file=sys.stderr)
+        bar = progress_bar(len(indices), "inference", unit="img")
     results: List[Dict[str, Any]] = []
     was_training = net.training
     net.eval()

@@ -50,10 +50,9 @@ def run_video_inference(model: torch.nn.Module, dataset: Any, tracker_cfg: Optio
     videos = list(InferenceSampler(len(dataset.videos)))
     bar = None
     if progress and dist.get_rank() == 0:
-        from tqdm import tqdm
+        from vis.utils.progress import progress_bar
 
-        bar = tqdm(total=sum(dataset.num_frames(v) for v in videos), desc="videos", unit="frame", file=sys.stderr,
-                   dynamic_ncols=True)
+        bar = progress_bar(sum(dataset.num_frames(v) for v in videos), "videos", unit="frame")
     model.eval()
     results: List[Dict[str, Any]] = []
     with torch.no_grad():

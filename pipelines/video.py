@@ -342,9 +342,9 @@ def run_video(path: str, config: Optional[str] = None, checkpoint: Optional[str]
 
     bar = None
     if progress:
-        from tqdm import tqdm
+        from vis.utils.progress import progress_bar
 
-        bar = tqdm(total=source.num_frames, desc=source.name, unit="frame", file=sys.stderr, dynamic_ncols=True)
+        bar = progress_bar(source.num_frames, source.name, unit="frame")
     writer = _SinkThread(sinks)
     reader = FrameReader(source, queue_size=READ_QUEUE_SIZE)
     track_ids = set()

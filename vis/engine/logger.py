@@ -113,9 +113,9 @@ class TrainLogger:
             except Exception as exc:  # tensorboard missing or broken: logs still go to the other sinks
                 self.logger.warning(f"tensorboard logging disabled: {exc}")
         if self.use_bar:
-            from tqdm import tqdm
+            from ..utils.progress import progress_bar
 
-            self._bar = tqdm(total=self.max_iters, initial=start_iter, desc="train", dynamic_ncols=True, file=sys.stderr)
+            self._bar = progress_bar(self.max_iters, "train", initial=start_iter)
 
     def info(self, message: str) -> None:
         self.logger.info(message)
