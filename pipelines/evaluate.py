@@ -14,8 +14,9 @@ import torch
 from vis.config import load_config, to_plain
 from vis.data.samplers import InferenceSampler
 from vis.engine import dist
+from vis.engine.checkpoint import resolve_checkpoint
 from vis.engine.optim import unwrap_model
-from vis.errors import CheckpointError, ConfigError, VisError
+from vis.errors import ConfigError, VisError
 from vis.evaluation import IOU_TYPES, evaluate_coco, format_table, instances_to_coco_results, write_coco_results
 
 
@@ -194,8 +195,7 @@ def test_from_config(
     dataset_cfg = data.get("test") or data.get("val")
     if not dataset_cfg:
         raise ConfigError(f"config {config_path} has no data.test or data.val to run on")
-    if not os.path.isfile(checkpoint):
-        raise CheckpointError(f"checkpoint not found: {checkpoint}")
+    checkpoint = resolve_checkpoint(checkpoint)  # also <work dir>/latest.pth or the work dir
     iou_types = _iou_types(cfg)
 
     joined_here = not dist.is_initialized()

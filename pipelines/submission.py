@@ -17,7 +17,8 @@ import torch
 from vis.config import load_config, to_plain
 from vis.data.samplers import InferenceSampler
 from vis.engine import dist
-from vis.errors import CheckpointError, ConfigError
+from vis.engine.checkpoint import resolve_checkpoint
+from vis.errors import ConfigError
 from vis.tracking import VideoResultAccumulator, build_tracker
 
 DEFAULT_TRACKER = dict(type="OnlineTracker")
@@ -93,8 +94,7 @@ def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[s
         dataset_cfg["ann_file"] = ann_file
         dataset_cfg["img_dir"] = img_dir
     dataset_cfg.update(type="YTVISDataset", test_mode=True)
-    if not os.path.isfile(checkpoint):
-        raise CheckpointError(f"checkpoint not found: {checkpoint}")
+    checkpoint = resolve_checkpoint(checkpoint)  # also <work dir>/latest.pth or the work dir
 
     dist.init_distributed()
     torch_device = resolve_device(device)

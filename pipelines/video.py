@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from vis.config import load_config, to_plain
+from vis.engine.checkpoint import resolve_checkpoint
 from vis.errors import CheckpointError, ConfigError, VisError
 from vis.structures import Instances
 
@@ -54,8 +55,7 @@ def resolve_model_files(config: Optional[str], checkpoint: Optional[str]) -> Tup
         )
     if config is None or checkpoint is None:
         raise VisError("give both --config and --checkpoint (or neither, for the bundled demo model)")
-    if not os.path.isfile(checkpoint):
-        raise CheckpointError(f"checkpoint not found: {checkpoint}")
+    checkpoint = resolve_checkpoint(checkpoint)  # also <work dir>/latest.pth or the work dir
     return config, checkpoint
 
 

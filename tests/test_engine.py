@@ -500,3 +500,19 @@ def test_tool_exit_code_2_on_bad_config(tmp_path):
     assert typo.returncode == 2
     lines = typo.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: unknown config key 'modle'")
+
+
+def test_latest_pth_and_work_dir_resolve_to_the_newest_checkpoint(tmp_path):
+    """mmdet users pass <work dir>/latest.pth (or the dir): it means the file named in last_checkpoint."""
+    work = tmp_path / "run"
+    model = nn.Linear(2, 2)
+    ckpt.save_checkpoint(str(work / "iter_10.pth"), model, iteration=10)
+    ckpt.save_checkpoint(str(work / "iter_20.pth"), model, iteration=20)
+    assert ckpt.read_checkpoint(str(work / "latest.pth"))["iteration"] == 20
+    assert ckpt.read_checkpoint(str(work))["iteration"] == 20
+    assert ckpt.resolve_checkpoint(str(work / "iter_10.pth")) == str(work / "iter_10.pth")
+    with pytest.raises(CheckpointError, match="checkpoint not found: .*other.pth$"):
+        ckpt.resolve_checkpoint(str(work / "other.pth"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match=r"no iter_<N>.pth in"):
+        ckpt.read_checkpoint(str(tmp_path / "empty" / "latest.pth"))

@@ -15,7 +15,8 @@ Files in a work dir are ``iter_<N>.pth``. The newest one is named in the small t
 ``last_checkpoint`` (detectron2's choice) rather than copied to ``latest.pth``: a QueryInst
 checkpoint with AdamW moments is ~2 GB and a copy would double the disk use; a symlink would not
 survive every file system. `find_latest_checkpoint` reads the pointer and falls back to the highest
-``iter_<N>.pth`` when the pointer is missing or stale.
+``iter_<N>.pth`` when the pointer is missing or stale; `resolve_checkpoint` lets every tool take
+``<work dir>/latest.pth`` (mmdet's name) or the work dir itself for that file.
 
 Foreign layouts are accepted by `load_checkpoint`: mmdet (``{'state_dict': ...}``), detectron2 / DETR
 (``{'model': ...}``, detectron2 ``.pkl`` with numpy arrays), or a bare state dict.
@@ -218,6 +219,26 @@ def find_latest_checkpoint(directory: str) -> Optional[str]:
     return checkpoints[-1][1] if checkpoints else None
 
 
+def resolve_checkpoint(path: str) -> str:
+    """A checkpoint file, or a work dir / ``<work dir>/latest.pth`` standing for its newest checkpoint.
+
+    mmdet users type ``work/coco/latest.pth``; our work dirs name the newest file in ``last_checkpoint``
+    instead of keeping a copy, so that name (and the work dir itself) is resolved here. Anything else
+    that is not a file is a one-line `CheckpointError`.
+    """
+    if os.path.isfile(path):
+        return path
+    directory = path if os.path.isdir(path) else None
+    if directory is None and os.path.basename(path) == "latest.pth" and os.path.isdir(os.path.dirname(path) or "."):
+        directory = os.path.dirname(path) or "."
+    if directory is None:
+        raise CheckpointError(f"checkpoint not found: {path}")
+    latest = find_latest_checkpoint(directory)
+    if latest is None:
+        raise CheckpointError(f"checkpoint not found: {path} (no iter_<N>.pth in {directory})")
+    return latest
+
+
 # --------------------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------------------
@@ -228,8 +249,7 @@ def read_checkpoint(path: str, logger: Optional[logging.Logger] = None) -> Dict[
     objects (mmengine message hubs, argparse Namespaces, detectron2 ``.pkl``) need a full unpickle,
     which can run code: that fallback is logged, so only load files you trust.
     """
-    if not os.path.isfile(path):
-        raise CheckpointError(f"checkpoint not found: {path}")
+    path = resolve_checkpoint(path)
     try:
         if path.endswith(".pkl"):
             with open(path, "rb") as f:
