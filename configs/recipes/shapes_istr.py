@@ -1,6 +1,8 @@
 # The synthetic QueryInst-VIS-style recipe with ISTR as the per-frame segmenter (see shapes_queryinst.py):
 # still images -> pseudo-video pairs -> video finetuning -> evaluation on the held-out videos.
 #   python tools/make_synthetic_data.py --out data/shapes
+#   python tools/train.py configs/shapes/queryinst_tiny_shapes.py --work-dir work/tiny_shapes   # the backbone's start
+#   python tools/export_model.py work/tiny_shapes/iter_6000.pth work/pretrained/r18_shapes.pth --backbone-only
 #   python tools/fit_mask_codec.py data/shapes/coco/annotations/instances_train.json --out work/codecs/shapes_pca60.pth
 #   python tools/train_recipe.py configs/recipes/shapes_istr.py
 recipe = dict(

@@ -44,6 +44,6 @@ data = dict(
     ),
 )
 optimizer = dict(type='AdamW', lr=2.5e-4, weight_decay=1e-4, backbone_lr_mult=1.0, clip_grad_norm=1.0)
-schedule = dict(max_iters=4000, milestones=[3000, 3600], gamma=0.1, warmup_iters=100, warmup_factor=0.001)
-runtime = dict(seed=0, log_interval=20, checkpoint_interval=500, eval_interval=500, max_keep_ckpts=2)
+schedule = dict(max_iters=16000, milestones=[13500, 15000], gamma=0.1, warmup_iters=100, warmup_factor=0.001)
+runtime = dict(seed=0, log_interval=20, checkpoint_interval=500, eval_interval=2000, max_keep_ckpts=3)
 evaluation = dict(metrics=['bbox', 'segm'])

@@ -45,6 +45,6 @@ data = dict(
 )
 optimizer = dict(type='AdamW', lr=2e-4, weight_decay=1e-4, backbone_lr_mult=0.1,  # the reference's 2e-5 backbone lr
                  lr_mults={'reference_points': 0.1, 'sampling_offsets': 0.1}, clip_grad_norm=0.1)
-schedule = dict(max_iters=6000, milestones=[4800, 5600], gamma=0.1, warmup_iters=100, warmup_factor=0.001)
-runtime = dict(seed=0, log_interval=20, checkpoint_interval=800, eval_interval=800, max_keep_ckpts=2)
+schedule = dict(max_iters=16000, milestones=[13500, 15000], gamma=0.1, warmup_iters=100, warmup_factor=0.001)
+runtime = dict(seed=0, log_interval=20, checkpoint_interval=500, eval_interval=2000, max_keep_ckpts=3)
 evaluation = dict(metrics=['bbox', 'segm'])
