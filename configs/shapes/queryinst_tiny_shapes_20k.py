@@ -3,4 +3,4 @@
 # every 800 iterations at constant learning rate when its first step came (docs/learning_runs.md).
 _base_ = ['./queryinst_tiny_shapes.py']
 schedule = dict(max_iters=20000, milestones=[17000, 19000])
-runtime = dict(checkpoint_interval=1000, eval_interval=2000, max_keep_ckpts=3)
+runtime = dict(checkpoint_interval=500, eval_interval=2000, max_keep_ckpts=3)
