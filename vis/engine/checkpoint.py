@@ -545,8 +545,7 @@ def export_checkpoint(src: str, dst: str, dtype: str = "float32", int8_min_numel
 
 # Where each segmenter keeps its ResNet trunk (torchvision names below the prefix): QueryInst and ISTR under
 # "backbone.", SOLQ under "backbone.0.body."; video models add "segmenter.".
-_BACKBONE_PREFIXES = tuple(outer + inner for outer in ("", "segmenter.")
-                           for inner in ("backbone.", "backbone.0.body.", "backbone.0."))
+_BACKBONE_PREFIXES = ("backbone.", "backbone.0.body.", "segmenter.backbone.", "segmenter.backbone.0.body.")
 _RESNET_TOP_LEVEL = frozenset({"conv1", "bn1", "layer1", "layer2", "layer3", "layer4"})
 
 
