@@ -324,3 +324,22 @@ def test_benchmark_tracker_tool_reports_ms_per_frame():
     assert proc.returncode == 0, proc.stderr
     match = re.search(r"4 tracks x 4 detections.*median ([0-9.]+) ms/frame over 5 frames \(ids used: 4\)", proc.stdout)
     assert match and float(match.group(1)) > 0
+
+
+def test_nms_removes_same_label_duplicates_before_association():
+    """Two queries on one object (box IoU 0.94) with one label: per-class NMS keeps the better one, so the
+    object gets one track; a different label or a far box is not suppressed; None keeps all."""
+    dets = [dict(obj=0, box=[10, 10, 40, 40], score=0.6, label=1, query=0),
+            dict(obj=0, box=[11, 10, 41, 40], score=0.9, label=1, query=1),  # duplicate, better score
+            dict(obj=0, box=[10, 11, 40, 41], score=0.5, label=2, query=2),  # same place, other label
+            dict(obj=1, box=[100, 10, 130, 40], score=0.4, label=1, query=3)]
+    out = OnlineTracker(nms_iou_thr=0.5).update(frame(dets))
+    assert out.query_index.tolist() == [1, 2, 3]
+    assert out.track_ids.tolist() == [0, 1, 2]
+    assert len(OnlineTracker(nms_iou_thr=None).update(frame(dets))) == 4
+    assert len(OnlineTracker(nms_iou_thr=0.95).update(frame(dets))) == 4  # IoU 0.94 < 0.95: kept
+
+
+def test_nms_iou_thr_is_validated():
+    with pytest.raises(ConfigError, match="nms_iou_thr"):
+        OnlineTracker(nms_iou_thr=1.5)

@@ -20,9 +20,11 @@ model = dict(
     track_head=dict(fc_channels=1024, num_fcs=2, last_relu=True),
     track_loss_weight=1.0,
 )
-# MaskTrack R-CNN association weights; optimal assignment; tracks kept 20 frames unseen (mmdet 3).
+# MaskTrack R-CNN association weights and detector output (score >= 0.05, per-class NMS 0.5, 10 per frame);
+# optimal assignment; tracks kept 20 frames unseen (mmdet 3).
 tracker = dict(type='OnlineTracker', match_weights=dict(det_score=1.0, iou=2.0, det_label=10.0),
-               score_thr=0.05, init_score_thr=0.1, max_per_frame=10, num_frames_retain=20, dedup_by='query_index')
+               score_thr=0.05, init_score_thr=0.1, nms_iou_thr=0.5, max_per_frame=10, num_frames_retain=20,
+               dedup_by='query_index')
 # ISTR's optimizer (AdamW 2.5e-5, clip 1.0, no backbone multiplier) on the 12-epoch finetune schedule.
 optimizer = dict(_delete_=True, type='AdamW', lr=2.5e-5, weight_decay=1e-4, backbone_lr_mult=1.0, clip_grad_norm=1.0)
 schedule = dict(max_epochs=12, milestones=[8, 11], warmup_iters=500)

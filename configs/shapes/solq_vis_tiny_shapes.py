@@ -32,7 +32,8 @@ data = dict(
         transforms=[dict(type='Resize', scale=(192, 144), keep_ratio=True)],
     ),
 )
-tracker = dict(type='OnlineTracker', score_thr=0.05, init_score_thr=0.3, max_per_frame=10, num_frames_retain=20)
+tracker = dict(type='OnlineTracker', score_thr=0.05, init_score_thr=0.3, nms_iou_thr=0.5, max_per_frame=10,
+               num_frames_retain=20)
 optimizer = dict(lr=1e-4)
 schedule = dict(_delete_=True, max_iters=1000, milestones=[800], gamma=0.1, warmup_iters=50, warmup_factor=0.001)
 runtime = dict(eval_interval=0, checkpoint_interval=500)

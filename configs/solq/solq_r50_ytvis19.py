@@ -20,6 +20,6 @@ model = dict(
     track_loss_weight=1.0,
 )
 tracker = dict(type='OnlineTracker', match_weights=dict(det_score=1.0, iou=2.0, det_label=10.0),
-               score_thr=0.05, init_score_thr=0.1, max_per_frame=10, num_frames_retain=20)
+               score_thr=0.05, init_score_thr=0.1, nms_iou_thr=0.5, max_per_frame=10, num_frames_retain=20)
 optimizer = dict(lr=1e-4)  # backbone x0.1, reference points and sampling offsets x0.1, as the COCO config
 schedule = dict(max_epochs=12, milestones=[8, 11], warmup_iters=0)

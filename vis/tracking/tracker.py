@@ -36,8 +36,10 @@ Where we deliberately depart from it:
 - **Input clean-up.** Query-based segmenters take top-k over (query x class) with no NMS (§7.4), so one object
   can come as several detections of one query with different labels. They would compete for one track and
   the losers would start duplicate tracks; ``dedup_by='query_index'`` keeps the best-scoring detection per
-  query first. Then ``score_thr`` and ``max_per_frame`` reproduce MaskTrack's detector output
-  (score >= 0.05, at most 10 per image, MTR-orig).
+  query first. Then ``score_thr``, ``nms_iou_thr`` and ``max_per_frame`` reproduce MaskTrack's detector
+  output (score >= 0.05, per-class NMS at IoU 0.5, at most 10 per image, MTR-orig). Different queries of a
+  weakly trained model can also land on one object; without the NMS (off by default, 0.5 in the video configs)
+  those duplicates each start a track and trade the object's id between them.
 """
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
+from torchvision.ops import batched_nms
 
 from ..errors import ConfigError
 from ..structures import Instances
@@ -92,6 +95,10 @@ class OnlineTracker:
             least confident births; raise it (0.3-0.5) for clean demo videos, set it to ``score_thr`` for the
             reference behaviour.
         max_per_frame: keep at most this many highest-scoring detections per frame (MTR-orig: 10); None = all.
+        nms_iou_thr: per-class box NMS at this IoU before association; None = off. MaskTrack R-CNN's detector
+            applies it (IoU 0.5) before its tracker sees a frame; query-based segmenters have no NMS, and a
+            weakly trained one puts 2-4 near-identical detections on an object, which then trade one
+            object's id between them. mmtrack's QDTrack tracker filters duplicates the same way.
         num_frames_retain: a track unseen for this many frames is removed (mmdet3: 20).
         memory: 'latest' (reference) or 'momentum': ``m <- (1 - momentum) * m + momentum * e`` on a match.
         momentum: weight of the new embedding when ``memory='momentum'`` (mmdet BaseTracker convention).
@@ -110,6 +117,7 @@ class OnlineTracker:
         score_thr: float = 0.05,
         init_score_thr: float = 0.1,
         max_per_frame: Optional[int] = 10,
+        nms_iou_thr: Optional[float] = None,
         num_frames_retain: int = 20,
         memory: str = "latest",
         momentum: float = 0.5,
@@ -132,12 +140,15 @@ class OnlineTracker:
             raise ConfigError(f"tracker num_frames_retain must be >= 1, got {num_frames_retain}")
         if max_per_frame is not None and max_per_frame < 1:
             raise ConfigError(f"tracker max_per_frame must be >= 1 or None, got {max_per_frame}")
+        if nms_iou_thr is not None and not 0.0 < nms_iou_thr <= 1.0:
+            raise ConfigError(f"tracker nms_iou_thr must be in (0, 1] or None, got {nms_iou_thr}")
         self.w_det = weights["det_score"]
         self.w_iou = weights["iou"]
         self.w_lab = weights["det_label"]
         self.score_thr = float(score_thr)
         self.init_score_thr = float(init_score_thr)
         self.max_per_frame = max_per_frame
+        self.nms_iou_thr = None if nms_iou_thr is None else float(nms_iou_thr)
         self.num_frames_retain = int(num_frames_retain)
         self.memory = memory
         self.momentum = float(momentum)
@@ -213,7 +224,10 @@ class OnlineTracker:
         return out
 
     def _select(self, instances: Instances, scores: np.ndarray) -> np.ndarray:
-        """Input clean-up: score_thr, one detection per query, top max_per_frame. -> ascending indices [K']."""
+        """Input clean-up: score_thr, one detection per query, per-class NMS, top max_per_frame.
+
+        -> ascending indices [K'] into the input.
+        """
         if len(scores) == 0:
             return np.zeros(0, dtype=np.int64)
         # Highest score first; stable, so equal scores keep input order (deterministic).
@@ -224,6 +238,11 @@ class OnlineTracker:
             if len(set(query.tolist())) < len(query):  # cheaper than np.unique when there is nothing to do
                 _, first = np.unique(query, return_index=True)  # first occurrence = best score of each query
                 order = order[np.sort(first)]
+        if self.nms_iou_thr is not None and len(order) > 1:
+            boxes = torch.as_tensor(_numpy(instances.boxes, np.float32)[order])  # [K'', 4], best score first
+            labels = torch.as_tensor(_numpy(instances.labels, np.int64)[order])
+            kept = batched_nms(boxes, torch.as_tensor(scores[order], dtype=torch.float32), labels, self.nms_iou_thr)
+            order = order[np.sort(kept.numpy())]  # back to best-score-first order
         if self.max_per_frame is not None:
             order = order[: self.max_per_frame]
         return np.sort(order)
