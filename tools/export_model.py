@@ -4,8 +4,9 @@
     python tools/export_model.py work/run/iter_1000.pth models/mine.pth [--dtype float16|int8]
     python tools/export_model.py work/run/iter_1000.pth work/r18_shapes.pth --backbone-only
 
-Optimizer, scheduler and RNG states are dropped; --dtype float16 halves the weights, int8 stores conv and
-linear weights as int8 with per-channel scales (a quarter of float32). Both load back into the float32
+Optimizer, scheduler and RNG states are dropped; --dtype float16 halves the weights, int8 stores the ResNet
+trunk's conv weights as int8 with per-channel scales (a quarter of float32) and the heads as float16, since
+their generated (dynamic) weights amplify int8 rounding. Both load back into the float32
 model (vis.engine.checkpoint.export_checkpoint). The bundled demo model (models/demo/) was made this way.
 --backbone-only writes the ResNet trunk as a torchvision state dict, the file a config's backbone.pretrained
 takes (vis.engine.checkpoint.export_backbone).
