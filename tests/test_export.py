@@ -35,6 +35,11 @@ def test_export_shrinks_and_loads_back(tmp_path, dtype, max_size_ratio, atol):
     exported = read_checkpoint(str(out))
     assert exported["optimizer"] is None and exported["meta"]["weights_dtype"] == dtype
     assert exported["meta"]["class_names"] == read_checkpoint(src)["meta"]["class_names"]
+    if dtype == "int8":  # only the ResNet trunk is int8; the heads' generated weights stay float16
+        scaled = set(exported["quant_scales"])
+        assert scaled and all(k.startswith("segmenter.backbone.") for k in scaled)
+        heads = [k for k, v in exported["model"].items() if "roi_head" in k and v.dim() >= 2]
+        assert heads and all(exported["model"][k].dtype == torch.float16 for k in heads)
 
     fresh = build_model(VIDEO)
     report = load_checkpoint(fresh, str(out), strict=True)
