@@ -1,7 +1,8 @@
 # Tiny ISTR-VIS on the synthetic YouTube-VIS videos (tools/make_synthetic_data.py --out data/shapes): the tiny
 # image model of istr_tiny_shapes.py + a MaskTrack-style track head, finetuned on key/reference frame pairs from
-# the image checkpoint (which carries the PCA codec), e.g.
-#   python tools/train.py configs/shapes/istr_vis_tiny_shapes.py --load-from work_dirs/istr_tiny_shapes/iter_2400.pth
+# the image (or pseudo-video) checkpoint, which carries the PCA codec. Used as the last stage of
+# configs/recipes/shapes_istr.py; on its own:
+#   python tools/train.py configs/shapes/istr_vis_tiny_shapes.py --load-from work/istr_tiny/iter_16000.pth
 # From scratch it needs the codec file named in istr_tiny_shapes.py (tools/fit_mask_codec.py, see there).
 _base_ = ['./istr_tiny_shapes.py']
 _ytvis = 'data/shapes/ytvis/'
