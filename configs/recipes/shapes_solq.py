@@ -6,7 +6,7 @@
 #   python tools/train_recipe.py configs/recipes/shapes_solq.py
 recipe = dict(
     stages=[
-        dict(name='images', config='configs/shapes/solq_tiny_shapes.py'),
+        dict(name='images', config='configs/shapes/solq_tiny_shapes_d128.py'),
         dict(name='pseudo_video', config='configs/shapes/solq_vis_tiny_shapes_pseudo.py'),
         dict(name='video', config='configs/shapes/solq_vis_tiny_shapes.py'),
     ],

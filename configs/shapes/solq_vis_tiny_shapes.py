@@ -1,7 +1,7 @@
 # Tiny SOLQ-VIS on the synthetic YouTube-VIS videos (tools/make_synthetic_data.py --out data/shapes): the tiny
-# image model of solq_tiny_shapes.py + a MaskTrack-style track head (7x7 RoIs of the encoder memory), finetuned
+# image model of solq_tiny_shapes_d128.py + a MaskTrack-style track head (7x7 RoIs of the encoder memory), finetuned
 # on key/reference frame pairs from the image checkpoint (--load-from).
-_base_ = ['./solq_tiny_shapes.py']
+_base_ = ['./solq_tiny_shapes_d128.py']  # the 64-d model reached only 0.314 segm AP (docs/learning_runs.md)
 _ytvis = 'data/shapes/ytvis/'
 model = dict(
     _delete_=True,
