@@ -5,7 +5,6 @@ gathered on rank 0 (in dataset order), and only rank 0 evaluates and writes file
 """
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -160,6 +159,27 @@ def make_evaluator(cfg: Any, progress: bool = False) -> Optional[Callable[[torch
     return evaluate
 
 
+SPLITS = ("test", "val")  # data.test: where figures are reported; data.val: where choices are made
+
+
+def split_dataset_cfg(cfg: Any, split: str, config_path: str) -> Dict[str, Any]:
+    """The config's ``data.test`` (``split='test'``) or ``data.val`` (``split='val'``) as a plain dict.
+
+    A config without ``data.test`` (the real-COCO configs: COCO's test-dev has no public annotations, so
+    val2017 is where the field reports) is evaluated on ``data.val``, with a note on stderr.
+    """
+    if split not in SPLITS:
+        raise ConfigError(f"unknown split '{split}' (use {' or '.join(SPLITS)})")
+    data = cfg.get("data") or {}
+    chosen = data.get(split)
+    if not chosen and split == "test" and data.get("val"):
+        print(f"note: config {config_path} has no data.test: evaluating its data.val", file=sys.stderr)
+        chosen = data.get("val")
+    if not chosen:
+        raise ConfigError(f"config {config_path} has no data.{split} to run on")
+    return dict(to_plain(chosen))
+
+
 def resolve_device(device: Optional[str]) -> torch.device:
     """None -> CUDA when available; under torchrun each rank uses its LOCAL_RANK GPU."""
     if device is None:
@@ -181,20 +201,26 @@ def test_from_config(
     format_only: bool = False,
     out: Optional[str] = None,
     device: Optional[str] = None,
+    split: str = "test",
+    ann_file: Optional[str] = None,
+    img_dir: Optional[str] = None,
 ) -> Dict[str, float]:
-    """Load config and checkpoint, run the test set (``data.test``, else ``data.val``), evaluate or write results.
+    """Load config and checkpoint, run a split (``data.test`` by default, ``split='val'`` for
+    ``data.val``; see `split_dataset_cfg`), evaluate or write results.
 
-    ``format_only``: skip evaluation (e.g. a test-dev split without annotations) and write the results
-    to ``out``, which is then required. With ``out`` and evaluation both happen. Returns the metrics
-    (``{}`` with ``format_only`` and on ranks other than 0).
+    ``ann_file`` / ``img_dir`` replace the split's files (the same transforms). ``format_only``: skip
+    evaluation (e.g. a test-dev split without annotations) and write the results to ``out``, which is then
+    required. With ``out`` and evaluation both happen. Returns the metrics (``{}`` with ``format_only``
+    and on ranks other than 0).
     """
     if format_only and not out:
         raise VisError("--format-only needs --out FILE to write the results to")
+    if bool(ann_file) != bool(img_dir):
+        raise VisError("--ann and --images go together: give both or neither")
     cfg = load_config(config_path, cfg_options)
-    data = cfg.get("data") or {}
-    dataset_cfg = data.get("test") or data.get("val")
-    if not dataset_cfg:
-        raise ConfigError(f"config {config_path} has no data.test or data.val to run on")
+    dataset_cfg = split_dataset_cfg(cfg, split, config_path)
+    if ann_file:
+        dataset_cfg.update(ann_file=ann_file, img_dir=img_dir)
     checkpoint = resolve_checkpoint(checkpoint)  # also <work dir>/latest.pth or the work dir
     iou_types = _iou_types(cfg)
 
@@ -207,7 +233,8 @@ def test_from_config(
             dist.cleanup()
 
 
-def _test(cfg, checkpoint, dataset_cfg, iou_types, format_only, out, device) -> Dict[str, float]:
+def load_model(cfg: Any, checkpoint: str, device: torch.device) -> torch.nn.Module:
+    """``cfg.model`` with the checkpoint's weights, on ``device``; the load report goes to stderr (rank 0)."""
     from vis.engine.checkpoint import load_checkpoint
     from vis.models import build_model
 
@@ -215,7 +242,11 @@ def _test(cfg, checkpoint, dataset_cfg, iou_types, format_only, out, device) -> 
     report = load_checkpoint(model, checkpoint)
     if dist.get_rank() == 0 and callable(getattr(report, "summary", None)):
         print(report.summary(), file=sys.stderr)  # missing / unexpected keys, re-initialised classifier
-    model.to(device)
+    return model.to(device)
+
+
+def _test(cfg, checkpoint, dataset_cfg, iou_types, format_only, out, device) -> Dict[str, float]:
+    model = load_model(cfg, checkpoint, device)
     dataset = _build_eval_dataset(dataset_cfg)
     num_workers = int((cfg.get("data") or {}).get("workers_per_gpu", 0))
     results = run_inference(model, dataset, batch_size=1, device=device, num_workers=num_workers)

@@ -7,18 +7,16 @@ gathered on rank 0 in dataset order, so the output is identical to a single proc
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import torch
 
-from vis.config import load_config, to_plain
+from vis.config import load_config
 from vis.data.samplers import InferenceSampler
 from vis.engine import dist
 from vis.engine.checkpoint import resolve_checkpoint
-from vis.errors import ConfigError
 from vis.tracking import VideoResultAccumulator, build_tracker
 
 DEFAULT_TRACKER = dict(type="OnlineTracker")
@@ -68,28 +66,38 @@ def run_video_inference(model: torch.nn.Module, dataset: Any, tracker_cfg: Optio
     return [r for part in gathered for r in part] if dist.get_rank() == 0 else []
 
 
+def evaluate_video_results(gt: Mapping[str, Any], results: List[Dict[str, Any]]) -> Dict[str, float]:
+    """YouTube-VIS AP/AR (the official metric) and identity switches of ``results`` against ``gt``."""
+    from vis.evaluation.identity import count_identity_switches
+    from vis.evaluation.ytvis_eval import evaluate_ytvis
+
+    metrics = evaluate_ytvis(gt, results)
+    metrics.update(count_identity_switches(gt, results))
+    return metrics
+
+
 def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[str] = None,
                          img_dir: Optional[str] = None, out_dir: str = "out", cfg_options: Optional[Sequence[str]] = None,
-                         device: Optional[str] = None, top_k: Optional[int] = None, progress: bool = True) -> Dict[str, Any]:
+                         device: Optional[str] = None, top_k: Optional[int] = None, progress: bool = True,
+                         split: str = "test") -> Dict[str, Any]:
     """Run a video model over a YouTube-VIS split; write ``out_dir/results.json`` and ``out_dir/submission.zip``.
 
-    With ground truth in ``ann_file`` (annotations present) the AP/AR table is printed and returned, and
-    ``out_dir/metrics.json`` is written; without it only the submission files are written.
+    The split is the config's ``data.test`` (``split='val'``: ``data.val``, where tracker settings are
+    chosen), or ``ann_file`` / ``img_dir`` with that split's transforms. With ground truth (annotations
+    present) the AP/AR table is printed and returned, and ``out_dir/metrics.json`` is written; without it
+    only the submission files are written.
     """
     from vis.data import build_dataset
-    from vis.evaluation.identity import count_identity_switches, format_identity
+    from vis.evaluation.identity import format_identity
     from vis.evaluation.submission import write_submission_zip
-    from vis.evaluation.ytvis_eval import evaluate_ytvis, format_table
+    from vis.evaluation.ytvis_eval import format_table
     from vis.io.files import atomic_write_json, read_json
 
-    from .evaluate import resolve_device
+    from .evaluate import resolve_device, split_dataset_cfg
     from .video import load_video_model
 
     cfg = load_config(config_path, cfg_options)
-    data = cfg.get("data") or {}
-    dataset_cfg = dict(to_plain(data.get("test") or data.get("val") or {}))
-    if not dataset_cfg:
-        raise ConfigError(f"config {config_path} has no data.test or data.val describing the video split")
+    dataset_cfg = split_dataset_cfg(cfg, split, config_path)
     if ann_file:
         dataset_cfg["ann_file"] = ann_file
         dataset_cfg["img_dir"] = img_dir
@@ -109,8 +117,7 @@ def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[s
     print(f"wrote {results_path} ({len(results)} tracks) and {zip_path}", file=sys.stderr)
     if not gt.get("annotations"):
         return {}
-    metrics = evaluate_ytvis(gt, results)
-    metrics.update(count_identity_switches(gt, results))
+    metrics = evaluate_video_results(gt, results)
     print(format_table(metrics))
     print(format_identity(metrics))
     atomic_write_json(os.path.join(out_dir, "metrics.json"), metrics, indent=2)

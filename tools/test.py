@@ -1,10 +1,11 @@
 """Evaluate a checkpoint on a config's test (or val) set, or write its COCO results.
 
-    python tools/test.py CONFIG CHECKPOINT [--out results.json] [--format-only]
-                         [--cfg-options k=v ...] [--device cpu|cuda]
+    python tools/test.py CONFIG CHECKPOINT [--split test|val] [--ann JSON --images DIR] [--out results.json]
+                         [--format-only] [--cfg-options k=v ...] [--device cpu|cuda]
     torchrun --nproc_per_node=N tools/test.py CONFIG CHECKPOINT ...
 
-Prints pycocotools' summary and a bbox/segm AP table. --format-only skips evaluation and only writes
+Runs the config's data.test (the split figures are reported on; --split val: data.val, where choices are
+made). Prints pycocotools' summary and a bbox/segm AP table. --format-only skips evaluation and only writes
 --out (for splits without public annotations).
 """
 import argparse
@@ -20,6 +21,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="COCO bbox/segm evaluation of a checkpoint.")
     parser.add_argument("config", help="config file")
     parser.add_argument("checkpoint", help="checkpoint file")
+    parser.add_argument("--split", choices=["test", "val"], default="test",
+                        help="data.test (default; data.val when the config has none) or data.val")
+    parser.add_argument("--ann", default=None, help="COCO annotation JSON instead of the split's (needs --images)")
+    parser.add_argument("--images", default=None, help="image folder for --ann")
     parser.add_argument("--out", default=None, help="write the COCO results (JSON list) to this file")
     parser.add_argument("--format-only", action="store_true", help="only write --out, do not evaluate")
     parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")
@@ -34,6 +39,9 @@ def main(argv=None) -> int:
         format_only=args.format_only,
         out=args.out,
         device=args.device,
+        split=args.split,
+        ann_file=args.ann,
+        img_dir=args.images,
     ))
 
 

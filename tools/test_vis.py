@@ -2,7 +2,10 @@
 """Video instance segmentation on a YouTube-VIS split: results.json + submission.zip, and AP/AR with ground truth.
 
     python tools/test_vis.py CONFIG CKPT --ann data/ytvis_2019/valid.json --images data/ytvis_2019/valid/JPEGImages --out-dir out/
+    python tools/test_vis.py CONFIG CKPT [--split val]     # the config's data.test (default) or data.val
     torchrun --nproc_per_node=N tools/test_vis.py ...      # videos sharded across processes, same results
+
+Figures are reported on data.test; tracker settings and other choices are made on data.val.
 """
 import argparse
 import os
@@ -17,7 +20,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="YouTube-VIS inference, submission and evaluation.")
     parser.add_argument("config", help="video model config (a VideoSegmenter)")
     parser.add_argument("checkpoint", help="checkpoint with a track head")
-    parser.add_argument("--ann", default=None, help="YouTube-VIS JSON (default: the config's data.test)")
+    parser.add_argument("--split", choices=["test", "val"], default="test",
+                        help="data.test (default; data.val when the config has none) or data.val")
+    parser.add_argument("--ann", default=None, help="YouTube-VIS JSON (default: the split's)")
     parser.add_argument("--images", default=None, help="JPEGImages folder (default: next to --ann)")
     parser.add_argument("--out-dir", default="out", help="where results.json, submission.zip, metrics.json go")
     parser.add_argument("--top-k", type=int, default=None, help="keep the best K tracks per video")
@@ -29,6 +34,7 @@ def main(argv=None) -> int:
     return run_tool(lambda: test_vis_from_config(
         args.config, args.checkpoint, ann_file=args.ann, img_dir=args.images, out_dir=args.out_dir,
         cfg_options=args.cfg_options, device=args.device, top_k=args.top_k,
+        split=args.split,
     ))
 
 

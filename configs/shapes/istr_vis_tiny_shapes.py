@@ -27,10 +27,18 @@ data = dict(
             dict(type='RandomFlip', prob=0.5),
         ],
     ),
-    test=dict(
+    # Tracker settings are chosen on valid (tools/test_vis.py --split val); figures are reported on test.
+    val=dict(
         type='YTVISDataset',
         ann_file=_ytvis + 'valid.json',
         img_dir=_ytvis + 'valid/JPEGImages/',
+        test_mode=True,
+        transforms=[dict(type='Resize', scale=(192, 144), keep_ratio=True)],
+    ),
+    test=dict(
+        type='YTVISDataset',
+        ann_file=_ytvis + 'test.json',
+        img_dir=_ytvis + 'test/JPEGImages/',
         test_mode=True,
         transforms=[dict(type='Resize', scale=(192, 144), keep_ratio=True)],
     ),

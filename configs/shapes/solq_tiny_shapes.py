@@ -35,10 +35,18 @@ data = dict(
             dict(type='RandomChoiceResize', scales=[(192, 128), (192, 144), (192, 160)], keep_ratio=True),
         ],
     ),
+    # Choices (schedule, thresholds) are made on val, evaluated during training; figures are reported on test.
     val=dict(
         type='CocoDataset',
         ann_file=_root + 'annotations/instances_val.json',
         img_dir=_root + 'val/',
+        test_mode=True,
+        transforms=[dict(type='Resize', scale=(192, 144), keep_ratio=True)],
+    ),
+    test=dict(
+        type='CocoDataset',
+        ann_file=_root + 'annotations/instances_test.json',
+        img_dir=_root + 'test/',
         test_mode=True,
         transforms=[dict(type='Resize', scale=(192, 144), keep_ratio=True)],
     ),

@@ -5,9 +5,10 @@ official formats, so the real loaders, evaluators and tools read them through th
 data takes:
 
     <out_root>/coco/<split>/000001.jpg ...                      COCO images (JPEG quality 95)
+                                                                (splits train / val / test)
     <out_root>/coco/annotations/instances_<split>.json         COCO instances JSON
     <out_root>/ytvis/<split>/JPEGImages/<video>/00000.jpg ...   YouTube-VIS frames (names step by 5)
-    <out_root>/ytvis/<split>.json                               YouTube-VIS 2019 JSON
+    <out_root>/ytvis/<split>.json                               YouTube-VIS 2019 JSON (train / valid / test)
     <out_root>/demo/demo.mp4, demo/demo.json                    an mp4 and its YouTube-VIS-style truth
 
 Scenes: six shape classes (``CLASS_NAMES``) with non-consecutive dataset ids (``CATEGORY_IDS``), so
@@ -18,7 +19,13 @@ occlude earlier ones and every stored mask is the *visible* part.
 
 Everything is a function of the seed: each image / video draws from its own
 ``np.random.default_rng([seed, crc32(stream), index])``, so the same arguments give byte-identical
-JSON and identical pixels.
+JSON and identical pixels, and the splits are independent streams: adding the ``test`` splits left the
+``train`` / ``val`` / ``valid`` content of every seed byte-identical.
+
+Splits and their use (the protocol of ``docs/learning_runs.md``): models train on ``train``; schedules,
+thresholds and every other choice are made on ``val`` (images) / ``valid`` (videos); reported figures come
+from ``test``, touched once per model, on several seeds (``tools/test_seeds.py``). Unlike the official
+YouTube-VIS valid / test files, every split here carries annotations, so it can be evaluated.
 """
 from __future__ import annotations
 
@@ -698,6 +705,15 @@ def _info(kind: str, seed: int) -> dict:
     }
 
 
+def dataset_seed(data: dict) -> Optional[int]:
+    """The seed a JSON written by this module was generated with (from its ``info``), else None."""
+    info = data.get("info") if isinstance(data, dict) else None
+    if not isinstance(info, dict) or info.get("contributor") != "vis.data.synthetic":
+        return None
+    head, sep, tail = str(info.get("description", "")).rpartition(", seed ")
+    return int(tail) if sep and tail.isdigit() else None
+
+
 _LICENSES = [{"id": 1, "name": "synthetic, no restrictions", "url": ""}]
 
 
@@ -967,15 +983,26 @@ def write_long_video(path: str, num_frames: int, height: int = 360, width: int =
     return path
 
 
+SPLIT_GROUPS: Tuple[str, ...] = ("train", "val", "test", "demo")
+# Sizes of the held-out test splits: larger than val / valid, because reported figures come from them and
+# 20 videos (53 objects) leave a seed-to-seed spread of several AP.
+NUM_TEST_IMAGES = 500
+NUM_TEST_VIDEOS = 50
+
+
 def generate_all(out_root: str, seed: int = 0, num_train_images: int = 3000, num_val_images: int = 200,
                  num_train_videos: int = 60, num_val_videos: int = 20, demo_frames: int = 120,
                  image_size: Tuple[int, int] = (128, 160), video_size: Tuple[int, int] = (240, 320),
-                 video_frames: Tuple[int, int] = (12, 24), progress: bool = True, verbose: bool = True) -> dict:
-    """Write the whole synthetic data root (see the module docstring) and print a short summary.
+                 video_frames: Tuple[int, int] = (12, 24), progress: bool = True, verbose: bool = True,
+                 num_test_images: int = NUM_TEST_IMAGES, num_test_videos: int = NUM_TEST_VIDEOS,
+                 splits: Sequence[str] = ("train", "val", "test", "demo")) -> dict:
+    """Write the synthetic data root (see the module docstring) and print a short summary.
 
-    Splits: coco 'train' / 'val', ytvis 'train' (uncompressed RLE) / 'valid' (compressed RLE), and
-    ``demo/demo.mp4`` with ``demo/demo.json`` (skipped when ``demo_frames`` is 0). Returns
-    {'coco_train', 'coco_val', 'ytvis_train', 'ytvis_valid', 'demo_video', 'demo_gt', 'seconds'}.
+    Splits: coco 'train' / 'val' / 'test', ytvis 'train' (uncompressed RLE) / 'valid' / 'test' (compressed
+    RLE), and ``demo/demo.mp4`` with ``demo/demo.json`` (skipped when ``demo_frames`` is 0). ``splits``
+    names the groups to write: 'train' (coco train + ytvis train), 'val' (coco val + ytvis valid), 'test'
+    (coco test + ytvis test), 'demo'. Returns {'coco_train', 'coco_val', 'coco_test', 'ytvis_train',
+    'ytvis_valid', 'ytvis_test', 'demo_video', 'demo_gt', 'seconds'}, None for groups not written.
     """
     start = time.perf_counter()
     min_size, max_size = _pair("image_size", image_size)
@@ -984,8 +1011,14 @@ def generate_all(out_root: str, seed: int = 0, num_train_images: int = 3000, num
     # Check everything before writing anything, so bad input never leaves half a data root.
     for name, value in (("num_train_images", num_train_images), ("num_val_images", num_val_images),
                         ("num_train_videos", num_train_videos), ("num_val_videos", num_val_videos),
+                        ("num_test_images", num_test_images), ("num_test_videos", num_test_videos),
                         ("demo_frames", demo_frames), ("seed", seed)):
         _check_count(name, value)
+    splits = tuple(splits)
+    unknown = [s for s in splits if s not in SPLIT_GROUPS]
+    if unknown or not splits:
+        raise ConfigError(f"unknown split group {unknown[0] if unknown else 'none'!r} "
+                          f"(choose from {', '.join(SPLIT_GROUPS)})")
     _check_size("image_size min", min_size)
     _check_size("image_size max", max_size)
     _check_size("video height", video_h)
@@ -994,18 +1027,21 @@ def generate_all(out_root: str, seed: int = 0, num_train_images: int = 3000, num
         raise ConfigError(f"image_size min {min_size} is larger than max {max_size}")
     if min_frames < 1 or min_frames > max_frames:
         raise ConfigError(f"video_frames must be (min, max) with 1 <= min <= max, got ({min_frames}, {max_frames})")
-    result: dict = {}
-    result["coco_train"] = make_coco_split(out_root, "train", num_train_images, seed, min_size, max_size,
-                                           progress=progress)
-    result["coco_val"] = make_coco_split(out_root, "val", num_val_images, seed, min_size, max_size,
-                                         progress=progress)
+    result: dict = {key: None for key in ("coco_train", "coco_val", "coco_test", "ytvis_train", "ytvis_valid",
+                                          "ytvis_test", "demo_video", "demo_gt")}
     frames = (min_frames, max_frames)
-    result["ytvis_train"] = make_ytvis_split(out_root, "train", num_train_videos, seed, frames, video_h, video_w,
-                                             progress=progress)
-    result["ytvis_valid"] = make_ytvis_split(out_root, "valid", num_val_videos, seed, frames, video_h, video_w,
-                                             progress=progress)
-    result["demo_video"] = result["demo_gt"] = None
-    if demo_frames > 0:
+    # (group, coco split, image count, ytvis split, video count)
+    for group, coco_split, num_images, ytvis_split, num_videos in (
+            ("train", "train", num_train_images, "train", num_train_videos),
+            ("val", "val", num_val_images, "valid", num_val_videos),
+            ("test", "test", num_test_images, "test", num_test_videos)):
+        if group not in splits:
+            continue
+        result[f"coco_{coco_split}"] = make_coco_split(out_root, coco_split, num_images, seed, min_size, max_size,
+                                                       progress=progress)
+        result[f"ytvis_{ytvis_split}"] = make_ytvis_split(out_root, ytvis_split, num_videos, seed, frames, video_h,
+                                                          video_w, progress=progress)
+    if demo_frames > 0 and "demo" in splits:
         demo_video = os.path.join(out_root, "demo", "demo.mp4")
         demo_gt = os.path.join(out_root, "demo", "demo.json")
         write_demo_video(demo_video, demo_frames, video_h, video_w, seed, gt_path=demo_gt)
@@ -1019,12 +1055,16 @@ def generate_all(out_root: str, seed: int = 0, num_train_images: int = 3000, num
 def _print_summary(out_root: str, result: dict, demo_frames: int) -> None:
     print(f"synthetic data written to {out_root} in {result['seconds']:.1f} s "
           f"({len(CLASS_NAMES)} classes: {', '.join(f'{n}={i}' for n, i in zip(CLASS_NAMES, CATEGORY_IDS))})")
-    for key in ("coco_train", "coco_val"):
+    for key in ("coco_train", "coco_val", "coco_test"):
         s = result[key]
+        if s is None:
+            continue
         print(f"  {key}: {s['num_images']} images, {s['num_annotations']} annotations "
               f"({s['num_polygons']} polygons, {s['num_rle']} RLE) -> {s['ann_file']}")
-    for key in ("ytvis_train", "ytvis_valid"):
+    for key in ("ytvis_train", "ytvis_valid", "ytvis_test"):
         s = result[key]
+        if s is None:
+            continue
         print(f"  {key}: {s['num_videos']} videos, {s['num_frames']} frames, {s['num_annotations']} instances "
               f"-> {s['ann_file']}")
     if result["demo_video"]:

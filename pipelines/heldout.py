@@ -1,0 +1,189 @@
+"""One checkpoint on the held-out synthetic test splits of several generator seeds: mean and min–max.
+
+The synthetic generator (`vis.data.synthetic`) writes a ``test`` split per seed from its own RNG stream.
+Choices (schedules, tracker thresholds) are made on ``val`` / ``valid``; the figures we report come from
+``test``, on several seeds, because 20 videos or 200 images of one seed leave a spread of several AP.
+This is the body of ``tools/test_seeds.py``:
+
+    <data_root>/seed<S>/coco/test/ + coco/annotations/instances_test.json     (task 'images')
+    <data_root>/seed<S>/ytvis/test/JPEGImages/ + ytvis/test.json               (task 'videos')
+
+Missing test splits are generated first (generator defaults for image and frame sizes, the same as
+``data/shapes``); a split already there is reused when its JSON says it was written for that seed with
+the requested count, and regenerated otherwise. The model is loaded once and run on every seed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, Dict, List, Optional, Sequence
+
+from vis.config import load_config
+from vis.errors import ConfigError
+
+DEFAULT_SEEDS = (0, 1, 2)
+DEFAULT_DATA_ROOT = "data/heldout"
+TASKS = ("images", "videos")
+# The figures summarised per task, in print order: (metric key, column title, percent?).
+SUMMARY_COLUMNS = {
+    "images": [("segm_mAP", "segm AP", True), ("segm_mAP_50", "AP50", True), ("segm_mAP_75", "AP75", True),
+               ("bbox_mAP", "bbox AP", True)],
+    "videos": [("AP", "AP", True), ("AP50", "AP50", True), ("AP75", "AP75", True), ("AR1", "AR1", True),
+               ("AR10", "AR10", True), ("IDSW_per_video", "IDSW/video", False),
+               ("matched_fraction", "matched %", True)],
+}
+
+
+def default_task(cfg: Any) -> str:
+    """A video model (with a track head) is measured on videos, a per-frame segmenter on images."""
+    model_type = (cfg.get("model") or {}).get("type")
+    return "videos" if model_type == "VideoSegmenter" else "images"
+
+
+def _split_is_current(ann_file: str, seed: int, key: str, count: int) -> bool:
+    """True when ``ann_file`` was written by the generator for ``seed`` with ``count`` images / videos."""
+    from vis.data.synthetic import dataset_seed
+
+    if not os.path.isfile(ann_file):
+        return False
+    try:
+        with open(ann_file, "r", encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return dataset_seed(data) == seed and len(data.get(key) or []) == count
+
+
+def ensure_test_split(data_root: str, seed: int, task: str, num_items: int, progress: bool = False) -> Dict[str, str]:
+    """The test split of generator ``seed`` under ``<data_root>/seed<seed>``, written if missing or stale.
+
+    Returns {'ann_file', 'img_dir'}.
+    """
+    from vis.data.synthetic import make_coco_split, make_ytvis_split
+
+    root = os.path.join(data_root, f"seed{seed}")
+    if task == "images":
+        ann_file = os.path.join(root, "coco", "annotations", "instances_test.json")
+        img_dir = os.path.join(root, "coco", "test")
+        if not _split_is_current(ann_file, seed, "images", num_items):
+            make_coco_split(root, "test", num_items, seed, progress=progress)
+    else:
+        ann_file = os.path.join(root, "ytvis", "test.json")
+        img_dir = os.path.join(root, "ytvis", "test", "JPEGImages")
+        if not _split_is_current(ann_file, seed, "videos", num_items):
+            make_ytvis_split(root, "test", num_items, seed, progress=progress)
+    return {"ann_file": ann_file, "img_dir": img_dir}
+
+
+def _dataset_cfg(cfg: Any, config_path: str, task: str, ann_file: str, img_dir: str) -> Dict[str, Any]:
+    """The config's test split (its transforms and options) pointed at ``ann_file`` / ``img_dir``."""
+    from .evaluate import split_dataset_cfg
+
+    base = split_dataset_cfg(cfg, "test", config_path)
+    dataset_type = "CocoDataset" if task == "images" else "YTVISDataset"
+    if base.get("type") != dataset_type:  # e.g. a video config measured on still images: keep the transforms
+        base = {"transforms": base.get("transforms") or []}
+    base.update(type=dataset_type, ann_file=ann_file, img_dir=img_dir, test_mode=True)
+    return base
+
+
+def summarize(per_seed: Sequence[Dict[str, Any]], task: str) -> Dict[str, Dict[str, float]]:
+    """{metric: {'mean', 'min', 'max'}} over the seeds, for the task's summary columns (-1 values skipped)."""
+    summary: Dict[str, Dict[str, float]] = {}
+    for key, _, _ in SUMMARY_COLUMNS[task]:
+        values = [float(r["metrics"][key]) for r in per_seed if float(r["metrics"].get(key, -1.0)) >= 0]
+        if values:
+            summary[key] = {"mean": sum(values) / len(values), "min": min(values), "max": max(values)}
+    return summary
+
+
+def format_report(report: Dict[str, Any]) -> str:
+    """Per-seed rows, then the mean and the min–max range (percent with one decimal; IDSW per video as is)."""
+    columns = SUMMARY_COLUMNS[report["task"]]
+
+    def cell(value: Optional[float], percent: bool) -> str:
+        if value is None or value < 0:
+            return "-"
+        return f"{100.0 * value:.1f}" if percent else f"{value:.2f}"
+
+    header = ["seed", "items"] + [title for _, title, _ in columns]
+    rows = [[str(r["seed"]), str(r["num_items"])] + [cell(r["metrics"].get(k), p) for k, _, p in columns]
+            for r in report["per_seed"]]
+    summary = report["summary"]
+    rows.append(["mean", str(sum(r["num_items"] for r in report["per_seed"]))]
+                + [cell(summary.get(k, {}).get("mean"), p) for k, _, p in columns])
+    rows.append(["min–max", ""] + [f"{cell(summary[k]['min'], p)}–{cell(summary[k]['max'], p)}" if k in summary
+                                   else "-" for k, _, p in columns])
+    widths = [max(len(row[i]) for row in rows + [header]) for i in range(len(header))]
+
+    def line(row: List[str]) -> str:
+        return " | ".join(v.rjust(w) for v, w in zip(row, widths))
+
+    return "\n".join([line(header), "-+-".join("-" * w for w in widths)] + [line(r) for r in rows])
+
+
+def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEFAULT_SEEDS,
+                   data_root: str = DEFAULT_DATA_ROOT, task: Optional[str] = None, num_items: Optional[int] = None,
+                   cfg_options: Optional[Sequence[str]] = None, device: Optional[str] = None,
+                   progress: bool = True) -> Dict[str, Any]:
+    """Evaluate one checkpoint on the test split of each seed; returns
+    {'config', 'checkpoint', 'task', 'seeds', 'per_seed': [{'seed', 'num_items', 'metrics'}], 'summary'}.
+
+    ``task``: 'images' (COCO segm/bbox AP) or 'videos' (YouTube-VIS AP + identity switches); default by
+    the model type. ``num_items``: images or videos per seed (default: the generator's test-split size).
+    """
+    from vis.data.synthetic import NUM_TEST_IMAGES, NUM_TEST_VIDEOS
+    from vis.engine.checkpoint import resolve_checkpoint
+
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ConfigError("give at least one seed")
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds must be distinct non-negative integers, got {seeds}")
+    cfg = load_config(config_path, cfg_options)
+    task = task or default_task(cfg)
+    if task not in TASKS:
+        raise ConfigError(f"unknown task '{task}' (use {' or '.join(TASKS)})")
+    if num_items is None:
+        num_items = NUM_TEST_IMAGES if task == "images" else NUM_TEST_VIDEOS
+    if num_items < 1:
+        raise ConfigError(f"num_items must be at least 1, got {num_items}")
+    checkpoint = resolve_checkpoint(checkpoint)
+
+    import torch  # after every argument is checked, so mistakes are reported at once
+
+    from vis.data import build_dataset
+
+    from .evaluate import load_model, resolve_device, run_inference
+
+    torch_device = resolve_device(device)
+    splits = [ensure_test_split(data_root, seed, task, num_items, progress=progress) for seed in seeds]
+    if task == "videos":
+        from .submission import evaluate_video_results, run_video_inference
+        from .video import load_video_model
+
+        model, _, _ = load_video_model(config_path, checkpoint, cfg_options, torch_device)
+    else:
+        from vis.evaluation import evaluate_coco
+
+        model = load_model(cfg, checkpoint, torch_device)
+    per_seed: List[Dict[str, Any]] = []
+    with torch.no_grad():
+        for seed, split in zip(seeds, splits):
+            dataset = build_dataset(_dataset_cfg(cfg, config_path, task, split["ann_file"], split["img_dir"]))
+            if task == "videos":
+                results = run_video_inference(model, dataset, cfg.get("tracker"), torch_device, progress)
+                with open(split["ann_file"], "r", encoding="utf-8") as f:
+                    metrics = evaluate_video_results(json.load(f), results)
+                count = len(dataset.videos)
+            else:
+                results = run_inference(model, dataset, device=torch_device, progress=progress)
+                metrics = dict(evaluate_coco(dataset.coco, results, ("bbox", "segm"),
+                                             img_ids=getattr(dataset, "img_ids", None)))
+                count = len(dataset)
+            per_seed.append({"seed": seed, "num_items": count, "metrics": metrics})
+            if progress:
+                print(f"seed {seed}: done ({count} {task})", file=sys.stderr)
+    return {"config": config_path, "checkpoint": checkpoint, "task": task, "seeds": seeds,
+            "per_seed": per_seed, "summary": summarize(per_seed, task)}
