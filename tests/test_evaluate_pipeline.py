@@ -202,3 +202,43 @@ def test_tool_exits_2_with_one_line(tmp_path, capfd):
     out, err = capfd.readouterr()
     assert out == ""
     assert err.strip().splitlines() == [f"error: config file not found: {tmp_path / 'none.py'}"]
+
+
+def _split_config(root, with_test=True):
+    """val = the oracle's own ground truth (AP 1); test = the same images with one object more (AP < 1)."""
+    gt = json.load(open(root / "ann.json"))
+    harder = dict(gt, annotations=gt["annotations"] + [dict(gt["annotations"][0], id=99, bbox=[70, 5, 20, 20],
+                                                             area=400.0, segmentation=[[70, 5, 90, 5, 90, 25, 70, 25]])])
+    (root / "test.json").write_text(json.dumps(harder))
+    test_cfg = dict(_val_cfg(root), ann_file=str(root / "test.json"))
+    path = root / ("cfg_split.py" if with_test else "cfg_val_only.py")
+    data = {"workers_per_gpu": 0, "val": _val_cfg(root)}
+    if with_test:
+        data["test"] = test_cfg
+    path.write_text(f"model = dict(type='Oracle', ann_file={str(root / 'ann.json')!r})\ndata = {data!r}\n")
+    (root / "model.pth").write_bytes(b"stub")
+    return str(path)
+
+
+def test_split_chooses_data_test_or_data_val(tmp_path, stubbed_model, capsys):
+    write_coco_on_disk(tmp_path)
+    config, ckpt = _split_config(tmp_path), str(tmp_path / "model.pth")
+    on_test = evaluate.test_from_config(config, ckpt, device="cpu")  # default: data.test
+    on_val = evaluate.test_from_config(config, ckpt, device="cpu", split="val")
+    assert on_val["segm_mAP"] == pytest.approx(1.0)
+    assert on_test["segm_mAP"] < 0.9  # one ground-truth object of test.json has no detection
+    # --ann/--images replace the split's files
+    replaced = evaluate.test_from_config(config, ckpt, device="cpu", ann_file=str(tmp_path / "ann.json"),
+                                         img_dir=str(tmp_path / "img"))
+    assert replaced["segm_mAP"] == pytest.approx(1.0)
+    with pytest.raises(VisError, match="--ann and --images"):
+        evaluate.test_from_config(config, ckpt, ann_file=str(tmp_path / "ann.json"))
+    with pytest.raises(VisError, match="unknown split 'train'"):
+        evaluate.test_from_config(config, ckpt, split="train")
+    capsys.readouterr()
+    # A config without data.test (the real-COCO configs) is evaluated on data.val, and says so.
+    val_only = _split_config(tmp_path, with_test=False)
+    assert evaluate.test_from_config(val_only, ckpt, device="cpu")["segm_mAP"] == pytest.approx(1.0)
+    assert "has no data.test: evaluating its data.val" in capsys.readouterr().err
+    with pytest.raises(VisError, match="has no data.test"):
+        evaluate.split_dataset_cfg({"data": {"val": None}}, "test", "c.py")

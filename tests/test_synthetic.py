@@ -225,15 +225,32 @@ def _load_tool():
     return module
 
 
+TINY_ROOT = ["--num-train", "2", "--num-val", "1", "--num-test", "2", "--num-train-videos", "1",
+             "--num-val-videos", "1", "--num-test-videos", "2", "--demo-frames", "4", "--image-size", "64", "96",
+             "--video-size", "64", "96", "--video-frames", "3", "4", "--no-progress"]
+
+
+def _tree_bytes(root):
+    """{relative path: file bytes} of every file under ``root``."""
+    files = {}
+    for directory, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(directory, name)
+            with open(path, "rb") as f:
+                files[os.path.relpath(path, root)] = f.read()
+    return files
+
+
 def test_tool_writes_a_data_root(tmp_path, capsys):
     out = str(tmp_path / "root")
-    code = _load_tool().main(["--out", out, "--num-train", "2", "--num-val", "1", "--num-train-videos", "1",
-                              "--num-val-videos", "1", "--demo-frames", "4", "--image-size", "64", "96",
-                              "--video-size", "64", "96", "--video-frames", "3", "4", "--no-progress"])
+    code = _load_tool().main(["--out", out] + TINY_ROOT)
     assert code == 0
-    for rel in ("coco/annotations/instances_train.json", "coco/annotations/instances_val.json", "ytvis/train.json",
-                "ytvis/valid.json", "demo/demo.mp4", "demo/demo.json"):
+    for rel in ("coco/annotations/instances_train.json", "coco/annotations/instances_val.json",
+                "coco/annotations/instances_test.json", "ytvis/train.json", "ytvis/valid.json", "ytvis/test.json",
+                "demo/demo.mp4", "demo/demo.json"):
         assert os.path.isfile(os.path.join(out, rel)), rel
+    assert len(os.listdir(os.path.join(out, "coco", "test"))) == 2
+    assert len(json.load(open(os.path.join(out, "ytvis", "test.json")))["videos"]) == 2
     assert not [n for n in os.listdir(os.path.join(out, "coco")) if n.startswith(".")]
     assert "synthetic data written" in capsys.readouterr().out
 
@@ -245,3 +262,37 @@ def test_tool_bad_input_exits_2_with_one_line(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_test_split_is_its_own_stream(tmp_path):
+    """Adding the test split leaves every other file byte-identical, and test content differs from valid."""
+    with_test, without_test = str(tmp_path / "with"), str(tmp_path / "without")
+    assert _load_tool().main(["--out", with_test] + TINY_ROOT) == 0
+    assert _load_tool().main(["--out", without_test, "--splits", "train", "val", "demo"] + TINY_ROOT) == 0
+    full, partial = _tree_bytes(with_test), _tree_bytes(without_test)
+    assert not [p for p in partial if "test" in p]
+    assert set(full) - set(partial) == {p for p in full if "test" in p} != set()
+    assert all(full[p] == partial[p] for p in partial)
+    test_gt = json.load(open(os.path.join(with_test, "ytvis", "test.json")))
+    valid_gt = json.load(open(os.path.join(with_test, "ytvis", "valid.json")))
+    assert test_gt["videos"][0]["file_names"][0] != valid_gt["videos"][0]["file_names"][0]
+    assert synthetic.dataset_seed(test_gt) == 0
+
+
+def test_only_the_test_split_and_its_seed(tmp_path):
+    root = str(tmp_path / "t")
+    assert _load_tool().main(["--out", root, "--seed", "7", "--splits", "test"] + TINY_ROOT) == 0
+    written = sorted(_tree_bytes(root))
+    assert written[:3] == ["coco/annotations/instances_test.json", "coco/test/000001.jpg", "coco/test/000002.jpg"]
+    assert written[3:] and all(p == "ytvis/test.json" or p.startswith("ytvis/test/JPEGImages/") for p in written[3:])
+    assert synthetic.dataset_seed(json.load(open(os.path.join(root, "coco/annotations/instances_test.json")))) == 7
+    assert synthetic.dataset_seed({"info": {"description": "COCO 2017", "contributor": "COCO Consortium"}}) is None
+    with pytest.raises(ConfigError, match="split group"):
+        synthetic.generate_all(str(tmp_path / "u"), splits=["tests"], progress=False, verbose=False)
+
+
+def test_tool_defaults_are_the_generators():
+    """The tool keeps plain copies of the test-split sizes (fast --help); they must not drift."""
+    tool = _load_tool()
+    assert (tool.NUM_TEST_IMAGES, tool.NUM_TEST_VIDEOS) == (synthetic.NUM_TEST_IMAGES, synthetic.NUM_TEST_VIDEOS)
+    assert tool.SPLIT_GROUPS == synthetic.SPLIT_GROUPS
