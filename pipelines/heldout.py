@@ -8,6 +8,9 @@ This is the body of ``tools/test_seeds.py``:
     <data_root>/seed<S>/coco/test/ + coco/annotations/instances_test.json     (task 'images')
     <data_root>/seed<S>/ytvis/test/JPEGImages/ + ytvis/test.json               (task 'videos')
 
+``split='val'`` does the same on the seeds' tuning splits (coco val, ytvis valid): settings are compared
+there, on several seeds too, and only the chosen one is run on test.
+
 Missing test splits are generated first (generator defaults for image and frame sizes, the same as
 ``data/shapes``); a split already there is reused when its JSON says it was written for that seed with
 the requested count, and regenerated otherwise. The model is loaded once and run on every seed.
@@ -55,24 +58,26 @@ def _split_is_current(ann_file: str, seed: int, key: str, count: int) -> bool:
     return dataset_seed(data) == seed and len(data.get(key) or []) == count
 
 
-def ensure_test_split(data_root: str, seed: int, task: str, num_items: int, progress: bool = False) -> Dict[str, str]:
-    """The test split of generator ``seed`` under ``<data_root>/seed<seed>``, written if missing or stale.
-
-    Returns {'ann_file', 'img_dir'}.
+def ensure_split(data_root: str, seed: int, task: str, split: str, num_items: int,
+                 progress: bool = False) -> Dict[str, str]:
+    """Split ``split`` ('test' or 'val') of generator ``seed`` under ``<data_root>/seed<seed>``, written if
+    missing or stale. Returns {'ann_file', 'img_dir'}.
     """
     from vis.data.synthetic import make_coco_split, make_ytvis_split
 
     root = os.path.join(data_root, f"seed{seed}")
     if task == "images":
-        ann_file = os.path.join(root, "coco", "annotations", "instances_test.json")
-        img_dir = os.path.join(root, "coco", "test")
+        name = "test" if split == "test" else "val"
+        ann_file = os.path.join(root, "coco", "annotations", f"instances_{name}.json")
+        img_dir = os.path.join(root, "coco", name)
         if not _split_is_current(ann_file, seed, "images", num_items):
-            make_coco_split(root, "test", num_items, seed, progress=progress)
+            make_coco_split(root, name, num_items, seed, progress=progress)
     else:
-        ann_file = os.path.join(root, "ytvis", "test.json")
-        img_dir = os.path.join(root, "ytvis", "test", "JPEGImages")
+        name = "test" if split == "test" else "valid"  # YouTube-VIS calls its validation split 'valid'
+        ann_file = os.path.join(root, "ytvis", f"{name}.json")
+        img_dir = os.path.join(root, "ytvis", name, "JPEGImages")
         if not _split_is_current(ann_file, seed, "videos", num_items):
-            make_ytvis_split(root, "test", num_items, seed, progress=progress)
+            make_ytvis_split(root, name, num_items, seed, progress=progress)
     return {"ann_file": ann_file, "img_dir": img_dir}
 
 
@@ -120,21 +125,28 @@ def format_report(report: Dict[str, Any]) -> str:
     def line(row: List[str]) -> str:
         return " | ".join(v.rjust(w) for v, w in zip(row, widths))
 
-    return "\n".join([line(header), "-+-".join("-" * w for w in widths)] + [line(r) for r in rows])
+    title = (f"{report['task']}: {report.get('split', 'test')} splits of seeds "
+             f"{', '.join(str(s) for s in report['seeds'])}")
+    return "\n".join([title, line(header), "-+-".join("-" * w for w in widths)] + [line(r) for r in rows])
 
 
 def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEFAULT_SEEDS,
                    data_root: str = DEFAULT_DATA_ROOT, task: Optional[str] = None, num_items: Optional[int] = None,
                    cfg_options: Optional[Sequence[str]] = None, device: Optional[str] = None,
-                   progress: bool = True) -> Dict[str, Any]:
-    """Evaluate one checkpoint on the test split of each seed; returns
-    {'config', 'checkpoint', 'task', 'seeds', 'per_seed': [{'seed', 'num_items', 'metrics'}], 'summary'}.
+                   progress: bool = True, split: str = "test") -> Dict[str, Any]:
+    """Evaluate one checkpoint on the test split of each seed; returns {'config', 'checkpoint', 'task',
+    'split', 'seeds', 'per_seed': [{'seed', 'num_items', 'metrics'}], 'summary'}.
 
     ``task``: 'images' (COCO segm/bbox AP) or 'videos' (YouTube-VIS AP + identity switches); default by
-    the model type. ``num_items``: images or videos per seed (default: the generator's test-split size).
+    the model type. ``split='val'``: the tuning splits of the seeds instead (val / valid), where settings
+    are compared before the one test run. ``num_items``: images or videos per seed (default: the
+    generator's size of that split).
     """
-    from vis.data.synthetic import NUM_TEST_IMAGES, NUM_TEST_VIDEOS
+    from vis.data.synthetic import NUM_TEST_IMAGES, NUM_TEST_VIDEOS, NUM_VAL_IMAGES, NUM_VAL_VIDEOS
     from vis.engine.checkpoint import resolve_checkpoint
+
+    if split not in ("test", "val"):
+        raise ConfigError(f"unknown split '{split}' (use test or val)")
 
     seeds = [int(s) for s in seeds]
     if not seeds:
@@ -146,7 +158,9 @@ def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEF
     if task not in TASKS:
         raise ConfigError(f"unknown task '{task}' (use {' or '.join(TASKS)})")
     if num_items is None:
-        num_items = NUM_TEST_IMAGES if task == "images" else NUM_TEST_VIDEOS
+        sizes = {("images", "test"): NUM_TEST_IMAGES, ("videos", "test"): NUM_TEST_VIDEOS,
+                 ("images", "val"): NUM_VAL_IMAGES, ("videos", "val"): NUM_VAL_VIDEOS}
+        num_items = sizes[task, split]
     if num_items < 1:
         raise ConfigError(f"num_items must be at least 1, got {num_items}")
     checkpoint = resolve_checkpoint(checkpoint)
@@ -158,7 +172,7 @@ def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEF
     from .evaluate import load_model, resolve_device, run_inference
 
     torch_device = resolve_device(device)
-    splits = [ensure_test_split(data_root, seed, task, num_items, progress=progress) for seed in seeds]
+    split_files = [ensure_split(data_root, seed, task, split, num_items, progress=progress) for seed in seeds]
     if task == "videos":
         from .submission import evaluate_video_results, run_video_inference
         from .video import load_video_model
@@ -170,11 +184,11 @@ def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEF
         model = load_model(cfg, checkpoint, torch_device)
     per_seed: List[Dict[str, Any]] = []
     with torch.no_grad():
-        for seed, split in zip(seeds, splits):
-            dataset = build_dataset(_dataset_cfg(cfg, config_path, task, split["ann_file"], split["img_dir"]))
+        for seed, files in zip(seeds, split_files):
+            dataset = build_dataset(_dataset_cfg(cfg, config_path, task, files["ann_file"], files["img_dir"]))
             if task == "videos":
                 results = run_video_inference(model, dataset, cfg.get("tracker"), torch_device, progress)
-                with open(split["ann_file"], "r", encoding="utf-8") as f:
+                with open(files["ann_file"], "r", encoding="utf-8") as f:
                     metrics = evaluate_video_results(json.load(f), results)
                 count = len(dataset.videos)
             else:
@@ -185,5 +199,5 @@ def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEF
             per_seed.append({"seed": seed, "num_items": count, "metrics": metrics})
             if progress:
                 print(f"seed {seed}: done ({count} {task})", file=sys.stderr)
-    return {"config": config_path, "checkpoint": checkpoint, "task": task, "seeds": seeds,
+    return {"config": config_path, "checkpoint": checkpoint, "task": task, "split": split, "seeds": seeds,
             "per_seed": per_seed, "summary": summarize(per_seed, task)}

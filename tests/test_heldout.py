@@ -12,6 +12,7 @@ import pytest
 
 from pipelines import evaluate, heldout, submission
 from vis.config import load_config
+from vis.data import synthetic
 from vis.errors import ConfigError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -42,7 +43,8 @@ def test_video_report_per_seed_and_summary(video_report):
         assert summary["mean"] == pytest.approx(sum(values) / 2)
     assert report["summary"]["AP50"]["mean"] > 0.2  # a trained model, not an empty result
     table = heldout.format_report(report)
-    assert table.splitlines()[0].split("|")[0].strip() == "seed"
+    assert table.splitlines()[0] == "videos: test splits of seeds 3, 4"
+    assert table.splitlines()[1].split("|")[0].strip() == "seed"
     assert table.splitlines()[-2].startswith("   mean") and "–" in table.splitlines()[-1]
 
 
@@ -60,10 +62,15 @@ def test_existing_splits_are_reused_and_stale_ones_rewritten(video_report):
     root, _ = video_report
     ann = os.path.join(root, "seed3", "ytvis", "test.json")
     stamp = os.stat(ann).st_mtime_ns
-    assert heldout.ensure_test_split(root, 3, "videos", 2)["ann_file"] == ann
+    assert heldout.ensure_split(root, 3, "videos", "test", 2)["ann_file"] == ann
     assert os.stat(ann).st_mtime_ns == stamp  # same seed and count: reused
-    heldout.ensure_test_split(root, 3, "videos", 1)
+    heldout.ensure_split(root, 3, "videos", "test", 1)
     assert len(json.load(open(ann))["videos"]) == 1  # another count: regenerated
+    tuning = heldout.ensure_split(root, 3, "videos", "val", 1)  # the seed's tuning split, YouTube-VIS's 'valid'
+    assert tuning["ann_file"] == os.path.join(root, "seed3", "ytvis", "valid.json")
+    valid_gt = json.load(open(tuning["ann_file"]))
+    assert synthetic.dataset_seed(valid_gt) == 3
+    assert valid_gt["videos"][0]["file_names"] != json.load(open(ann))["videos"][0]["file_names"]
 
 
 def test_image_task_equals_test_py(tmp_path):

@@ -1,13 +1,15 @@
 #!/usr/bin/env python
 """Evaluate one checkpoint on the held-out synthetic test splits of several generator seeds.
 
-    python tools/test_seeds.py CONFIG CHECKPOINT [--seeds 0 1 2] [--data-root data/heldout]
-                               [--task images|videos] [--num N] [--out report.json] [--json]
+    python tools/test_seeds.py CONFIG CHECKPOINT [--seeds 0 1 2] [--data-root data/heldout] [--split test|val]
+                               [--task images|videos] [--num N] [--cfg-options k=v ...] [--out report.json] [--json]
 
 Videos (a VideoSegmenter config): YouTube-VIS AP/AR and identity switches per seed; images: COCO segm and
 bbox AP. Prints one row per seed, the mean and the min–max range. Test splits that are missing under
 <data-root>/seed<S> are generated first (about 5 s per seed). This is the number to report; choices are
-made on val / valid (docs/learning_runs.md). Exits 2 with a one-line message on bad input.
+made on val / valid (docs/learning_runs.md): --split val runs the same on the seeds' tuning splits, to compare
+settings (e.g. --cfg-options tracker.init_score_thr=0.1) before the one run on test. Exits 2 with a one-line
+message on bad input.
 """
 import argparse
 import os
@@ -24,10 +26,12 @@ def main(argv=None) -> int:
     parser.add_argument("checkpoint", help="checkpoint file (or a work dir / <work dir>/latest.pth)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="generator seeds (default 0 1 2)")
     parser.add_argument("--data-root", default="data/heldout", help="where seed<S>/ test splits live (default data/heldout)")
+    parser.add_argument("--split", choices=["test", "val"], default="test",
+                        help="test (default: where figures are reported) or val (the tuning splits)")
     parser.add_argument("--task", choices=["images", "videos"], default=None,
                         help="default: videos for a VideoSegmenter config, else images")
     parser.add_argument("--num", type=int, default=None,
-                        help="images / videos per seed (default: the generator's test size, 500 / 50)")
+                        help="images / videos per seed (default: the generator's size, test 500 / 50, val 200 / 20)")
     parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
     parser.add_argument("--out", default=None, help="also write the report (per seed and summary) as JSON here")
@@ -43,7 +47,7 @@ def main(argv=None) -> int:
 
         report = evaluate_seeds(args.config, args.checkpoint, seeds=args.seeds, data_root=args.data_root,
                                 task=args.task, num_items=args.num, cfg_options=args.cfg_options,
-                                device=args.device, progress=not args.no_progress)
+                                device=args.device, progress=not args.no_progress, split=args.split)
         if args.out:
             atomic_write_json(args.out, report, indent=2)
         print(json.dumps(report) if args.json else format_report(report))

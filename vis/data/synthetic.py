@@ -988,10 +988,12 @@ SPLIT_GROUPS: Tuple[str, ...] = ("train", "val", "test", "demo")
 # 20 videos (53 objects) leave a seed-to-seed spread of several AP.
 NUM_TEST_IMAGES = 500
 NUM_TEST_VIDEOS = 50
+NUM_VAL_IMAGES = 200  # the tuning splits (defaults of generate_all)
+NUM_VAL_VIDEOS = 20
 
 
-def generate_all(out_root: str, seed: int = 0, num_train_images: int = 3000, num_val_images: int = 200,
-                 num_train_videos: int = 60, num_val_videos: int = 20, demo_frames: int = 120,
+def generate_all(out_root: str, seed: int = 0, num_train_images: int = 3000, num_val_images: int = NUM_VAL_IMAGES,
+                 num_train_videos: int = 60, num_val_videos: int = NUM_VAL_VIDEOS, demo_frames: int = 120,
                  image_size: Tuple[int, int] = (128, 160), video_size: Tuple[int, int] = (240, 320),
                  video_frames: Tuple[int, int] = (12, 24), progress: bool = True, verbose: bool = True,
                  num_test_images: int = NUM_TEST_IMAGES, num_test_videos: int = NUM_TEST_VIDEOS,
