@@ -40,7 +40,9 @@ data = dict(
         transforms=[dict(type='Resize', scale=(192, 144), keep_ratio=True)],
     ),
 )
-tracker = dict(type='OnlineTracker', score_thr=0.05, init_score_thr=0.3, nms_iou_thr=0.5, max_per_frame=10,
+# Chosen on the valid splits of generator seeds 0-2 (60 videos; docs/learning_runs.md, "Held-out figures"):
+# init_score_thr 0.1 and nms_iou_thr 0.3 (from 0.3 / 0.5) gave 53.9 AP there against 51.7.
+tracker = dict(type='OnlineTracker', score_thr=0.05, init_score_thr=0.1, nms_iou_thr=0.3, max_per_frame=10,
                num_frames_retain=20)
 optimizer = dict(lr=1e-4)
 schedule = dict(_delete_=True, max_iters=1000, milestones=[800], gamma=0.1, warmup_iters=50, warmup_factor=0.001)
