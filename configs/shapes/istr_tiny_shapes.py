@@ -23,6 +23,8 @@ model = dict(
     mask_codec='work/codecs/shapes_pca60.pth',
     max_per_img=30,
 )
+_eval_split = dict(type='CocoDataset', test_mode=True,  # val and test: the same transforms, other files
+                   transforms=[dict(type='Resize', scale=(192, 144), keep_ratio=True)])
 data = dict(
     samples_per_gpu=4,
     workers_per_gpu=1,
@@ -36,20 +38,8 @@ data = dict(
         ],
     ),
     # Choices (schedule, thresholds) are made on val, evaluated during training; figures are reported on test.
-    val=dict(
-        type='CocoDataset',
-        ann_file=_root + 'annotations/instances_val.json',
-        img_dir=_root + 'val/',
-        test_mode=True,
-        transforms=[dict(type='Resize', scale=(192, 144), keep_ratio=True)],
-    ),
-    test=dict(
-        type='CocoDataset',
-        ann_file=_root + 'annotations/instances_test.json',
-        img_dir=_root + 'test/',
-        test_mode=True,
-        transforms=[dict(type='Resize', scale=(192, 144), keep_ratio=True)],
-    ),
+    val=dict(_eval_split, ann_file=_root + 'annotations/instances_val.json', img_dir=_root + 'val/'),
+    test=dict(_eval_split, ann_file=_root + 'annotations/instances_test.json', img_dir=_root + 'test/'),
 )
 optimizer = dict(type='AdamW', lr=2.5e-4, weight_decay=1e-4, backbone_lr_mult=1.0, clip_grad_norm=1.0)
 schedule = dict(max_iters=16000, milestones=[13500, 15000], gamma=0.1, warmup_iters=100, warmup_factor=0.001)

@@ -13,6 +13,8 @@ model = dict(
     track_head=dict(fc_channels=256, num_fcs=2, last_relu=True),
     track_loss_weight=1.0,
 )
+_eval_split = dict(type='YTVISDataset', test_mode=True,  # val and test: the same transforms, other files
+                   transforms=[dict(type='Resize', scale=(192, 144), keep_ratio=True)])
 data = dict(
     _delete_=True,
     samples_per_gpu=4,
@@ -27,21 +29,9 @@ data = dict(
             dict(type='RandomFlip', prob=0.5),
         ],
     ),
-    # Tracker settings are chosen on valid (tools/test_vis.py --split val); figures are reported on test.
-    val=dict(
-        type='YTVISDataset',
-        ann_file=_ytvis + 'valid.json',
-        img_dir=_ytvis + 'valid/JPEGImages/',
-        test_mode=True,
-        transforms=[dict(type='Resize', scale=(192, 144), keep_ratio=True)],
-    ),
-    test=dict(
-        type='YTVISDataset',
-        ann_file=_ytvis + 'test.json',
-        img_dir=_ytvis + 'test/JPEGImages/',
-        test_mode=True,
-        transforms=[dict(type='Resize', scale=(192, 144), keep_ratio=True)],
-    ),
+    # Tracker settings are chosen on valid (tools/test_seeds.py --split val); figures are reported on test.
+    val=dict(_eval_split, ann_file=_ytvis + 'valid.json', img_dir=_ytvis + 'valid/JPEGImages/'),
+    test=dict(_eval_split, ann_file=_ytvis + 'test.json', img_dir=_ytvis + 'test/JPEGImages/'),
 )
 tracker = dict(type='OnlineTracker', score_thr=0.05, init_score_thr=0.3, nms_iou_thr=0.5, max_per_frame=10,
                num_frames_retain=20)

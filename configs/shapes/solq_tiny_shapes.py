@@ -23,6 +23,8 @@ model = dict(
     vector_hidden_dim=256,
     max_per_img=30,
 )
+_eval_split = dict(type='CocoDataset', test_mode=True,  # val and test: the same transforms, other files
+                   transforms=[dict(type='Resize', scale=(192, 144), keep_ratio=True)])
 data = dict(
     samples_per_gpu=4,
     workers_per_gpu=1,
@@ -36,20 +38,8 @@ data = dict(
         ],
     ),
     # Choices (schedule, thresholds) are made on val, evaluated during training; figures are reported on test.
-    val=dict(
-        type='CocoDataset',
-        ann_file=_root + 'annotations/instances_val.json',
-        img_dir=_root + 'val/',
-        test_mode=True,
-        transforms=[dict(type='Resize', scale=(192, 144), keep_ratio=True)],
-    ),
-    test=dict(
-        type='CocoDataset',
-        ann_file=_root + 'annotations/instances_test.json',
-        img_dir=_root + 'test/',
-        test_mode=True,
-        transforms=[dict(type='Resize', scale=(192, 144), keep_ratio=True)],
-    ),
+    val=dict(_eval_split, ann_file=_root + 'annotations/instances_val.json', img_dir=_root + 'val/'),
+    test=dict(_eval_split, ann_file=_root + 'annotations/instances_test.json', img_dir=_root + 'test/'),
 )
 optimizer = dict(type='AdamW', lr=2e-4, weight_decay=1e-4, backbone_lr_mult=0.1,  # the reference's 2e-5 backbone lr
                  lr_mults={'reference_points': 0.1, 'sampling_offsets': 0.1}, clip_grad_norm=0.1)
