@@ -1,18 +1,22 @@
 """Online tracking: per-frame association of detections with live tracks, and per-video YouTube-VIS results.
 
 Trackers are named by string in `TRACKERS` and built from the config's ``tracker`` section with
-`build_tracker`, e.g. ``tracker = dict(type='OnlineTracker', init_score_thr=0.1)``.
+`build_tracker`, e.g. ``tracker = dict(type='OnlineTracker', init_score_thr=0.1)``. `OnlineTracker` associates
+with a MaskTrack R-CNN track head's embeddings; `QueryTracker` with the segmenter's own query embeddings, so
+image-only models track without video training.
 """
 from __future__ import annotations
 
 from typing import Any, Mapping
 
 from ..config import build
+from .query_tracker import QueryTracker
 from .tracker import OnlineTracker
 from .video_results import VideoResultAccumulator
 
 TRACKERS = {
     "OnlineTracker": OnlineTracker,
+    "QueryTracker": QueryTracker,
 }
 
 
@@ -21,4 +25,4 @@ def build_tracker(cfg: Mapping[str, Any]) -> OnlineTracker:
     return build(TRACKERS, cfg, "tracker")
 
 
-__all__ = ["TRACKERS", "build_tracker", "OnlineTracker", "VideoResultAccumulator"]
+__all__ = ["TRACKERS", "build_tracker", "OnlineTracker", "QueryTracker", "VideoResultAccumulator"]

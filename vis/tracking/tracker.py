@@ -196,6 +196,7 @@ class OnlineTracker:
                 raise ConfigError(f"the tracker needs the field '{self.embed_field}' in the detections "
                                   f"(fields: {sorted(instances.fields())}); does the model have a track head?")
             rows = slice(None) if len(keep) == num_in else keep  # skip the gather in the common case
+            self._begin_frame(instances, rows)
             boxes = _numpy(instances.boxes, np.float64)[rows]  # [K', 4]
             scores = all_scores[rows]  # [K']
             labels = _numpy(instances.labels, np.int64)[rows]  # [K']
@@ -222,6 +223,10 @@ class OnlineTracker:
             track_ids = track_ids.numpy()
         out.track_ids = track_ids
         return out
+
+    def _begin_frame(self, instances: Instances, rows: Any) -> None:
+        """Hook for subclasses that read more of the kept detections (``instances[rows]``) than boxes,
+        scores, labels and embeddings; the MaskTrack association needs nothing more."""
 
     def _select(self, instances: Instances, scores: np.ndarray) -> np.ndarray:
         """Input clean-up: score_thr, one detection per query, per-class NMS, top max_per_frame.
