@@ -81,16 +81,12 @@ def ensure_split(data_root: str, seed: int, task: str, split: str, num_items: in
     return {"ann_file": ann_file, "img_dir": img_dir}
 
 
-def _dataset_cfg(cfg: Any, config_path: str, task: str, ann_file: str, img_dir: str) -> Dict[str, Any]:
-    """The config's test split (its transforms and options) pointed at ``ann_file`` / ``img_dir``."""
-    from .evaluate import split_dataset_cfg
-
-    base = split_dataset_cfg(cfg, "test", config_path)
+def _dataset_cfg(base: Dict[str, Any], task: str, ann_file: str, img_dir: str) -> Dict[str, Any]:
+    """``base`` (the config's test split: its transforms and options) pointed at ``ann_file`` / ``img_dir``."""
     dataset_type = "CocoDataset" if task == "images" else "YTVISDataset"
     if base.get("type") != dataset_type:  # e.g. a video config measured on still images: keep the transforms
         base = {"transforms": base.get("transforms") or []}
-    base.update(type=dataset_type, ann_file=ann_file, img_dir=img_dir, test_mode=True)
-    return base
+    return dict(base, type=dataset_type, ann_file=ann_file, img_dir=img_dir, test_mode=True)
 
 
 def summarize(per_seed: Sequence[Dict[str, Any]], task: str) -> Dict[str, Dict[str, float]]:
@@ -169,9 +165,10 @@ def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEF
 
     from vis.data import build_dataset
 
-    from .evaluate import load_model, resolve_device, run_inference
+    from .evaluate import load_model, resolve_device, run_inference, split_dataset_cfg
 
     torch_device = resolve_device(device)
+    base_dataset_cfg = split_dataset_cfg(cfg, "test", config_path)  # transforms: always the test-time ones
     split_files = [ensure_split(data_root, seed, task, split, num_items, progress=progress) for seed in seeds]
     if task == "videos":
         from .submission import evaluate_video_results, run_video_inference
@@ -185,7 +182,7 @@ def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEF
     per_seed: List[Dict[str, Any]] = []
     with torch.no_grad():
         for seed, files in zip(seeds, split_files):
-            dataset = build_dataset(_dataset_cfg(cfg, config_path, task, files["ann_file"], files["img_dir"]))
+            dataset = build_dataset(_dataset_cfg(base_dataset_cfg, task, files["ann_file"], files["img_dir"]))
             if task == "videos":
                 results = run_video_inference(model, dataset, cfg.get("tracker"), torch_device, progress)
                 with open(files["ann_file"], "r", encoding="utf-8") as f:

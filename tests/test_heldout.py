@@ -102,3 +102,10 @@ def test_bad_arguments_fail_before_any_data_is_written(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: checkpoint not found: {tmp_path / 'none.pth'}"]
     assert not os.path.exists(root)
+    (tmp_path / "file").write_text("")
+    result = subprocess.run([sys.executable, "tools/test_seeds.py", DEMO_CONFIG, DEMO_CKPT, "--data-root", root,
+                             "--out", str(tmp_path / "file" / "report.json")], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: cannot write {tmp_path / 'file' / 'report.json'}: {tmp_path / 'file'} is not a writable folder"]
+    assert not os.path.exists(root)  # refused before any data is generated

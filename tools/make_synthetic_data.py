@@ -5,7 +5,8 @@
         [--image-size 128 160] [--video-size 240 320] [--video-frames 12 24] [--splits train val test demo]
 
 Choices are made on val / valid; figures are reported on test (docs/learning_runs.md). The same arguments
-always produce the same files, and each split's content depends only on the seed and its own arguments. Exits 2 with a one-line message on bad input.
+always produce the same files, and each split's content depends only on the seed and its own arguments.
+Exits 2 with a one-line message on bad input.
 """
 import argparse
 import os

@@ -43,8 +43,10 @@ def main(argv=None) -> int:
         import json
 
         from pipelines.heldout import evaluate_seeds, format_report
-        from vis.io.files import atomic_write_json
+        from vis.io.files import atomic_write_json, check_can_write
 
+        if args.out:
+            check_can_write(args.out)
         report = evaluate_seeds(args.config, args.checkpoint, seeds=args.seeds, data_root=args.data_root,
                                 task=args.task, num_items=args.num, cfg_options=args.cfg_options,
                                 device=args.device, progress=not args.no_progress, split=args.split)

@@ -13,6 +13,15 @@ from typing import Any, Iterator
 from ..errors import DataError, VisError
 
 
+def check_can_write(path: str) -> None:
+    """Fail now rather than after a long run: the nearest existing folder of ``path`` must be writable."""
+    directory = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(directory):
+        directory = os.path.dirname(directory)
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK | os.X_OK):
+        raise VisError(f"cannot write {path}: {directory} is not a writable folder")
+
+
 @contextlib.contextmanager
 def atomic_open(path: str, mode: str = "w", **kwargs: Any) -> Iterator[Any]:
     """Open ``<path>.tmp.<pid>`` for writing; rename to ``path`` only if the block finishes."""
