@@ -150,7 +150,8 @@ def synthetic_tracker_ms(objects: int = 10, frames: int = 300, dim: int = 1024) 
 def benchmark_video(config: str, checkpoint: Optional[str] = None, video: Optional[str] = None, frames: int = 200,
                     long_frames: int = 5000, size: Tuple[int, int] = (360, 640), device: Optional[str] = None,
                     amp: bool = False, score_thr: Optional[float] = None, work_dir: str = "work/benchmark_video",
-                    cfg_options: Optional[Sequence[str]] = None, rss_frame: int = 100) -> Dict[str, Any]:
+                    cfg_options: Optional[Sequence[str]] = None, rss_frame: int = 100,
+                    tracker: Optional[str] = None) -> Dict[str, Any]:
     """Run every measurement of the module docstring; -> a flat dict of figures (also printed, one per line)."""
     from .evaluate import resolve_device
     from .video import build_preprocess, build_video_tracker, check_amp, load_video_model, run_video
@@ -181,15 +182,17 @@ def benchmark_video(config: str, checkpoint: Optional[str] = None, video: Option
     show("frame_size", f"{images[0].shape[0]}x{images[0].shape[1]}")
     show("decode_fps", decode_fps, "frames/s")
 
-    model, cfg, _ = load_video_model(config, checkpoint, cfg_options, torch_device)
-    preprocess = build_preprocess(cfg)
+    loaded = load_video_model(config, checkpoint, cfg_options, torch_device, tracker)
+    model = loaded.model
+    show("tracker", loaded.tracker_cfg["type"])
+    preprocess = build_preprocess(loaded.cfg)
     model_input = tuple(preprocess(images[0]).shape[-2:])
     show("model_input", f"{model_input[0]}x{model_input[1]}")
     model_fps, detections = model_speed(model, preprocess, images, torch_device, amp)
     show("model_fps", model_fps, "frames/s")
     del images
 
-    tracking = tracker_speed(build_video_tracker(cfg, score_thr), detections, score_thr)
+    tracking = tracker_speed(build_video_tracker(loaded.tracker_cfg, score_thr), detections, score_thr)
     show("tracker_ms_per_frame", tracking["mean_ms"], f"ms (median {tracking['median_ms']:.3f}; "
          f"{tracking['mean_live_tracks']:.1f} live tracks, {tracking['mean_detections']:.1f} detections per frame)")
     show("tracker_ms_10_tracks", synthetic_tracker_ms(), "ms (synthetic: 10 live tracks x 10 detections, median)")
@@ -197,7 +200,7 @@ def benchmark_video(config: str, checkpoint: Optional[str] = None, video: Option
 
     out_dir = os.path.join(work_dir, "out")
     e2e = run_video(video, config, checkpoint, out_dir=out_dir, device=device, score_thr=score_thr, end=frames,
-                    progress=False, cfg_options=cfg_options, amp=amp)
+                    progress=False, cfg_options=cfg_options, amp=amp, tracker=tracker)
     show("end_to_end_fps", e2e["fps"], f"frames/s ({e2e['fps'] / model_fps:.3f} x model fps; all four outputs)")
 
     if long_frames:
@@ -206,7 +209,8 @@ def benchmark_video(config: str, checkpoint: Optional[str] = None, video: Option
         context = multiprocessing.get_context("spawn")
         queue = context.Queue()
         worker = context.Process(target=_long_run, args=(queue, video, config, checkpoint, out_dir, device, score_thr,
-                                                         long_frames, cfg_options, amp, rss_frame, torch.get_num_threads()))
+                                                         long_frames, cfg_options, amp, rss_frame, torch.get_num_threads(),
+                                                         tracker))
         worker.start()
         outcome = queue.get()
         worker.join()
@@ -223,7 +227,7 @@ def benchmark_video(config: str, checkpoint: Optional[str] = None, video: Option
 
 def _long_run(queue: Any, video: str, config: str, checkpoint: str, out_dir: str, device: Optional[str],
               score_thr: Optional[float], frames: int, cfg_options: Optional[Sequence[str]], amp: bool,
-              rss_frame: int, threads: int) -> None:
+              rss_frame: int, threads: int, tracker: Optional[str] = None) -> None:
     """Body of the memory run's process: `run_video` with a probe at ``rss_frame``; reports through ``queue``."""
     from .video import run_video
 
@@ -236,7 +240,7 @@ def _long_run(queue: Any, video: str, config: str, checkpoint: str, out_dir: str
 
     try:
         run = run_video(video, config, checkpoint, out_dir=out_dir, device=device, score_thr=score_thr, end=frames,
-                        progress=True, cfg_options=cfg_options, amp=amp, on_frame=on_frame)
+                        progress=True, cfg_options=cfg_options, amp=amp, tracker=tracker, on_frame=on_frame)
         queue.put({"run": {k: run[k] for k in ("frames", "fps")}, "early": probes["early"], "end": memory_mb()})
     except BaseException as exc:  # the parent turns it into a one-line error
         queue.put({"error": f"{type(exc).__name__}: {exc}"})

@@ -129,14 +129,15 @@ def format_report(report: Dict[str, Any]) -> str:
 def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEFAULT_SEEDS,
                    data_root: str = DEFAULT_DATA_ROOT, task: Optional[str] = None, num_items: Optional[int] = None,
                    cfg_options: Optional[Sequence[str]] = None, device: Optional[str] = None,
-                   progress: bool = True, split: str = "test") -> Dict[str, Any]:
+                   progress: bool = True, split: str = "test", tracker: Optional[str] = None) -> Dict[str, Any]:
     """Evaluate one checkpoint on the test split of each seed; returns {'config', 'checkpoint', 'task',
-    'split', 'seeds', 'per_seed': [{'seed', 'num_items', 'metrics'}], 'summary'}.
+    'split', 'seeds', 'tracker', 'per_seed': [{'seed', 'num_items', 'metrics'}], 'summary'}.
 
     ``task``: 'images' (COCO segm/bbox AP) or 'videos' (YouTube-VIS AP + identity switches); default by
     the model type. ``split='val'``: the tuning splits of the seeds instead (val / valid), where settings
     are compared before the one test run. ``num_items``: images or videos per seed (default: the
-    generator's size of that split).
+    generator's size of that split). ``tracker`` (videos): 'OnlineTracker' or 'QueryTracker' instead of the
+    config's choice (`pipelines.video.choose_tracker`); an image model tracks with QueryTracker.
     """
     from vis.data.synthetic import NUM_TEST_IMAGES, NUM_TEST_VIDEOS, NUM_VAL_IMAGES, NUM_VAL_VIDEOS
     from vis.engine.checkpoint import resolve_checkpoint
@@ -153,6 +154,8 @@ def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEF
     task = task or default_task(cfg)
     if task not in TASKS:
         raise ConfigError(f"unknown task '{task}' (use {' or '.join(TASKS)})")
+    if tracker is not None and task != "videos":
+        raise ConfigError(f"--tracker applies to videos, and the task is '{task}' (add --task videos)")
     if num_items is None:
         sizes = {("images", "test"): NUM_TEST_IMAGES, ("videos", "test"): NUM_TEST_VIDEOS,
                  ("images", "val"): NUM_VAL_IMAGES, ("videos", "val"): NUM_VAL_VIDEOS}
@@ -174,7 +177,10 @@ def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEF
         from .submission import evaluate_video_results, run_video_inference
         from .video import load_video_model
 
-        model, _, _ = load_video_model(config_path, checkpoint, cfg_options, torch_device)
+        loaded = load_video_model(config_path, checkpoint, cfg_options, torch_device, tracker)
+        if loaded.note and progress:
+            print(loaded.note, file=sys.stderr)
+        model = loaded.model
     else:
         from vis.evaluation import evaluate_coco
 
@@ -184,7 +190,8 @@ def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEF
         for seed, files in zip(seeds, split_files):
             dataset = build_dataset(_dataset_cfg(base_dataset_cfg, task, files["ann_file"], files["img_dir"]))
             if task == "videos":
-                results = run_video_inference(model, dataset, cfg.get("tracker"), torch_device, progress)
+                results = run_video_inference(model, dataset, loaded.tracker_cfg, loaded.class_names, torch_device,
+                                              progress)
                 with open(files["ann_file"], "r", encoding="utf-8") as f:
                     metrics = evaluate_video_results(json.load(f), results)
                 count = len(dataset.videos)
@@ -196,5 +203,7 @@ def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEF
             per_seed.append({"seed": seed, "num_items": count, "metrics": metrics})
             if progress:
                 print(f"seed {seed}: done ({count} {task})", file=sys.stderr)
+    tracker_type = loaded.tracker_cfg["type"] if task == "videos" else None
     return {"config": config_path, "checkpoint": checkpoint, "task": task, "split": split, "seeds": seeds,
+            "tracker": tracker_type,
             "per_seed": per_seed, "summary": summarize(per_seed, task)}

@@ -1,7 +1,8 @@
 """YouTube-VIS dataset inference: videos -> tracked instances -> ``results.json`` + ``submission.zip`` (+ AP).
 
-Each video is streamed frame by frame through ``model.predict`` (a `VideoSegmenter`, which adds track
-embeddings) and an `OnlineTracker`; a `VideoResultAccumulator` keeps only compressed RLE per track and frame.
+Each video is streamed frame by frame through ``model.predict`` and a tracker (a `VideoSegmenter`'s track
+head with `OnlineTracker`, or any segmenter's query embeddings with `QueryTracker`: an official COCO model gives
+a zero-shot submission through the COCO -> YouTube-VIS class table); a `VideoResultAccumulator` keeps only compressed RLE per track and frame.
 Under torchrun the videos are split into contiguous shards, one per rank, and the per-video results are
 gathered on rank 0 in dataset order, so the output is identical to a single process.
 """
@@ -19,18 +20,22 @@ from vis.engine import dist
 from vis.engine.checkpoint import resolve_checkpoint
 from vis.tracking import VideoResultAccumulator, build_tracker
 
-DEFAULT_TRACKER = dict(type="OnlineTracker")
+def infer_video(model: torch.nn.Module, frames: Any, tracker: Any, device: torch.device,
+                label_map: Mapping[int, int], top_k: Optional[int] = None) -> List[Dict[str, Any]]:
+    """One video (`vis.data.ytvis.VideoFrames`) -> its YouTube-VIS result entries (one per track).
 
-
-def infer_video(model: torch.nn.Module, frames: Any, tracker: Any, device: torch.device, label_map: Any,
-                top_k: Optional[int] = None) -> List[Dict[str, Any]]:
-    """One video (`vis.data.ytvis.VideoFrames`) -> its YouTube-VIS result entries (one per track)."""
+    ``label_map``: model label -> dataset category id (`vis.data.label_space.model_label_map`); detections of
+    labels it lacks are dropped before tracking, so they neither start tracks nor take a track's place.
+    """
     tracker.reset()
     accumulator = None
+    mapped = torch.tensor(sorted(label_map), dtype=torch.int64)
     for position, image, orig_size in frames:
         if accumulator is None:
             accumulator = VideoResultAccumulator(len(frames), tuple(orig_size))
         (instances,) = model.predict([image.to(device)], orig_sizes=[tuple(orig_size)])
+        if len(instances):
+            instances = instances[torch.isin(instances.labels, mapped.to(instances.labels.device))]
         tracked = tracker.update(instances, frame_index=position)
         accumulator.add(tracked.to("cpu"), frame_index=position)
     if accumulator is None:
@@ -38,14 +43,30 @@ def infer_video(model: torch.nn.Module, frames: Any, tracker: Any, device: torch
     return accumulator.results(frames.video_id, label_map, top_k=top_k)
 
 
-def run_video_inference(model: torch.nn.Module, dataset: Any, tracker_cfg: Optional[Mapping[str, Any]] = None,
-                        device: Optional[torch.device] = None, progress: bool = True,
+def dataset_label_map(class_names: Sequence[str], dataset: Any, progress: bool = True) -> Dict[int, int]:
+    """The model's labels -> ``dataset``'s category ids (`model_label_map`); its note goes to stderr."""
+    from vis.data.label_space import model_label_map
+
+    categories = [{"id": cat_id, "name": name} for cat_id, name in zip(dataset.cat_ids, dataset.class_names)]
+    label_map, note = model_label_map(class_names, categories, owner=f"annotation file {dataset.ann_file}")
+    if note and progress and dist.get_rank() == 0:
+        print(note, file=sys.stderr)
+    return label_map
+
+
+def run_video_inference(model: torch.nn.Module, dataset: Any, tracker_cfg: Mapping[str, Any],
+                        class_names: Sequence[str], device: Optional[torch.device] = None, progress: bool = True,
                         top_k: Optional[int] = None) -> List[Dict[str, Any]]:
-    """All videos of a `YTVISDataset` (this rank's shard) -> results gathered on rank 0 ([] on other ranks)."""
+    """All videos of a `YTVISDataset` (this rank's shard) -> results gathered on rank 0 ([] on other ranks).
+
+    ``tracker_cfg`` and ``class_names`` come from `pipelines.video.load_video_model`; the model's labels are
+    written as the dataset's categories through `dataset_label_map`.
+    """
     from vis.data.ytvis import VideoFrames
 
     device = device or next(model.parameters()).device
-    tracker = build_tracker(tracker_cfg or DEFAULT_TRACKER)
+    label_map = dataset_label_map(class_names, dataset, progress)
+    tracker = build_tracker(tracker_cfg)
     videos = list(InferenceSampler(len(dataset.videos)))
     bar = None
     if progress and dist.get_rank() == 0:
@@ -57,7 +78,7 @@ def run_video_inference(model: torch.nn.Module, dataset: Any, tracker_cfg: Optio
     with torch.no_grad():
         for video_index in videos:
             frames = VideoFrames(dataset, video_index)
-            results.extend(infer_video(model, frames, tracker, device, dataset.label_to_cat_id, top_k))
+            results.extend(infer_video(model, frames, tracker, device, label_map, top_k))
             if bar is not None:
                 bar.update(len(frames))
     if bar is not None:
@@ -79,8 +100,12 @@ def evaluate_video_results(gt: Mapping[str, Any], results: List[Dict[str, Any]])
 def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[str] = None,
                          img_dir: Optional[str] = None, out_dir: str = "out", cfg_options: Optional[Sequence[str]] = None,
                          device: Optional[str] = None, top_k: Optional[int] = None, progress: bool = True,
-                         split: str = "test") -> Dict[str, Any]:
-    """Run a video model over a YouTube-VIS split; write ``out_dir/results.json`` and ``out_dir/submission.zip``.
+                         split: str = "test", tracker: Optional[str] = None) -> Dict[str, Any]:
+    """Track a YouTube-VIS split; write ``out_dir/results.json`` and ``out_dir/submission.zip``.
+
+    Any model tracks (`pipelines.video.load_video_model`: a video model's track head, or ``tracker``
+    'QueryTracker', the default for image models). Its labels become the annotation file's categories through
+    `vis.data.label_space.model_label_map` (a COCO model on YouTube-VIS: the class table, zero-shot).
 
     The split is the config's ``data.test`` (``split='val'``: ``data.val``, where tracker settings are
     chosen), or ``ann_file`` / ``img_dir`` with that split's transforms. With ground truth (annotations
@@ -107,8 +132,11 @@ def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[s
     dist.init_distributed()
     torch_device = resolve_device(device)
     dataset = build_dataset(dataset_cfg)
-    model, _, _ = load_video_model(config_path, checkpoint, cfg_options, torch_device)
-    results = run_video_inference(model, dataset, cfg.get("tracker"), torch_device, progress, top_k)
+    loaded = load_video_model(config_path, checkpoint, cfg_options, torch_device, tracker)
+    if loaded.note and dist.get_rank() == 0:
+        print(loaded.note, file=sys.stderr)
+    results = run_video_inference(loaded.model, dataset, loaded.tracker_cfg, loaded.class_names, torch_device,
+                                  progress, top_k)
     if dist.get_rank() != 0:
         return {}
 

@@ -21,7 +21,8 @@ import queue
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -35,14 +36,15 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_CONFIG = os.path.join(REPO, "models", "demo", "queryinst_vis_tiny_shapes.py")
 DEMO_CHECKPOINT = os.path.join(REPO, "models", "demo", "queryinst_vis_tiny_shapes.pth")
 OUTPUTS = ("vis", "ytvis", "frames", "mot")
-DEFAULT_TRACKER = dict(type="OnlineTracker")
+TRACK_HEAD_TRACKER = "OnlineTracker"  # MaskTrack R-CNN association on a trained track head's embeddings
+QUERY_TRACKER = "QueryTracker"  # training-free association on the segmenter's query embeddings
 READ_QUEUE_SIZE = 8  # decoded frames waiting for the model
 WRITE_QUEUE_SIZE = 4  # tracked frames (image + masks) waiting for the sinks
 
 TrackedFrame = Tuple[int, np.ndarray, Instances]
 
 
-# -- model -----------------------------------------------------------------------------------------
+# -- model ----------------------------------------------------------------------------------------
 def resolve_model_files(config: Optional[str], checkpoint: Optional[str]) -> Tuple[str, str]:
     """Both given, or neither (the bundled demo model); a missing demo model is a one-line VisError."""
     if config is None and checkpoint is None:
@@ -50,8 +52,8 @@ def resolve_model_files(config: Optional[str], checkpoint: Optional[str]) -> Tup
             return DEMO_CONFIG, DEMO_CHECKPOINT
         raise VisError(
             f"no model given and the bundled demo model is missing ({os.path.relpath(DEMO_CONFIG, REPO)} + "
-            f"{os.path.relpath(DEMO_CHECKPOINT, REPO)}): pass --config CONFIG --checkpoint CKPT of a video model, "
-            f"e.g. trained with: python tools/train_recipe.py configs/recipes/shapes_queryinst.py"
+            f"{os.path.relpath(DEMO_CHECKPOINT, REPO)}): pass --config CONFIG --checkpoint CKPT, e.g. an "
+            f"official COCO model (README, model zoo)"
         )
     if config is None or checkpoint is None:
         raise VisError("give both --config and --checkpoint (or neither, for the bundled demo model)")
@@ -59,32 +61,73 @@ def resolve_model_files(config: Optional[str], checkpoint: Optional[str]) -> Tup
     return config, checkpoint
 
 
-def _checkpoint_meta(path: str) -> Dict[str, Any]:
-    """The checkpoint's ``meta`` dict, read with mmap (weights are not loaded a second time); {} if none."""
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # foreign or old formats: load_checkpoint has already accepted the weights
-        return {}
-    meta = checkpoint.get("meta") if isinstance(checkpoint, dict) else None
-    return dict(meta) if isinstance(meta, dict) else {}
+def class_names_for(model: torch.nn.Module, cfg: Any, checkpoint_names: Optional[Sequence[str]]) -> List[str]:
+    """Names of labels 0..K-1: the checkpoint's (its meta, any layout), else the config's ``class_names`` (a list
+    or a table name such as 'coco'), else the model's, else 'class 0', 'class 1', ..."""
+    from vis.data.coco_classes import named_class_names
 
-
-def class_names_for(model: torch.nn.Module, cfg: Any, meta: Dict[str, Any]) -> List[str]:
-    """Names of labels 0..K-1: checkpoint ``meta.class_names``, else the config's ``class_names``, else the
-    model's, else 'class 0', 'class 1', ..."""
     num_classes = int(model.num_classes)
-    for names in (meta.get("class_names"), cfg.get("class_names"), getattr(model, "class_names", None)):
+    for names in (checkpoint_names, named_class_names(cfg.get("class_names")), getattr(model, "class_names", None)):
         if names is not None and len(names) == num_classes:
             return [str(n) for n in names]
     return [f"class {i}" for i in range(num_classes)]
 
 
-def load_video_model(config: str, checkpoint: str, cfg_options: Optional[Sequence[str]] = None,
-                     device: Optional[torch.device] = None) -> Tuple[torch.nn.Module, Any, List[str]]:
-    """Config + checkpoint -> (model in eval mode on ``device``, config, class names).
+@dataclass
+class VideoModel:
+    """What every video path needs from a config + checkpoint.
 
-    The model must be a VideoSegmenter (ConfigError) and the checkpoint must hold its track head
-    (CheckpointError: an image-only checkpoint cannot track).
+    ``model`` is what runs per frame: a `VideoSegmenter` when its track head tracks, else a `FrameSegmenter`
+    (an image model, or a video model's segmenter when the query tracker is chosen). ``tracker_cfg`` is the
+    tracker section to build; ``note`` says on stderr why the tracker was chosen when it was not the config's.
+    """
+
+    model: torch.nn.Module
+    cfg: Any
+    class_names: List[str]
+    tracker_cfg: Dict[str, Any]
+    note: Optional[str] = None
+
+
+def choose_tracker(cfg: Any, tracker: Optional[str], is_video_model: bool, has_track_head: bool,
+                   checkpoint: str) -> Tuple[Dict[str, Any], Optional[str]]:
+    """-> (tracker section, note). ``tracker`` (e.g. ``--tracker QueryTracker``) overrides the config's type.
+
+    Default: the config's ``tracker`` section; without one, OnlineTracker (the track head) for a video model and
+    QueryTracker (query embeddings, no training) for an image model. A named type other than the config's gets
+    that tracker's documented defaults. A video config whose checkpoint has no track head (a COCO file) tracks
+    with QueryTracker and says so; asking for OnlineTracker there, or for an image model, is a one-line error.
+    """
+    from vis.tracking import TRACKERS
+
+    section = dict(to_plain(cfg.get("tracker") or {}))
+    if tracker is not None and tracker not in TRACKERS:
+        raise ConfigError(f"unknown tracker '{tracker}' (choose from {', '.join(TRACKERS)})")
+    explicit = tracker or section.get("type")
+    name = explicit or (TRACK_HEAD_TRACKER if is_video_model else QUERY_TRACKER)
+    note = None
+    if name == TRACK_HEAD_TRACKER and not has_track_head:
+        if not is_video_model:
+            raise ConfigError(f"{TRACK_HEAD_TRACKER} associates with a track head, and the config's model is an "
+                              f"image model without one: use --tracker {QUERY_TRACKER} (or drop the tracker section)")
+        if tracker == TRACK_HEAD_TRACKER:
+            raise CheckpointError(f"checkpoint {checkpoint} has no track head, which --tracker {TRACK_HEAD_TRACKER} "
+                                  f"needs: finetune it on videos, or track with --tracker {QUERY_TRACKER}")
+        name = QUERY_TRACKER
+        note = (f"checkpoint {os.path.basename(checkpoint)} has no track head (an image model): tracking with "
+                f"{QUERY_TRACKER} on the segmenter's query embeddings")
+    if section.get("type") == name:
+        return section, note
+    return dict(type=name), note
+
+
+def load_video_model(config: str, checkpoint: str, cfg_options: Optional[Sequence[str]] = None,
+                     device: Optional[torch.device] = None, tracker: Optional[str] = None) -> VideoModel:
+    """Config + checkpoint -> `VideoModel` (model in eval mode on ``device``, config, class names, tracker).
+
+    Any segmenter tracks: a video model (segmenter + track head) with its track head by default, an image model
+    (e.g. an official COCO checkpoint) with `QueryTracker`; see `choose_tracker`. A checkpoint that does not fit
+    the config (another segmenter, a video checkpoint with an image config) is a one-line CheckpointError.
     """
     from vis.engine.checkpoint import load_checkpoint
     from vis.models import build_model
@@ -93,16 +136,16 @@ def load_video_model(config: str, checkpoint: str, cfg_options: Optional[Sequenc
     if cfg.get("model") is None:
         raise ConfigError(f"config {config} has no model section")
     model = build_model(cfg.model)
-    if not hasattr(model, "track_head"):
-        raise ConfigError(f"the config's model is a {type(model).__name__}, not a VideoSegmenter: it cannot track")
+    is_video_model = hasattr(model, "track_head")
     report = load_checkpoint(model, checkpoint)
-    if any(key.startswith("track_head.") for key in report.missing):
-        raise CheckpointError(f"checkpoint {checkpoint} has no track head (an image-only model?): "
-                              f"finetune it on videos first")
-    class_names = class_names_for(model, cfg, _checkpoint_meta(checkpoint))
+    has_track_head = is_video_model and not any(key.startswith("track_head.") for key in report.missing)
+    tracker_cfg, note = choose_tracker(cfg, tracker, is_video_model, has_track_head, checkpoint)
+    class_names = class_names_for(model, cfg, report.class_names)
+    if is_video_model and tracker_cfg["type"] != TRACK_HEAD_TRACKER:
+        model = model.segmenter  # the same per-frame weights; the track head would only cost time
     model.to(device or torch.device("cpu"))
     model.eval()
-    return model, cfg, class_names
+    return VideoModel(model, cfg, class_names, tracker_cfg, note)
 
 
 def _to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -127,12 +170,12 @@ def build_preprocess(cfg: Any) -> Callable[[np.ndarray], torch.Tensor]:
     return preprocess
 
 
-def build_video_tracker(cfg: Any, score_thr: Optional[float] = None):
-    """The config's ``tracker`` (default OnlineTracker). ``score_thr`` replaces both its ``score_thr`` and
+def build_video_tracker(tracker_cfg: Mapping[str, Any], score_thr: Optional[float] = None):
+    """Build a tracker section (`VideoModel.tracker_cfg`). ``score_thr`` replaces both its ``score_thr`` and
     ``init_score_thr``: detections below it are dropped, every other one may start a track."""
     from vis.tracking import build_tracker
 
-    tracker_cfg = dict(to_plain(cfg.get("tracker") or DEFAULT_TRACKER))
+    tracker_cfg = dict(tracker_cfg)
     if score_thr is not None:
         tracker_cfg.update(score_thr=float(score_thr), init_score_thr=float(score_thr))
     return build_tracker(tracker_cfg)
@@ -313,14 +356,15 @@ def run_video(path: str, config: Optional[str] = None, checkpoint: Optional[str]
               device: Optional[str] = None, score_thr: Optional[float] = None, start: int = 0,
               end: Optional[int] = None, outputs: Sequence[str] = OUTPUTS, progress: bool = True,
               cfg_options: Optional[Sequence[str]] = None, fps: Optional[float] = None,
-              batch_size: int = 1, amp: bool = False,
+              batch_size: int = 1, amp: bool = False, tracker: Optional[str] = None,
               on_frame: Optional[Callable[[int], None]] = None) -> Dict[str, Any]:
     """Track every frame ``start <= i < end`` of ``path`` (video file or image folder); write ``outputs``.
 
     Returns ``{"input", "frames", "tracks", "fps" (processing speed), "seconds", "video_fps", "frame_size",
     "start", "end", "outputs": {kind: path}}``. Without ``config`` and ``checkpoint`` the bundled demo model
     is used. ``fps`` sets the frame rate of a folder of frames (default 10) or overrides a video's.
-    ``amp``: float16 autocast on CUDA. ``on_frame(n)`` is called after the n-th frame (1-based) is tracked
+    ``amp``: float16 autocast on CUDA. ``tracker``: 'OnlineTracker' or 'QueryTracker' instead of the config's
+    choice (`choose_tracker`; image models track with QueryTracker). ``on_frame(n)`` is called after the n-th frame (1-based) is tracked
     and queued for writing (progress reporting, memory probes).
     """
     from vis.io.video import FrameReader, open_frame_source
@@ -335,9 +379,12 @@ def run_video(path: str, config: Optional[str] = None, checkpoint: Optional[str]
     torch_device = resolve_device(device)
     check_amp(amp, torch_device)
     _make_out_dir(out_dir)
-    model, cfg, class_names = load_video_model(config, checkpoint, cfg_options, torch_device)
-    tracker = build_video_tracker(cfg, score_thr)
-    preprocess = build_preprocess(cfg)
+    loaded = load_video_model(config, checkpoint, cfg_options, torch_device, tracker)
+    if loaded.note:
+        print(loaded.note, file=sys.stderr)
+    model, class_names = loaded.model, loaded.class_names
+    frame_tracker = build_video_tracker(loaded.tracker_cfg, score_thr)
+    preprocess = build_preprocess(loaded.cfg)
     sinks = _make_sinks(outputs, out_dir, source, class_names)
 
     bar = None
@@ -351,7 +398,7 @@ def run_video(path: str, config: Optional[str] = None, checkpoint: Optional[str]
     complete = False
     began = time.perf_counter()
     try:
-        for count, item in enumerate(track_frames(model, reader, tracker, torch_device, score_thr, batch_size,
+        for count, item in enumerate(track_frames(model, reader, frame_tracker, torch_device, score_thr, batch_size,
                                                   preprocess, amp), start=1):
             writer.put(item)
             track_ids.update(int(t) for t in item[2].track_ids.tolist())
@@ -370,7 +417,7 @@ def run_video(path: str, config: Optional[str] = None, checkpoint: Optional[str]
         written = _close_sinks(sinks, complete) if complete else _close_partial(sinks, writer.frames_written)
     seconds = time.perf_counter() - began
     return {
-        "input": path, "frames": writer.frames_written, "tracks": len(track_ids),
+        "input": path, "frames": writer.frames_written, "tracks": len(track_ids), "tracker": type(frame_tracker).__name__,
         "fps": writer.frames_written / seconds if seconds > 0 else 0.0, "seconds": seconds,
         "video_fps": source.fps, "frame_size": source.frame_size, "start": source.start, "end": source.end,
         "outputs": written,

@@ -101,12 +101,34 @@ def run_test_vis(args, env=None):
                           capture_output=True, text=True, timeout=300, env=env)
 
 
-def test_image_checkpoint_is_rejected_for_video(recipe_run, shapes, tmp_path):
+def test_image_checkpoint_tracks_with_the_query_tracker(recipe_run, shapes, tmp_path):
+    """An image checkpoint tracks videos with no video training: with its image config, and with a video config
+    (whose track head it lacks: said on stderr). Asking for the track head there is a one-line error."""
     _, result = recipe_run
-    proc = run_test_vis([VIS_CONFIG, result["checkpoints"]["images"], "--ann",
-                         os.path.join(shapes, "ytvis", "valid.json"), "--out-dir", str(tmp_path)])
-    assert proc.returncode == 2 and "no track head" in proc.stderr and "Traceback" not in proc.stderr
-    assert not os.path.exists(tmp_path / "submission.zip")
+    image_ckpt = result["checkpoints"]["images"]
+    ann = os.path.join(shapes, "ytvis", "valid.json")
+    gt = json.loads(open(ann).read())
+    image_config = os.path.join(REPO, "configs", "shapes", "queryinst_tiny_shapes.py")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    plain = run_test_vis([image_config, image_ckpt, "--ann", ann, "--out-dir", str(tmp_path / "image"),
+                          "--device", "cpu", "--cfg-options", "tracker.type=QueryTracker", "tracker.score_thr=0.0",
+                          "tracker.init_score_thr=0.0"], env=env)
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    assert validate_submission_zip(str(tmp_path / "image" / "submission.zip"), gt) == []
+    results = json.loads((tmp_path / "image" / "results.json").read_text())
+    assert results and {r["video_id"] for r in results} <= {v["id"] for v in gt["videos"]}
+
+    video_config = run_test_vis([VIS_CONFIG, image_ckpt, "--ann", ann, "--out-dir", str(tmp_path / "video"),
+                                 "--device", "cpu"], env=env)
+    assert video_config.returncode == 0, video_config.stderr[-2000:]
+    assert "has no track head (an image model): tracking with QueryTracker" in video_config.stderr
+    assert validate_submission_zip(str(tmp_path / "video" / "submission.zip"), gt) == []
+
+    refused = run_test_vis([VIS_CONFIG, image_ckpt, "--ann", ann, "--out-dir", str(tmp_path / "refused"),
+                            "--tracker", "OnlineTracker"], env=env)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip().splitlines()[-1].endswith("or track with --tracker QueryTracker")
+    assert not os.path.exists(tmp_path / "refused" / "submission.zip")
 
 
 def test_sharded_inference_equals_single_process(recipe_run, shapes, tmp_path):

@@ -21,7 +21,8 @@ from vis.cli import parse_size, run_tool  # noqa: E402
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Speed and memory of streaming video inference.")
-    parser.add_argument("--config", default=None, help="video model config (default: the bundled demo model)")
+    parser.add_argument("--config", default=None, help="model config, video or image (default: the bundled demo model)")
+    parser.add_argument("--tracker", default=None, metavar="NAME", help="OnlineTracker or QueryTracker (as run_video)")
     parser.add_argument("--checkpoint", default=None, help="its checkpoint (default with --config: random weights)")
     parser.add_argument("--video", default=None, help="video to use (default: a synthetic one under --work-dir)")
     parser.add_argument("--size", type=parse_size, default=(360, 640), help="HxW of the synthetic video (360x640)")
@@ -50,7 +51,8 @@ def main(argv=None) -> int:
             config, checkpoint = resolve_model_files(None, checkpoint)
         report = benchmark_video(config, checkpoint, video=args.video, frames=args.frames,
                                  long_frames=args.long_frames, size=args.size, device=args.device, amp=args.amp,
-                                 score_thr=args.score_thr, work_dir=args.work_dir, cfg_options=args.cfg_options)
+                                 score_thr=args.score_thr, work_dir=args.work_dir, cfg_options=args.cfg_options,
+                                 tracker=args.tracker)
         if args.json:
             print(json.dumps(report))
         return report

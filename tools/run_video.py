@@ -4,6 +4,8 @@
     python tools/run_video.py clip.mp4                  # demo model -> out/clip.{vis.mp4,ytvis.json,frames.jsonl,mot.txt}
     python tools/run_video.py frames/ --fps 25          # a folder of image frames, sorted by name
     python tools/run_video.py clip.mp4 --config C --checkpoint K --start 100 --end 400 --score-thr 0.3 --no-video
+    python tools/run_video.py clip.mp4 --config configs/queryinst/queryinst_r50_fpn_1x_coco.py \
+        --checkpoint queryinst_r50_fpn_1x_coco_20210907_084916-5a8f1998.pth      # an official COCO model, no video training
 
 Output formats: vis/io/sinks.py. Ctrl-C keeps what was done as ``*.partial.*`` files and exits 130.
 """
@@ -21,8 +23,13 @@ OUTPUTS = ("vis", "ytvis", "frames", "mot")
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Video instance segmentation and tracking of one video.")
     parser.add_argument("input", help="video file, or a folder of image frames sorted by name")
-    parser.add_argument("--config", default=None, help="video model config (default: the bundled demo model)")
-    parser.add_argument("--checkpoint", default=None, help="its checkpoint, with a track head")
+    parser.add_argument("--config", default=None,
+                        help="model config: a video model, or an image model such as an official COCO release "
+                             "(README, model zoo); default: the bundled demo model")
+    parser.add_argument("--checkpoint", default=None, help="its checkpoint (this project's, or the official file)")
+    parser.add_argument("--tracker", default=None, metavar="NAME",
+                        help="OnlineTracker (a video model's track head) or QueryTracker (query embeddings, no video "
+                             "training); default: the config's tracker, else the track head if the model has one")
     parser.add_argument("--out-dir", default="out", help="output folder (default: out/)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
     parser.add_argument("--score-thr", type=float, default=None,
@@ -48,7 +55,8 @@ def main(argv=None) -> int:
         summary = run_video(args.input, config=args.config, checkpoint=args.checkpoint, out_dir=args.out_dir,
                             device=args.device, score_thr=args.score_thr, start=args.start, end=args.end,
                             outputs=outputs, progress=not args.no_progress, cfg_options=args.cfg_options,
-                            fps=args.fps, batch_size=args.batch_size, amp=args.amp)
+                            fps=args.fps, batch_size=args.batch_size, amp=args.amp,
+                            tracker=args.tracker)
         print(f"{args.input}: {summary['frames']} frames, {summary['tracks']} tracks, {summary['fps']:.1f} frames/s"
               f" -> {', '.join(summary['outputs'].values())}")
         return summary

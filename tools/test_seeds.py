@@ -29,7 +29,11 @@ def main(argv=None) -> int:
     parser.add_argument("--split", choices=["test", "val"], default="test",
                         help="test (default: where figures are reported) or val (the tuning splits)")
     parser.add_argument("--task", choices=["images", "videos"], default=None,
-                        help="default: videos for a VideoSegmenter config, else images")
+                        help="default: videos for a VideoSegmenter config, else images (an image model tracks "
+                             "videos with QueryTracker)")
+    parser.add_argument("--tracker", default=None, metavar="NAME",
+                        help="videos: OnlineTracker (track head) or QueryTracker (query embeddings); default: the "
+                             "config's, QueryTracker for an image model")
     parser.add_argument("--num", type=int, default=None,
                         help="images / videos per seed (default: the generator's size, test 500 / 50, val 200 / 20)")
     parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")
@@ -49,7 +53,8 @@ def main(argv=None) -> int:
             check_can_write(args.out)
         report = evaluate_seeds(args.config, args.checkpoint, seeds=args.seeds, data_root=args.data_root,
                                 task=args.task, num_items=args.num, cfg_options=args.cfg_options,
-                                device=args.device, progress=not args.no_progress, split=args.split)
+                                device=args.device, progress=not args.no_progress, split=args.split,
+                                tracker=args.tracker)
         if args.out:
             atomic_write_json(args.out, report, indent=2)
         print(json.dumps(report) if args.json else format_report(report))

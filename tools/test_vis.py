@@ -4,6 +4,11 @@
     python tools/test_vis.py CONFIG CKPT --ann data/ytvis_2019/valid.json --images data/ytvis_2019/valid/JPEGImages --out-dir out/
     python tools/test_vis.py CONFIG CKPT [--split val]     # the config's data.test (default) or data.val
     torchrun --nproc_per_node=N tools/test_vis.py ...      # videos sharded across processes, same results
+    python tools/test_vis.py configs/queryinst/queryinst_r50_fpn_1x_coco.py queryinst_r50_fpn_1x_coco_20210907_084916-5a8f1998.pth \
+        --ann data/ytvis_2019/valid.json --out-dir out/      # zero-shot: a COCO model, the COCO -> YouTube-VIS class table
+
+An image model (an official COCO checkpoint) tracks with QueryTracker on its query embeddings; its labels become
+the annotation file's categories by the class table (COCO -> YouTube-VIS 2019 / 2021) or by name.
 
 Figures are reported on data.test; tracker settings and other choices are made on data.val.
 """
@@ -18,8 +23,11 @@ from vis.cli import run_tool  # noqa: E402
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="YouTube-VIS inference, submission and evaluation.")
-    parser.add_argument("config", help="video model config (a VideoSegmenter)")
-    parser.add_argument("checkpoint", help="checkpoint with a track head")
+    parser.add_argument("config", help="model config: a video model, or an image model (tracked by query embeddings)")
+    parser.add_argument("checkpoint", help="its checkpoint (this project's, or the official file)")
+    parser.add_argument("--tracker", default=None, metavar="NAME",
+                        help="OnlineTracker (track head) or QueryTracker (query embeddings); default: the config's, "
+                             "QueryTracker for an image model")
     parser.add_argument("--split", choices=["test", "val"], default="test",
                         help="data.test (default; data.val when the config has none) or data.val")
     parser.add_argument("--ann", default=None, help="YouTube-VIS JSON (default: the split's)")
@@ -34,7 +42,7 @@ def main(argv=None) -> int:
     return run_tool(lambda: test_vis_from_config(
         args.config, args.checkpoint, ann_file=args.ann, img_dir=args.images, out_dir=args.out_dir,
         cfg_options=args.cfg_options, device=args.device, top_k=args.top_k,
-        split=args.split,
+        split=args.split, tracker=args.tracker,
     ))
 
 

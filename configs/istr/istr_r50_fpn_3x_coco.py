@@ -9,6 +9,7 @@
 _base_ = [
     '../_base_/models/istr_r50_fpn.py',
     '../_base_/datasets/coco_instance.py',
+    '../_base_/video/coco_query_tracking.py',
     '../_base_/schedules/schedule_3x.py',
 ]
 _ms_scales = [(1333, s) for s in range(480, 801, 32)]

@@ -4,5 +4,6 @@
 _base_ = [
     '../_base_/models/queryinst_r50_fpn.py',
     '../_base_/datasets/coco_instance.py',
+    '../_base_/video/coco_query_tracking.py',
     '../_base_/schedules/schedule_1x.py',
 ]

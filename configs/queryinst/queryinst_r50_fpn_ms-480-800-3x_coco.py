@@ -3,6 +3,7 @@
 _base_ = [
     '../_base_/models/queryinst_r50_fpn.py',
     '../_base_/datasets/coco_instance.py',
+    '../_base_/video/coco_query_tracking.py',
     '../_base_/schedules/schedule_3x.py',
 ]
 data = dict(

@@ -39,3 +39,7 @@ optimizer = dict(type='AdamW', lr=2.5e-4, weight_decay=1e-4, backbone_lr_mult=1.
 schedule = dict(max_iters=6000, milestones=[4800, 5600], gamma=0.1, warmup_iters=100, warmup_factor=0.001)
 runtime = dict(seed=0, log_interval=20, checkpoint_interval=800, eval_interval=800, max_keep_ckpts=2)
 evaluation = dict(metrics=['bbox', 'segm'])
+# On videos (tools/run_video.py, tools/test_vis.py, tools/test_seeds.py --task videos) this image model tracks by its
+# query embeddings, with QueryTracker's documented defaults (vis/tracking/query_tracker.py); tune with
+# --cfg-options tracker.KEY=VALUE. The video configs built on this file replace the type (and set their own keys).
+tracker = dict(type='QueryTracker')

@@ -7,6 +7,7 @@
 _base_ = [
     '../_base_/models/solq_r50.py',
     '../_base_/datasets/coco_instance.py',
+    '../_base_/video/coco_query_tracking.py',
     '../_base_/schedules/schedule_solq_50e.py',
 ]
 _ms_scales = [(1333, s) for s in range(480, 801, 32)]

@@ -73,3 +73,58 @@ class LabelSpaceMixin:
     def label_to_cat_id(self, label: int) -> int:
         """Contiguous label -> dataset category id, for writing results."""
         return self.cat_ids[int(label)]
+
+
+def _name_key(name: str) -> str:
+    return str(name).replace("_", " ").strip().lower()
+
+
+def model_label_map(model_names: Sequence[str], categories: Sequence[Mapping[str, Any]],
+                    owner: str = "annotation file") -> Tuple[Dict[int, int], Optional[str]]:
+    """How a model's labels become a dataset's category ids when its results are written for that dataset.
+
+    -> ({model label: category id}, note). Labels missing from the dict have no counterpart: their detections
+    are dropped. In order:
+
+    1. the same class names in the same order (the model was trained on this label space), or a model without
+       class names and as many classes as categories: label i -> the i-th category by id;
+    2. a COCO model (80 COCO names, or the 91 COCO-id slots) on YouTube-VIS 2019 / 2021: the class tables of
+       `vis.data.ytvis` (zero-shot; e.g. car -> sedan in 2019, classes with no YouTube-VIS counterpart dropped);
+    3. otherwise by name (case and '_' / ' ' ignored): each model class whose name is a category's name.
+
+    No class in common is a one-line ConfigError naming both label spaces (e.g. the 6-class demo model on a
+    5-category file of other names).
+    """
+    from . import ytvis
+    from .coco_classes import COCO_CLASSES, coco_category_id
+
+    cats = sorted(categories, key=lambda c: int(c["id"]))
+    names = [str(n) for n in model_names]
+    cat_names = [str(c["name"]) for c in cats]
+    unnamed = names == [f"class {i}" for i in range(len(names))]  # a model that stores no class names
+    if [_name_key(n) for n in names] == [_name_key(n) for n in cat_names] or (unnamed and len(names) == len(cats)):
+        return {label: int(c["id"]) for label, c in enumerate(cats)}, None
+    year = ytvis.detect_year(cats)
+    coco_names = {_name_key(n) for n in COCO_CLASSES}
+    if year is not None and coco_names <= {_name_key(n) for n in names}:
+        table = ytvis.COCO_TO_YTVIS_2019 if year == 2019 else ytvis.COCO_TO_YTVIS_2021
+        mapping = {}
+        for label, name in enumerate(names):
+            coco_id = coco_category_id(name)
+            if coco_id is not None and coco_id in table:
+                mapping[label] = table[coco_id]
+        note = (f"COCO classes -> YouTube-VIS {year} through the class table: {len(mapping)} of the model's "
+                f"{len(COCO_CLASSES)} COCO classes have a counterpart, detections of the others are dropped")
+        return mapping, note
+    by_name = {_name_key(c["name"]): int(c["id"]) for c in cats}
+    mapping = {label: by_name[_name_key(n)] for label, n in enumerate(names) if _name_key(n) in by_name}
+    if not mapping:
+        def shown(items):
+            return ", ".join(items[:6]) + (", ..." if len(items) > 6 else "")
+
+        raise ConfigError(
+            f"the {owner}'s {len(cats)} categories ({shown(cat_names)}) share no class name with the model's "
+            f"{len(names)} classes ({shown(names)}): evaluate the model on data of its own classes")
+    note = (f"classes matched by name: {len(mapping)} of the model's {len(names)} classes map to the "
+            f"{owner}'s {len(cats)} categories" + ("; detections of the others are dropped" if len(mapping) < len(names) else ""))
+    return mapping, note

@@ -48,6 +48,28 @@ def rescale_size(width: int, height: int, scale: Tuple[int, int]) -> Tuple[int, 
     return int(width * factor + 0.5), int(height * factor + 0.5)
 
 
+def detr_rescale_size(width: int, height: int, scale: Tuple[int, int]) -> Tuple[int, int]:
+    """DETR's rule (``get_size_with_aspect_ratio`` of its ``transforms.py``, used by Deformable DETR and SOLQ):
+    the short edge becomes min(scale) unless the long edge would pass max(scale), in which case the short edge
+    is ``round(max * short / long)``; the long edge is then *truncated*, ``int(short' * long / short)``.
+    A 640x480 image at (1333, 800) becomes 1066x800 here and 1067x800 under mmcv / detectron2 rounding.
+
+    Returns the new (width, height).
+    """
+    max_size, size = max(scale), min(scale)
+    short, long = float(min(width, height)), float(max(width, height))
+    if long / short * size > max_size:
+        size = int(round(max_size * short / long))
+    if (width <= height and width == size) or (height <= width and height == size):
+        return width, height
+    if width < height:
+        return size, int(size * height / width)
+    return int(size * width / height), size
+
+
+SIZE_RULES = {"mmcv": rescale_size, "detr": detr_rescale_size}
+
+
 def _as_scale(scale: Union[int, Sequence[int]], where: str) -> Tuple[int, int]:
     if isinstance(scale, int):
         return (scale, scale)
@@ -63,17 +85,23 @@ class Resize:
     (so the order inside ``scale`` does not matter). ``keep_ratio=False``: resize to exactly
     ``scale = (width, height)`` (mmdet 3.x order). Images use bilinear interpolation, masks nearest.
     Records ``scale_factor = (w_scale, h_scale)`` of this resize (overwritten by a later resize, as mmdet does).
+    ``size_rule``: how keep-ratio sizes are rounded, 'mmcv' (half up; mmdet and detectron2) or 'detr' (long
+    edge truncated; DETR, Deformable DETR, SOLQ), see `detr_rescale_size`.
     """
 
-    def __init__(self, scale: Union[int, Sequence[int]] = (1333, 800), keep_ratio: bool = True):
+    def __init__(self, scale: Union[int, Sequence[int]] = (1333, 800), keep_ratio: bool = True,
+                 size_rule: str = "mmcv"):
         self.scale = _as_scale(scale, "Resize")
         self.keep_ratio = bool(keep_ratio)
+        if size_rule not in SIZE_RULES:
+            raise ConfigError(f"Resize: size_rule must be one of {', '.join(SIZE_RULES)}, got {size_rule!r}")
+        self.size_rule = size_rule
 
     def __call__(self, sample: Sample, rng: Optional[np.random.Generator] = None) -> Sample:
         image = sample["image"]
         h, w = image.shape[:2]
         if self.keep_ratio:
-            new_w, new_h = rescale_size(w, h, self.scale)
+            new_w, new_h = SIZE_RULES[self.size_rule](w, h, self.scale)
         else:
             new_w, new_h = self.scale
         w_scale, h_scale = new_w / w, new_h / h
@@ -90,7 +118,7 @@ class Resize:
         return sample
 
     def __repr__(self) -> str:
-        return f"Resize(scale={self.scale}, keep_ratio={self.keep_ratio})"
+        return f"Resize(scale={self.scale}, keep_ratio={self.keep_ratio}, size_rule={self.size_rule!r})"
 
 
 def _resize_masks(masks: np.ndarray, new_w: int, new_h: int) -> np.ndarray:
@@ -107,10 +135,11 @@ def _resize_masks(masks: np.ndarray, new_w: int, new_h: int) -> np.ndarray:
 class RandomChoiceResize:
     """Resize to one of ``scales`` chosen uniformly (mmdet's multi-scale training)."""
 
-    def __init__(self, scales: Sequence[Sequence[int]] = ((1333, 800),), keep_ratio: bool = True):
+    def __init__(self, scales: Sequence[Sequence[int]] = ((1333, 800),), keep_ratio: bool = True,
+                 size_rule: str = "mmcv"):
         if not scales:
             raise ConfigError("RandomChoiceResize: scales must not be empty")
-        self.resizes = [Resize(scale, keep_ratio) for scale in scales]
+        self.resizes = [Resize(scale, keep_ratio, size_rule) for scale in scales]
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         return self.resizes[int(rng.integers(len(self.resizes)))](sample, rng)

@@ -296,6 +296,50 @@ def extract_state_dict(checkpoint: Mapping[str, Any], path: str = "checkpoint") 
 
 
 # --------------------------------------------------------------------------------------------------
+# What a checkpoint holds (for error messages and class names)
+# --------------------------------------------------------------------------------------------------
+# A key prefix only one architecture's checkpoints have, in this project's layout and the official ones alike.
+_ARCHITECTURE_KEYS = (
+    ("SOLQ", "vector_embed."),
+    ("ISTR", "head.head_series."),
+    ("QueryInst", "roi_head.mask_head."),
+)
+
+
+def describe_architecture(state: Mapping[str, Any]) -> Optional[str]:
+    """'QueryInst', 'ISTR', 'SOLQ', 'VideoSegmenter(QueryInst)' (segmenter + track head), or None (unknown)."""
+    keys = list(state)
+    if any(k.startswith("track_head.") for k in keys):
+        inner = describe_architecture({k[len("segmenter."):]: None for k in keys if k.startswith("segmenter.")})
+        return f"VideoSegmenter({inner or 'unknown segmenter'})"
+    for name, prefix in _ARCHITECTURE_KEYS:
+        if any(k.startswith(prefix) for k in keys):
+            return name
+    return None
+
+
+def _architecture_of(model: nn.Module) -> str:
+    inner = getattr(model, "segmenter", None)
+    if inner is not None and hasattr(model, "track_head"):
+        return f"VideoSegmenter({type(inner).__name__})"
+    return type(model).__name__
+
+
+def checkpoint_class_names(checkpoint: Mapping[str, Any]) -> Optional[List[str]]:
+    """Class names stored in a checkpoint's meta: this project's ``class_names``, mmdet 2.x ``CLASSES``,
+    mmdet 3.x ``dataset_meta['classes']``; None when the file has none (detectron2, DETR / SOLQ releases)."""
+    meta = checkpoint.get("meta")
+    if not isinstance(meta, Mapping):
+        return None
+    dataset_meta = meta.get("dataset_meta")
+    for names in (meta.get("class_names"), meta.get("CLASSES"),
+                  dataset_meta.get("classes") if isinstance(dataset_meta, Mapping) else None):
+        if isinstance(names, (list, tuple)) and names and all(isinstance(n, str) for n in names):
+            return list(names)
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
 # Loading weights (fine-tuning, inference)
 # --------------------------------------------------------------------------------------------------
 def _shape(t: torch.Tensor) -> str:
@@ -320,6 +364,8 @@ class LoadReport:
     mismatched: List[Tuple[str, Tuple[int, ...], Tuple[int, ...]]] = field(default_factory=list)
     classifier_reinitialised: bool = False
     classifier_message: str = ""
+    notes: List[str] = field(default_factory=list)  # what the model's convert_state_dict changed
+    class_names: Optional[List[str]] = None  # from the checkpoint's meta, in any supported layout
 
     def summary(self) -> str:
         parts = [f"loaded {self.path}: {len(self.loaded)} of {self.num_model_keys} model keys"]
@@ -331,6 +377,7 @@ class LoadReport:
             parts.append(f"{len(self.mismatched)} shape-mismatched ({_names([m[0] for m in self.mismatched])})")
         if self.classifier_message:
             parts.append(self.classifier_message)
+        parts.extend(self.notes)
         return "; ".join(parts)
 
 
@@ -360,13 +407,17 @@ def load_checkpoint(
     checkpoint = read_checkpoint(path, logger)
     state = extract_state_dict(checkpoint, path)
     target = unwrap_model(model)
+    held = describe_architecture(state)
     # Official checkpoints (mmdet, detectron2, DETR layouts) are renamed by the model that knows them.
+    describe = getattr(target, "describe_conversion", None)
+    notes = [note for note in [describe(state) if callable(describe) else None] if note]
     convert = getattr(target, "convert_state_dict", None)
     if callable(convert):
         state = convert(state)
     model_type = type(target).__name__
     model_state = target.state_dict()
-    report = LoadReport(path=path, model_type=model_type, num_model_keys=len(model_state))
+    report = LoadReport(path=path, model_type=model_type, num_model_keys=len(model_state),
+                        notes=notes, class_names=checkpoint_class_names(checkpoint))
 
     usable: Dict[str, torch.Tensor] = {}
     for key, value in model_state.items():
@@ -382,6 +433,12 @@ def load_checkpoint(
     where = f"checkpoint {path} does not fit model {model_type}"
     if not usable or (not allow_partial and len(report.missing) > MAX_MISSING_FRACTION * len(model_state)):
         missing = len(model_state) - len(usable)
+        wanted = _architecture_of(target)
+        if held is not None and held != wanted:
+            hint = f"it holds a {held} model, the config builds a {wanted}"
+            if held.startswith("VideoSegmenter(") and not wanted.startswith("VideoSegmenter("):
+                hint += ": pass the video config it was trained with"
+            raise CheckpointError(f"{where}: {hint} ({missing} of {len(model_state)} keys missing)")
         raise CheckpointError(f"{where}: {missing} of {len(model_state)} keys missing (is it another architecture?)")
 
     classifier = set(_classifier_names(target))

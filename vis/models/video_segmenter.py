@@ -99,6 +99,12 @@ class VideoSegmenter(nn.Module):
             return state_dict
         return {f"segmenter.{k}": v for k, v in self.segmenter.convert_state_dict(state_dict).items()}
 
+    def describe_conversion(self, state_dict: Dict[str, torch.Tensor]) -> Optional[str]:
+        describe = getattr(self.segmenter, "describe_conversion", None)
+        if not callable(describe) or any(k.startswith(("segmenter.", "track_head.")) for k in state_dict):
+            return None
+        return describe(state_dict)
+
     def classifier_param_names(self) -> List[str]:
         return [f"segmenter.{name}" for name in self.segmenter.classifier_param_names()]
 

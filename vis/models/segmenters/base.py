@@ -97,12 +97,15 @@ class FrameSegmenter(nn.Module):
     def preprocess(self, images: Images) -> ImageBatch:
         """Raw 0..255 RGB images (an ``ImageBatch`` padded with anything, or a list of [3, h, w]) ->
         normalised ``ImageBatch`` on the model's device, padded with 0 AFTER normalising to a multiple of
-        ``size_divisibility`` (so the padding is the mean colour, as in mmdet)."""
+        ``size_divisibility`` (so the padding is the mean colour, as in mmdet). An ``ImageBatch`` padded further
+        than that (the data loader pads to 32) is cropped to it: DETR-family models pad only to the largest image."""
         if isinstance(images, ImageBatch):
-            tensor = images.tensor.to(self.device, torch.float32)
+            d = self.size_divisibility
+            height = -(-max(h for h, _ in images.image_sizes) // d) * d
+            width = -(-max(w for _, w in images.image_sizes) // d) * d
+            tensor = images.tensor[..., :height, :width].to(self.device, torch.float32)
             tensor = (tensor - self.pixel_mean) / self.pixel_std
-            pad_h = -tensor.shape[-2] % self.size_divisibility
-            pad_w = -tensor.shape[-1] % self.size_divisibility
+            pad_h, pad_w = height - tensor.shape[-2], width - tensor.shape[-1]
             if pad_h or pad_w:
                 tensor = F.pad(tensor, (0, pad_w, 0, pad_h))
             batch = ImageBatch(tensor, images.image_sizes)

@@ -40,6 +40,7 @@ from torch import nn
 from torchvision.ops import box_convert
 
 from ...config import check_kwargs
+from ...data.coco_classes import COCO_THING_IDS, NUM_COCO_ID_SLOTS  # row COCO_THING_IDS[label] of the 91-slot head
 from ...errors import ConfigError
 from ...structures import ImageBatch, Instances
 from ..backbone import ResNetTrunk, build_resnet
@@ -58,11 +59,6 @@ from .base import (
     make_instances,
     merge_weights,
 )
-
-# COCO category ids of the 80 thing classes, in id order: row ``COCO_THING_IDS[label]`` of the official 91-way head
-# is this model's ``label`` (ids 12, 26, 29, 30, 45, 66, 68, 69, 71, 83 and 0 are unused by COCO 2017).
-COCO_THING_IDS: Tuple[int, ...] = tuple(i for i in range(1, 91) if i not in {12, 26, 29, 30, 45, 66, 68, 69, 71, 83})
-NUM_COCO_ID_SLOTS = 91
 
 
 # ------------------------------------------------------------------------------------------------
@@ -225,6 +221,10 @@ class SOLQ(FrameSegmenter):
     Defaults are the official R-50 model (``configs/r50_solq_train.sh``): hidden 384, 8 heads, 6 + 6 layers,
     FFN 1024, dropout 0.1, 4 levels, 4 points, 300 queries, vector MLP 384 -> 1024 -> 1024 -> 256, with 80
     contiguous COCO classes instead of the 91 category-id slots. Every size is a parameter for tiny configs.
+
+    ``num_classes=91`` with ``unused_labels`` (the slots no COCO category uses) is the official head exactly:
+    the release file loads unchanged and unused slots are never emitted. ``size_divisibility=1`` (default) pads a
+    batch only to its largest image, with the padding mask, as the official ``nested_tensor_from_tensor_list``.
     """
 
     def __init__(
@@ -251,8 +251,14 @@ class SOLQ(FrameSegmenter):
         class_names: Optional[Sequence[str]] = None,
         pixel_mean: Sequence[float] = IMAGENET_PIXEL_MEAN,
         pixel_std: Sequence[float] = IMAGENET_PIXEL_STD,
+        size_divisibility: int = 1,
+        unused_labels: Optional[Sequence[int]] = None,
     ):
-        super().__init__(num_classes, class_names, pixel_mean, pixel_std, size_divisibility=32)
+        super().__init__(num_classes, class_names, pixel_mean, pixel_std, size_divisibility=size_divisibility)
+        unused = sorted({int(label) for label in (unused_labels or ())})
+        if any(not 0 <= label < num_classes for label in unused):
+            raise ConfigError(f"model unused_labels must lie in 0..{num_classes - 1}, got {unused}")
+        self.unused_labels = unused
         backbone_cfg = {**_DEFAULT_BACKBONE, **(backbone or {})}
         check_kwargs(build_resnet, backbone_cfg, "model backbone")
         if num_feature_levels < 1 or num_feature_levels == 2:
@@ -414,7 +420,10 @@ class SOLQ(FrameSegmenter):
         logits, vectors, hidden = out.logits[-1], out.vectors[-1], out.hidden[-1]
         boxes = normalized_cxcywh_to_xyxy(out.boxes[-1], batch.image_sizes)  # [N, Q, 4] input pixels
         num_images, num_queries, num_classes = logits.shape
-        scores = logits.sigmoid().flatten(1)  # [N, Q*K], index = query * K + label
+        scores = logits.sigmoid()  # [N, Q, K]
+        if self.unused_labels:  # slots no category uses (the 91-slot COCO head) are never emitted
+            scores[..., self.unused_labels] = 0.0
+        scores = scores.flatten(1)  # [N, Q*K], index = query * K + label
         k = min(self.max_per_img, num_queries * num_classes)
         top_scores, top_idx = scores.topk(k, dim=1, sorted=True)
         labels = top_idx % num_classes
@@ -463,6 +472,14 @@ class SOLQ(FrameSegmenter):
                 if key in converted and converted[key].shape[0] == NUM_COCO_ID_SLOTS:
                     converted[key] = converted[key][rows.to(converted[key].device)]
         return converted
+
+    def describe_conversion(self, state_dict: Dict[str, torch.Tensor]) -> Optional[str]:
+        """What `convert_state_dict` did to ``state_dict``, for the load report (None: nothing)."""
+        first = state_dict.get("class_embed.0.weight")
+        if first is not None and first.shape[0] == NUM_COCO_ID_SLOTS and self.num_classes == len(COCO_THING_IDS):
+            return (f"class head: the rows of the {len(COCO_THING_IDS)} COCO categories taken from the checkpoint's "
+                    f"{NUM_COCO_ID_SLOTS} category-id slots")
+        return None
 
     def classifier_param_names(self) -> List[str]:
         return [f"class_embed.{l}.{kind}" for l in range(self.dec_layers) for kind in ("weight", "bias")]
