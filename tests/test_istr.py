@@ -11,6 +11,7 @@ import pytest
 import torch
 from torchvision.ops import generalized_box_iou
 
+from official_layouts import to_detectron2_istr
 from vis.data import collate
 from vis.data.synthetic import make_coco_split
 from vis.engine.checkpoint import load_checkpoint
@@ -181,30 +182,7 @@ def test_convert_detectron2_checkpoint_keys():
 
     # A whole detectron2-layout checkpoint of the tiny model (FrozenBN, as detectron2) loads strictly.
     model = _tiny(backbone=dict(depth=18, frozen_stages=1, norm="frozen_bn"))
-    inverse = {v: k for k, v in official.items()}
-    d2 = {}
-    for key, value in model.state_dict().items():
-        name = key
-        if key.startswith("neck."):
-            block, level, _, tail = key.split(".")[1:]
-            name = f"backbone.fpn_{'lateral' if block == 'inner_blocks' else 'output'}{int(level) + 2}.{tail}"
-        elif key.startswith("backbone."):
-            parts = key.split(".")
-            if parts[1] in ("conv1", "bn1"):
-                name = "backbone.bottom_up.stem.conv1." + ("weight" if parts[1] == "conv1" else "norm." + parts[2])
-            else:
-                stage, block, layer = int(parts[1][-1]) + 1, parts[2], parts[3]
-                if layer == "downsample":
-                    layer, tail = "shortcut", ("weight" if parts[4] == "0" else "norm." + parts[5])
-                else:
-                    tail = "weight" if layer.startswith("conv") else "norm." + parts[4]
-                    layer = "conv" + layer[-1]
-                name = f"backbone.bottom_up.res{stage}.{block}.{layer}.{tail}"
-        else:
-            for ours, theirs in (("norm_in", "norm1"), ("norm_out", "norm2"), ("fc_layer", "out_layer"),
-                                 ("fc_norm", "norm3")):
-                name = name.replace(f"inst_interact.{ours}.", f"inst_interact.{theirs}.")
-        d2[inverse.get(key, name)] = value.clone()
+    d2 = to_detectron2_istr(model.state_dict())
     assert not any(k.startswith(("neck.", "backbone.layer")) for k in d2)
     assert model.convert_state_dict(model.state_dict()).keys() == model.state_dict().keys()  # identity on ours
     assert model.convert_state_dict(d2).keys() == model.state_dict().keys()

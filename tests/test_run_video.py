@@ -442,3 +442,84 @@ def test_istr_and_solq_run_through_the_same_pipeline(kind, clip, tmp_path):
     names = {inst["class_name"] for line in read_jsonl(tmp_path / "out" / "clip.frames.jsonl")
              for inst in line["instances"]}
     assert names and names <= set(CLASS_NAMES)
+
+
+# -- image models (no track head) track with the query tracker ------------------------------------
+IMAGE_CONFIG = """
+model = dict(type='QueryInst', num_classes=6, num_proposals=10, num_stages=2,
+             backbone=dict(depth=18, pretrained=None, frozen_stages=-1, norm_eval=False),
+             hidden_dim=32, num_heads=4, feedforward_channels=64, dynamic_channels=8, mask_num_convs=1,
+             max_per_img=10)
+data = dict(test=dict(type='CocoDataset', ann_file='unused.json', img_dir='unused/', test_mode=True,
+                      transforms=[dict(type='Resize', scale=(96, 64), keep_ratio=True)]))
+"""
+
+
+@pytest.fixture(scope="module")
+def image_model_files(tmp_path_factory):
+    """A tiny image-only QueryInst (no tracker section: QueryTracker is the default) and its checkpoint."""
+    from vis.config import load_config
+    from vis.engine.checkpoint import save_checkpoint
+    from vis.models import build_model
+
+    root = tmp_path_factory.mktemp("image_model")
+    config = root / "tiny_image.py"
+    config.write_text(IMAGE_CONFIG)
+    torch.manual_seed(0)
+    model = build_model(load_config(str(config)).model)
+    model.class_names = list(CLASS_NAMES)
+    return str(config), save_checkpoint(str(root / "tiny_image.pth"), model)
+
+
+def test_image_only_model_writes_four_consistent_outputs(image_model_files, clip, tmp_path):
+    summary = run_in_process(image_model_files, clip, tmp_path / "out")
+    assert summary["tracker"] == "QueryTracker"
+    assert summary["frames"] == NUM_FRAMES and summary["tracks"] > 0
+    out = tmp_path / "out"
+    assert sorted(os.listdir(out)) == sorted(FINAL_NAMES)
+    assert video_info(str(out / "clip.vis.mp4"))[0] == NUM_FRAMES
+    lines = read_jsonl(out / "clip.frames.jsonl")
+    assert [line["frame"] for line in lines] == list(range(NUM_FRAMES))
+    jsonl_ids = {inst["track_id"] for line in lines for inst in line["instances"]}
+    assert len(jsonl_ids) == summary["tracks"]
+    assert {int(i) for i in read_mot(out / "clip.mot.txt")[:, 1]} == jsonl_ids
+    results = json.loads((out / "clip.ytvis.json").read_text())
+    assert len(results) == summary["tracks"]
+    assert validate_results(results, [{"id": 1, "length": NUM_FRAMES, "height": HEIGHT, "width": WIDTH}]) == []
+    names = {inst["class_name"] for line in lines for inst in line["instances"]}
+    assert names and names <= set(CLASS_NAMES)  # from the checkpoint's meta, not "class 3"
+
+
+def test_query_tracker_on_a_video_model_uses_its_segmenter(model_files, image_model_files, clip, tmp_path):
+    """--tracker QueryTracker on a video model; an image checkpoint in a video config tracks with it and says so."""
+    from pipelines.video import load_video_model
+
+    config, checkpoint = model_files
+    loaded = load_video_model(config, checkpoint, tracker="QueryTracker")
+    assert type(loaded.model).__name__ == "QueryInst" and loaded.tracker_cfg == {"type": "QueryTracker"}
+    assert loaded.note is None
+    default = load_video_model(config, checkpoint)
+    assert type(default.model).__name__ == "VideoSegmenter" and default.tracker_cfg["type"] == "OnlineTracker"
+    # The image checkpoint's keys get the segmenter prefix; the missing track head switches the tracker.
+    image_ckpt = image_model_files[1]
+    switched = load_video_model(config, image_ckpt)
+    assert type(switched.model).__name__ == "QueryInst" and switched.tracker_cfg == {"type": "QueryTracker"}
+    assert "has no track head (an image model): tracking with QueryTracker" in switched.note
+    summary = run_in_process((config, image_ckpt), clip, tmp_path / "out", outputs=["frames"])
+    assert summary["tracker"] == "QueryTracker" and summary["frames"] == NUM_FRAMES
+
+
+def test_model_and_tracker_mismatches_exit_2_with_one_line(model_files, image_model_files, clip, tmp_path):
+    video_config, video_ckpt = model_files
+    image_config, image_ckpt = image_model_files
+    out = ["--out-dir", tmp_path / "out", "--device", "cpu"]
+    assert_one_line_error(run_tool(clip, "--config", image_config, "--checkpoint", video_ckpt, *out),
+                          "holds a VideoSegmenter(QueryInst) model", "builds a QueryInst",
+                          "pass the video config it was trained with")
+    assert_one_line_error(run_tool(clip, "--config", video_config, "--checkpoint", image_ckpt, *out,
+                                   "--tracker", "OnlineTracker"), "has no track head", "--tracker QueryTracker")
+    assert_one_line_error(run_tool(clip, "--config", image_config, "--checkpoint", image_ckpt, *out,
+                                   "--tracker", "OnlineTracker"), "image model without one")
+    assert_one_line_error(run_tool(clip, "--config", image_config, "--checkpoint", image_ckpt, *out,
+                                   "--tracker", "SORT"), "unknown tracker 'SORT'", "QueryTracker")
+    assert not os.path.exists(tmp_path / "out") or os.listdir(tmp_path / "out") == []

@@ -325,7 +325,7 @@ def test_predict_contract(tiny_model):
         assert torch.all(result.scores[:-1] >= result.scores[1:])
         assert torch.all((result.labels >= 0) & (result.labels < 3))
         assert result.embeds.shape == (15, 64) and result.query_index.max() < 12
-    assert [tuple(m.shape[-2:]) for m in features.maps] == [(16, 16), (8, 8), (4, 4), (2, 2)]  # 128x128 padded
+    assert [tuple(m.shape[-2:]) for m in features.maps] == [(16, 15), (8, 8), (4, 4), (2, 2)]  # padded to 128x120
     assert features.strides == [8, 16, 32, 64] and features.maps[0].shape[:2] == (2, 64)
     assert tiny_model.predict(images)[1].image_size == (128, 96)  # default: the input sizes
 
@@ -442,3 +442,41 @@ def test_video_segmenter_wrapping_solq_trains_with_reference_frames(tmp_path):
     with open(os.path.join(work, "metrics.jsonl")) as f:
         events = [json.loads(line) for line in f if '"train"' in line]
     assert len(events) == 3 and all("loss_track" in e and math.isfinite(e["loss"]) for e in events)
+
+
+def test_batches_are_padded_only_to_the_largest_image(tiny_model):
+    """DETR's nested_tensor_from_tensor_list: no rounding to 32; a loader batch padded to 32 is cut back, so a
+    single 370x500 image is not padded at all and predicts the same alone or from a padded ImageBatch."""
+    from vis.structures import ImageBatch
+
+    torch.manual_seed(0)
+    a, b = torch.rand(3, 370, 500) * 255, torch.rand(3, 300, 520) * 255
+    single = tiny_model.preprocess([a])
+    assert tuple(single.tensor.shape) == (1, 3, 370, 500) and bool(single.valid_mask().all())
+    pair = tiny_model.preprocess([a, b])
+    assert tuple(pair.tensor.shape) == (2, 3, 370, 520)
+    assert pair.valid_mask()[1, :300, :520].all() and not pair.valid_mask()[1, 300:].any()
+    assert not pair.valid_mask()[0, :, 500:].any()
+    loader = ImageBatch.from_tensors([a], size_divisibility=32)  # what collate gives: 384 x 512
+    assert tuple(loader.tensor.shape[-2:]) == (384, 512)
+    assert tuple(tiny_model.preprocess(loader).tensor.shape) == (1, 3, 370, 500)
+    tiny_model.eval()
+    alone = tiny_model.predict([a])[0]
+    padded = tiny_model.predict(loader)[0]
+    assert torch.equal(alone.boxes, padded.boxes) and torch.equal(alone.scores, padded.scores)
+    # The rounding mmdet does would change the input: padding is real input to DETR-family encoders.
+    with torch.no_grad():
+        rounded = SOLQ(**{**TINY, "size_divisibility": 32})
+        rounded.load_state_dict(tiny_model.state_dict())
+        rounded.eval()
+        assert not torch.equal(rounded.predict([a])[0].scores, alone.scores)
+
+
+def test_unused_labels_are_never_emitted():
+    torch.manual_seed(0)
+    model = SOLQ(**{**TINY, "num_classes": 5, "unused_labels": [0, 3], "max_per_img": 30})
+    model.eval()
+    labels = model.predict([torch.rand(3, 96, 128) * 255])[0].labels
+    assert len(labels) == 30 and not ({0, 3} & set(labels.tolist()))
+    with pytest.raises(ConfigError, match="unused_labels must lie in 0..4"):
+        SOLQ(**{**TINY, "num_classes": 5, "unused_labels": [5]})

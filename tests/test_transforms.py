@@ -12,6 +12,7 @@ from vis.data.transforms import (
     Resize,
     hflip,
     masks_to_boxes,
+    detr_rescale_size,
     rescale_size,
 )
 from vis.errors import ConfigError
@@ -55,6 +56,23 @@ def test_rescale_rule():
     assert rescale_size(640, 480, (1333, 800)) == (1067, 800)
     assert rescale_size(480, 640, (800, 1333)) == (800, 1067)  # order inside scale does not matter
     assert rescale_size(1000, 100, (1333, 800)) == (1333, 133)  # long edge bound wins
+
+
+def test_detr_size_rule_truncates_the_long_side():
+    """DETR / Deformable DETR / SOLQ (get_size_with_aspect_ratio): short side = size, long side int(size*l/s)."""
+    assert detr_rescale_size(640, 480, (1333, 800)) == (1066, 800)  # mmcv and detectron2: 1067 x 800
+    assert detr_rescale_size(480, 640, (1333, 800)) == (800, 1066)
+    assert detr_rescale_size(500, 375, (1333, 800)) == (1066, 800)  # 1066.67: truncated
+    # Long-side bound: the short side becomes round(1333 * 500 / 2000) = 333, the long int(333 * 4) = 1332.
+    assert detr_rescale_size(2000, 500, (1333, 800)) == (1332, 333)
+    assert rescale_size(2000, 500, (1333, 800)) == (1333, 333)
+    assert detr_rescale_size(1066, 800, (1333, 800)) == (1066, 800)  # already there: unchanged
+    sample = Resize((1333, 800), keep_ratio=True, size_rule="detr")(
+        {"image": np.zeros((480, 640, 3), np.uint8), "boxes": np.array([[0, 0, 640, 480]], np.float32)})
+    assert sample["image"].shape == (800, 1066, 3)
+    assert np.allclose(sample["boxes"], [[0, 0, 1066, 800]])
+    with pytest.raises(ConfigError, match="size_rule"):
+        Resize((1333, 800), size_rule="round")
 
 
 def test_resize_keep_ratio_numbers():

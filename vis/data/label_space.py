@@ -3,7 +3,7 @@
 ``classes`` fixes the label space (the target categories, sorted by id, label = position); ``class_map``
 relabels source categories into it ({source id: target id}), dropping sources it does not name — e.g. COCO
 images pretraining a YouTube-VIS model. Both accept the names of the built-in tables:
-``classes='ytvis2019' | 'ytvis2021'`` and ``class_map='coco_to_ytvis2019' | 'coco_to_ytvis2021'``.
+``classes='ytvis2019' | 'ytvis2021' | 'coco_id_slots'`` (the last: label = COCO category id, for a 91-slot head) and ``class_map='coco_to_ytvis2019' | 'coco_to_ytvis2021'``.
 """
 from __future__ import annotations
 
@@ -16,6 +16,12 @@ ClassMap = Union[None, str, Mapping[Any, Any]]
 
 
 def _named_classes(name: str) -> List[Dict[str, Any]]:
+    if name == "coco_id_slots":  # DETR-family heads: label = COCO category id (91 slots, 0 and 11 ids unused)
+        from .coco_classes import coco_id_slot_names
+
+        return [{"id": i, "name": n} for i, n in enumerate(coco_id_slot_names())]
+    if name not in ("ytvis2019", "ytvis2021"):
+        raise ConfigError(f"unknown class list '{name}' (known: coco_id_slots, ytvis2019, ytvis2021)")
     from .ytvis import ytvis_categories  # the tables live with the YouTube-VIS dataset
 
     return ytvis_categories(name)
