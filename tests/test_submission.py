@@ -161,8 +161,22 @@ def test_validate_submission_tool_exit_codes(gt, results, tmp_path):
     assert "Traceback" not in proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 2 and "unknown category id 7" in lines[0] and "not finite" in lines[1]
-    assert [l for l in proc.stderr.splitlines() if l.startswith("error:")] == [
-        f"error: 2 problems: {bad} is not a valid submission"]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {bad} is not a valid submission: ") and "unknown category id 7" in last
+    assert last.endswith("(2 problems, all listed above)")
+
+    # The results.json itself, before zipping: the same checks.
+    json_path = tmp_path / "results.json"
+    json_path.write_text(json.dumps(results))
+    proc = _tool("validate_submission.py", json_path, "--ann", ann)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok: 2 tracks in 2 videos", proc.stderr[-2000:]
+    json_path.write_text(json.dumps(broken))
+    proc = _tool("validate_submission.py", json_path, "--ann", ann)
+    assert proc.returncode == 2 and "unknown category id 7" in proc.stderr.strip().splitlines()[-1]
+    json_path.write_text('[{"video_id": 1,')
+    proc = _tool("validate_submission.py", json_path, "--ann", ann)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 2 and "results.json is malformed JSON" in last and last.endswith("(1 problem)")
 
 
 def test_eval_tool_json_line(gt, results, tmp_path):

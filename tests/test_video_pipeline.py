@@ -150,3 +150,80 @@ def test_sharded_inference_equals_single_process(recipe_run, shapes, tmp_path):
     one = json.loads((tmp_path / "one" / "results.json").read_text())
     two = json.loads((tmp_path / "two" / "results.json").read_text())
     assert one == two
+
+
+def _rewrite_categories(src, dst, categories, keep=None, remap=None):
+    """A copy of a YouTube-VIS file with other categories (annotations of dropped ones removed, ids remapped)."""
+    data = json.loads(open(src).read())
+    remap = remap or {}
+    data["categories"] = categories
+    data["annotations"] = [dict(a, category_id=remap.get(a["category_id"], a["category_id"]))
+                           for a in data["annotations"] if keep is None or a["category_id"] in keep]
+    with open(dst, "w") as f:
+        json.dump(data, f)
+    return str(dst)
+
+
+def test_annotation_categories_that_do_not_fit_the_model(shapes, tmp_path):
+    """The demo model (6 shapes) on a file of 5 other categories: one line, exit 2 (it was an IndexError). On a
+    file with 5 of its 6 classes: the classes are matched by name and the sixth is dropped."""
+    from vis.data.synthetic import CATEGORIES
+
+    demo_config = os.path.join(REPO, "models", "demo", "queryinst_vis_tiny_shapes.py")
+    demo_ckpt = os.path.join(REPO, "models", "demo", "queryinst_vis_tiny_shapes.pth")
+    src = os.path.join(shapes, "ytvis", "valid.json")
+    images = os.path.join(shapes, "ytvis", "valid", "JPEGImages")
+    ids = [c["id"] for c in CATEGORIES]
+    other = _rewrite_categories(src, tmp_path / "other.json",
+                                [{"id": i, "name": n} for i, n in enumerate(["ant", "bee", "cat", "dog", "eel"], 1)],
+                                keep=set(ids[:5]), remap={cid: i for i, cid in enumerate(ids[:5], 1)})
+    proc = run_test_vis([demo_config, demo_ckpt, "--ann", other, "--images", images, "--out-dir", str(tmp_path / "o")])
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "5 categories (ant, bee, cat, dog, eel) share no class name with the model's 6 classes" in last
+    assert not os.path.exists(tmp_path / "o" / "submission.zip")
+
+    five = _rewrite_categories(src, tmp_path / "five.json", [c for c in CATEGORIES if c["id"] != ids[2]],
+                               keep=set(ids) - {ids[2]})
+    proc = run_test_vis([demo_config, demo_ckpt, "--ann", five, "--images", images, "--out-dir", str(tmp_path / "f")])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "classes matched by name: 5 of the model's 6 classes" in proc.stderr
+    results = json.loads((tmp_path / "f" / "results.json").read_text())
+    assert results and {r["category_id"] for r in results} <= set(ids) - {ids[2]}
+
+
+def test_zero_shot_submission_of_a_coco_model_through_the_class_table(shapes, tmp_path):
+    """An 80-class COCO image model on a YouTube-VIS 2019 file: tracked by QueryTracker, labels mapped by the
+    COCO -> YouTube-VIS 2019 table, results.json + submission.zip valid for that file."""
+    import torch
+
+    from vis.config import load_config
+    from vis.data.ytvis import COCO_TO_YTVIS_2019, ytvis_categories
+    from vis.engine.checkpoint import save_checkpoint
+    from vis.models import build_model
+
+    config = tmp_path / "coco_tiny.py"
+    config.write_text(
+        "model = dict(type='QueryInst', num_classes=80, num_proposals=20, num_stages=2, hidden_dim=32, num_heads=4, "
+        "feedforward_channels=64, dynamic_channels=8, mask_num_convs=1, max_per_img=20, "
+        "backbone=dict(depth=18, pretrained=None, frozen_stages=-1, norm_eval=False))\n"
+        "class_names = 'coco'\n"
+        "data = dict(val=dict(type='CocoDataset', ann_file='unused.json', img_dir='unused/', test_mode=True, "
+        "transforms=[dict(type='Resize', scale=(96, 64), keep_ratio=True)]))\n"
+        "tracker = dict(type='QueryTracker', score_thr=0.0, init_score_thr=0.0, max_per_frame=20)\n")
+    torch.manual_seed(0)
+    checkpoint = save_checkpoint(str(tmp_path / "coco_tiny.pth"), build_model(load_config(str(config)).model))
+    from vis.data.synthetic import CATEGORIES
+
+    ann = _rewrite_categories(os.path.join(shapes, "ytvis", "valid.json"), tmp_path / "valid_2019.json",
+                              ytvis_categories("ytvis2019"),
+                              remap={c["id"]: i for c, i in zip(CATEGORIES, (1, 6, 8, 14, 18, 29))})
+    proc = run_test_vis([str(config), checkpoint, "--ann", ann, "--images",
+                         os.path.join(shapes, "ytvis", "valid", "JPEGImages"), "--out-dir", str(tmp_path / "out"),
+                         "--device", "cpu"], env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "COCO classes -> YouTube-VIS 2019 through the class table: 19 of the model's 80" in proc.stderr
+    gt = json.loads(open(ann).read())
+    assert validate_submission_zip(str(tmp_path / "out" / "submission.zip"), gt) == []
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results and {r["category_id"] for r in results} <= set(COCO_TO_YTVIS_2019.values())

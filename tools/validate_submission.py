@@ -1,10 +1,12 @@
-"""Check a YouTube-VIS submission zip before uploading it.
+"""Check a YouTube-VIS submission (the zip, or its results.json before zipping) before uploading it.
 
     python tools/validate_submission.py SUBMISSION.zip --ann valid.json
+    python tools/validate_submission.py out/results.json --ann valid.json
 
 Prints 'ok: N tracks in M videos' and exits 0, or prints every problem (one per line, the first 50 and
-a count of the rest) and exits 2: results.json at the zip root, valid JSON, known video and category
-ids, finite scores, one compressed RLE (or null) of the video's size per frame.
+a count of the rest) and exits 2 with a last line that names the first problem: results.json at the zip root,
+valid JSON, known video and category ids, finite scores, one compressed RLE (or null) of the video's size per
+frame.
 """
 import argparse
 import os
@@ -18,15 +20,15 @@ MAX_SHOWN = 50
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Validate a YouTube-VIS submission zip.")
-    parser.add_argument("submission", help="submission zip with results.json at its root")
+    parser = argparse.ArgumentParser(description="Validate a YouTube-VIS submission (zip or results.json).")
+    parser.add_argument("submission", help="submission zip with results.json at its root, or the results.json")
     parser.add_argument("--ann", required=True, help="the split's YouTube-VIS JSON (videos and categories)")
     args = parser.parse_args(argv)
     from vis.errors import DataError
-    from vis.evaluation.submission import read_submission_zip, validate_results
+    from vis.evaluation.submission import read_results_file, validate_results
 
     def job():
-        results, problems = read_submission_zip(args.submission)
+        results, problems = read_results_file(args.submission)
         if not problems:
             problems = validate_results(results, args.ann)
         if problems:
@@ -34,7 +36,8 @@ def main(argv=None) -> int:
                 print(line)
             if len(problems) > MAX_SHOWN:
                 print(f"... and {len(problems) - MAX_SHOWN} more problems")
-            raise DataError(f"{len(problems)} problems: {args.submission} is not a valid submission")
+            count = "1 problem" if len(problems) == 1 else f"{len(problems)} problems, all listed above"
+            raise DataError(f"{args.submission} is not a valid submission: {problems[0]} ({count})")
         num_videos = len({entry["video_id"] for entry in results})
         print(f"ok: {len(results)} tracks in {num_videos} videos")
 

@@ -198,6 +198,29 @@ def read_submission_zip(zip_path: str) -> Tuple[Optional[Any], List[str]]:
         return None, [f"{RESULTS_NAME} is malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]
 
 
+def read_results_file(path: str) -> Tuple[Optional[Any], List[str]]:
+    """A submission zip or a bare ``results.json`` (checked before zipping) -> (parsed results, problems).
+
+    A ``.json`` file, or any file that is not a zip and does not end in ``.zip``, is read as the results list.
+    """
+    if not os.path.isfile(path):
+        raise DataError(f"submission not found: {path}")
+    if path.lower().endswith(".zip") or zipfile.is_zipfile(path):
+        return read_submission_zip(path)
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror}") from None
+    name = os.path.basename(path)
+    try:
+        return json.loads(raw.decode("utf-8")), []
+    except UnicodeDecodeError:
+        return None, [f"{name} is not UTF-8 text (neither a zip nor a results.json)"]
+    except json.JSONDecodeError as exc:
+        return None, [f"{name} is malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]
+
+
 def validate_submission_zip(zip_path: str, gt: Any) -> List[str]:
     """Every problem of a submission zip: its layout, its JSON, then ``validate_results`` against ``gt``."""
     results, problems = read_submission_zip(zip_path)
