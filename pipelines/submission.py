@@ -133,8 +133,8 @@ def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[s
     torch_device = resolve_device(device)
     dataset = build_dataset(dataset_cfg)
     loaded = load_video_model(config_path, checkpoint, cfg_options, torch_device, tracker)
-    if loaded.note and dist.get_rank() == 0:
-        print(loaded.note, file=sys.stderr)
+    for note in loaded.notes if dist.get_rank() == 0 else []:
+        print(note, file=sys.stderr)
     results = run_video_inference(loaded.model, dataset, loaded.tracker_cfg, loaded.class_names, torch_device,
                                   progress, top_k)
     if dist.get_rank() != 0:

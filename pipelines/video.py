@@ -21,7 +21,7 @@ import queue
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -79,14 +79,15 @@ class VideoModel:
 
     ``model`` is what runs per frame: a `VideoSegmenter` when its track head tracks, else a `FrameSegmenter`
     (an image model, or a video model's segmenter when the query tracker is chosen). ``tracker_cfg`` is the
-    tracker section to build; ``note`` says on stderr why the tracker was chosen when it was not the config's.
+    tracker section to build; ``notes`` are the lines the tools print on stderr: what loading changed in the
+    checkpoint (e.g. SOLQ's 91 class slots mapped to 80 labels) and why the tracker is not the config's.
     """
 
     model: torch.nn.Module
     cfg: Any
     class_names: List[str]
     tracker_cfg: Dict[str, Any]
-    note: Optional[str] = None
+    notes: List[str] = field(default_factory=list)
 
 
 def choose_tracker(cfg: Any, tracker: Optional[str], is_video_model: bool, has_track_head: bool,
@@ -145,7 +146,8 @@ def load_video_model(config: str, checkpoint: str, cfg_options: Optional[Sequenc
         model = model.segmenter  # the same per-frame weights; the track head would only cost time
     model.to(device or torch.device("cpu"))
     model.eval()
-    return VideoModel(model, cfg, class_names, tracker_cfg, note)
+    notes = [f"{os.path.basename(checkpoint)}: {line}" for line in report.notes]
+    return VideoModel(model, cfg, class_names, tracker_cfg, notes + ([note] if note else []))
 
 
 def _to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -374,14 +376,17 @@ def run_video(path: str, config: Optional[str] = None, checkpoint: Optional[str]
     outputs = _check_outputs(outputs)
     if batch_size < 1:
         raise VisError(f"--batch-size must be >= 1, got {batch_size}")
+    if config is None and checkpoint is None and progress:
+        print("using the bundled demo model (6 synthetic shape classes): for real footage pass --config and "
+              "--checkpoint of a COCO model (README, model zoo)", file=sys.stderr)
     config, checkpoint = resolve_model_files(config, checkpoint)
     source = open_frame_source(path, start, end, fps)
     torch_device = resolve_device(device)
     check_amp(amp, torch_device)
     _make_out_dir(out_dir)
     loaded = load_video_model(config, checkpoint, cfg_options, torch_device, tracker)
-    if loaded.note:
-        print(loaded.note, file=sys.stderr)
+    for note in loaded.notes:
+        print(note, file=sys.stderr)
     model, class_names = loaded.model, loaded.class_names
     frame_tracker = build_video_tracker(loaded.tracker_cfg, score_thr)
     preprocess = build_preprocess(loaded.cfg)

@@ -30,3 +30,15 @@ def test_benchmark_video_bad_arguments_exit_2(tmp_path):
          "--long-frames", "50", "--work-dir", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 2 and "--long-frames must be larger than 100" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_benchmark_video_runs_an_image_model_with_the_query_tracker(tmp_path):
+    """An image-only config benchmarks the same way; its tracker is QueryTracker (no memory run here)."""
+    proc = subprocess.run(
+        [sys.executable, "tools/benchmark_video.py", "--config", "configs/shapes/queryinst_tiny_shapes.py",
+         "--size", "64x96", "--frames", "3", "--long-frames", "0", "--work-dir", str(tmp_path), "--threads", "1",
+         "--json"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["tracker"] == "QueryTracker" and report["model_fps"] > 0 and report["end_to_end_fps"] > 0
+    assert "rss_growth_mb" not in report

@@ -141,13 +141,16 @@ def test_solq_release_loads_into_80_and_91_slot_configs(models, tmp_path):
     assert not report.missing and not report.unexpected and not report.mismatched
     assert "rows of the 80 COCO categories taken from the checkpoint's 91 category-id slots" in report.summary()
     ours, _ = predict(config, own)
-    theirs, _ = predict(config, path)
+    theirs, loaded_80 = predict(config, path)
     assert_same(ours, theirs)
+    assert loaded_80.notes == ["solq_r50_final.pth: class head: the rows of the 80 COCO categories taken from the "
+                               "checkpoint's 91 category-id slots"]  # printed by run_video / test_vis
 
     config_91 = write_config(tmp_path / "solq_91.py", SOLQ_91, "class_names = 'coco_id_slots'\n")
     report_91 = load_checkpoint(build_model(load_config(config_91).model), path)
     assert not report_91.missing and not report_91.mismatched and not report_91.notes
     slots, loaded = predict(config_91, path)
+    assert loaded.notes == []
     ids = torch.tensor(COCO_THING_IDS)
     assert_same(ours, slots, labels_b=lambda labels: ids[labels])  # label 80-way i == slot COCO_THING_IDS[i]
     assert not set(slots.labels.tolist()) & set(UNUSED_COCO_ID_SLOTS)
@@ -191,3 +194,19 @@ def test_official_configs_name_coco_classes_and_the_query_tracker():
             model = build_model(cfg.model)
         names = class_names_for(model, cfg, None)
         assert len(names) == slots and "class 23" not in names and names.count("person") == 1, name
+
+
+def test_a_file_of_another_segmenter_is_named_in_the_error(models, tmp_path):
+    """A SOLQ release given with a QueryInst config (and the reverse): one line naming both architectures."""
+    from vis.errors import CheckpointError
+    from pipelines.video import load_video_model
+
+    solq = str(tmp_path / "solq_r50_final.pth")
+    torch.save(solq_file(models["SOLQ"][2]), solq)
+    with pytest.raises(CheckpointError, match=r"does not fit model QueryInst: it holds a SOLQ model, the config "
+                                              r"builds QueryInst \(\d+ of \d+ keys missing\)"):
+        load_video_model(models["QueryInst"][0], solq)
+    mmdet = str(tmp_path / "queryinst.pth")
+    torch.save(mmdet2_file(models["QueryInst"][2]), mmdet)
+    with pytest.raises(CheckpointError, match="it holds a QueryInst model, the config builds ISTR"):
+        load_video_model(models["ISTR"][0], mmdet)

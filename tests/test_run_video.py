@@ -497,14 +497,15 @@ def test_query_tracker_on_a_video_model_uses_its_segmenter(model_files, image_mo
     config, checkpoint = model_files
     loaded = load_video_model(config, checkpoint, tracker="QueryTracker")
     assert type(loaded.model).__name__ == "QueryInst" and loaded.tracker_cfg == {"type": "QueryTracker"}
-    assert loaded.note is None
+    assert loaded.notes == []
     default = load_video_model(config, checkpoint)
     assert type(default.model).__name__ == "VideoSegmenter" and default.tracker_cfg["type"] == "OnlineTracker"
     # The image checkpoint's keys get the segmenter prefix; the missing track head switches the tracker.
     image_ckpt = image_model_files[1]
     switched = load_video_model(config, image_ckpt)
     assert type(switched.model).__name__ == "QueryInst" and switched.tracker_cfg == {"type": "QueryTracker"}
-    assert "has no track head (an image model): tracking with QueryTracker" in switched.note
+    assert len(switched.notes) == 1
+    assert "has no track head (an image model): tracking with QueryTracker" in switched.notes[0]
     summary = run_in_process((config, image_ckpt), clip, tmp_path / "out", outputs=["frames"])
     assert summary["tracker"] == "QueryTracker" and summary["frames"] == NUM_FRAMES
 
@@ -514,7 +515,7 @@ def test_model_and_tracker_mismatches_exit_2_with_one_line(model_files, image_mo
     image_config, image_ckpt = image_model_files
     out = ["--out-dir", tmp_path / "out", "--device", "cpu"]
     assert_one_line_error(run_tool(clip, "--config", image_config, "--checkpoint", video_ckpt, *out),
-                          "holds a VideoSegmenter(QueryInst) model", "builds a QueryInst",
+                          "holds a VideoSegmenter(QueryInst) model", "the config builds QueryInst",
                           "pass the video config it was trained with")
     assert_one_line_error(run_tool(clip, "--config", video_config, "--checkpoint", image_ckpt, *out,
                                    "--tracker", "OnlineTracker"), "has no track head", "--tracker QueryTracker")

@@ -435,7 +435,7 @@ def load_checkpoint(
         missing = len(model_state) - len(usable)
         wanted = _architecture_of(target)
         if held is not None and held != wanted:
-            hint = f"it holds a {held} model, the config builds a {wanted}"
+            hint = f"it holds a {held} model, the config builds {wanted}"
             if held.startswith("VideoSegmenter(") and not wanted.startswith("VideoSegmenter("):
                 hint += ": pass the video config it was trained with"
             raise CheckpointError(f"{where}: {hint} ({missing} of {len(model_state)} keys missing)")

@@ -190,12 +190,17 @@ def read_submission_zip(zip_path: str) -> Tuple[Optional[Any], List[str]]:
         return None, [f"{os.path.basename(zip_path)} is not a readable zip file: {exc}"]
     except OSError as exc:
         raise DataError(f"cannot read {zip_path}: {exc.strerror}") from None
+    return _parse_results(raw, RESULTS_NAME)
+
+
+def _parse_results(raw: bytes, name: str) -> Tuple[Optional[Any], List[str]]:
+    """The bytes of a results file -> (parsed JSON, []) or (None, [why it cannot be read])."""
     try:
         return json.loads(raw.decode("utf-8")), []
     except UnicodeDecodeError:
-        return None, [f"{RESULTS_NAME} is not UTF-8 text"]
+        return None, [f"{name} is not UTF-8 text"]
     except json.JSONDecodeError as exc:
-        return None, [f"{RESULTS_NAME} is malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]
+        return None, [f"{name} is malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]
 
 
 def read_results_file(path: str) -> Tuple[Optional[Any], List[str]]:
@@ -212,13 +217,7 @@ def read_results_file(path: str) -> Tuple[Optional[Any], List[str]]:
             raw = handle.read()
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror}") from None
-    name = os.path.basename(path)
-    try:
-        return json.loads(raw.decode("utf-8")), []
-    except UnicodeDecodeError:
-        return None, [f"{name} is not UTF-8 text (neither a zip nor a results.json)"]
-    except json.JSONDecodeError as exc:
-        return None, [f"{name} is malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]
+    return _parse_results(raw, os.path.basename(path))
 
 
 def validate_submission_zip(zip_path: str, gt: Any) -> List[str]:
