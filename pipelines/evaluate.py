@@ -239,7 +239,7 @@ def load_model(cfg: Any, checkpoint: str, device: torch.device) -> torch.nn.Modu
     from vis.models import build_model
 
     model = build_model(cfg.model)
-    report = load_checkpoint(model, checkpoint)
+    report = load_checkpoint(model, checkpoint, same_architecture=True)
     if dist.get_rank() == 0 and callable(getattr(report, "summary", None)):
         print(report.summary(), file=sys.stderr)  # missing / unexpected keys, re-initialised classifier
     return model.to(device)

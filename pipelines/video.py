@@ -138,7 +138,7 @@ def load_video_model(config: str, checkpoint: str, cfg_options: Optional[Sequenc
         raise ConfigError(f"config {config} has no model section")
     model = build_model(cfg.model)
     is_video_model = hasattr(model, "track_head")
-    report = load_checkpoint(model, checkpoint)
+    report = load_checkpoint(model, checkpoint, same_architecture=True)
     has_track_head = is_video_model and not any(key.startswith("track_head.") for key in report.missing)
     tracker_cfg, note = choose_tracker(cfg, tracker, is_video_model, has_track_head, checkpoint)
     class_names = class_names_for(model, cfg, report.class_names)

@@ -151,7 +151,7 @@ def stubbed_model(monkeypatch):
         with open(model_cfg["ann_file"]) as f:
             return Oracle(json.load(f))
 
-    def load_checkpoint(model, path):
+    def load_checkpoint(model, path, **options):
         return {"missing": [], "unexpected": []}
 
     monkeypatch.setattr(vis.models, "build_model", build_model, raising=False)

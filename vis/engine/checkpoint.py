@@ -325,6 +325,13 @@ def _architecture_of(model: nn.Module) -> str:
     return type(model).__name__
 
 
+def _segmenter_of(architecture: str) -> str:
+    """'VideoSegmenter(ISTR)' -> 'ISTR' (an image checkpoint of a video model's segmenter fits it)."""
+    if architecture.startswith("VideoSegmenter(") and architecture.endswith(")"):
+        return architecture[len("VideoSegmenter("):-1]
+    return architecture
+
+
 def checkpoint_class_names(checkpoint: Mapping[str, Any]) -> Optional[List[str]]:
     """Class names stored in a checkpoint's meta: this project's ``class_names``, mmdet 2.x ``CLASSES``,
     mmdet 3.x ``dataset_meta['classes']``; None when the file has none (detectron2, DETR / SOLQ releases)."""
@@ -392,6 +399,7 @@ def load_checkpoint(
     strict: bool = False,
     logger: Optional[logging.Logger] = None,
     allow_partial: bool = False,
+    same_architecture: bool = False,
 ) -> LoadReport:
     """Load model weights from ``path`` (any supported layout) and log one summary line.
 
@@ -403,6 +411,9 @@ def load_checkpoint(
     - `CheckpointError` (one line) when the file does not fit: no key matches, more than half of the
       model's keys are missing (unless ``allow_partial``), shapes differ outside the classifier,
       or, with ``strict``, any key is missing, unexpected or mismatched.
+    - With ``same_architecture`` (inference), also when the file holds another segmenter than the model's (e.g. a
+      QueryInst file into ISTR: backbone and FPN would fit, the head would stay random). Training's ``--load-from``
+      leaves it off, so a backbone + FPN can be taken from another segmenter on purpose.
     """
     checkpoint = read_checkpoint(path, logger)
     state = extract_state_dict(checkpoint, path)
@@ -431,9 +442,11 @@ def load_checkpoint(
     report.loaded = list(usable)
 
     where = f"checkpoint {path} does not fit model {model_type}"
-    if not usable or (not allow_partial and len(report.missing) > MAX_MISSING_FRACTION * len(model_state)):
+    wanted = _architecture_of(target)
+    other_segmenter = held is not None and _segmenter_of(held) != _segmenter_of(wanted)
+    too_few = not usable or (not allow_partial and len(report.missing) > MAX_MISSING_FRACTION * len(model_state))
+    if too_few or (same_architecture and other_segmenter):
         missing = len(model_state) - len(usable)
-        wanted = _architecture_of(target)
         if held is not None and held != wanted:
             hint = f"it holds a {held} model, the config builds {wanted}"
             if held.startswith("VideoSegmenter(") and not wanted.startswith("VideoSegmenter("):
