@@ -191,12 +191,16 @@ def track_frames(model: torch.nn.Module, frames: Iterable[Tuple[int, np.ndarray]
     """Track one video: ``frames`` yields ``(frame_index, HxWx3 uint8 RGB)`` with increasing indices.
 
     Yields ``(frame_index, image, tracked)`` per frame, in order, as soon as it is tracked; ``tracked`` is an
-    `Instances` on the CPU at the frame's size with ``track_ids``, ``boxes``, ``scores``, ``labels``, ``masks``.
-    Detections scoring below ``score_thr`` are dropped before the tracker sees them. ``batch_size`` frames
-    go through the model together (the tracker still runs frame by frame). The tracker is reset first.
-    ``preprocess`` maps a frame to the model's input tensor (default: no resize; see `build_preprocess`).
-    ``amp`` runs the model under float16 autocast (CUDA only); the tracker always sees float32.
+    `Instances` on the CPU at the frame's size with ``track_ids``, ``boxes`` (clipped to the frame), ``scores``,
+    ``labels`` (this frame's class), ``track_labels`` (the track's majority class so far: one class per track at
+    any moment, `vis.tracking.TrackLabelVotes`) and ``masks``. Before the tracker sees them, detections scoring
+    below ``score_thr`` and detections with an empty mask are dropped. ``batch_size`` frames go through the model
+    together (the tracker still runs frame by frame). The tracker is reset first. ``preprocess`` maps a frame to
+    the model's input tensor (default: no resize; see `build_preprocess`). ``amp`` runs the model under float16
+    autocast (CUDA only); the tracker always sees float32.
     """
+    from vis.tracking import TrackLabelVotes
+
     if batch_size < 1:
         raise VisError(f"--batch-size must be >= 1, got {batch_size}")
     if device is None:
@@ -205,14 +209,33 @@ def track_frames(model: torch.nn.Module, frames: Iterable[Tuple[int, np.ndarray]
     preprocess = preprocess or _to_tensor
     model.eval()
     tracker.reset()
+    votes = TrackLabelVotes()
     batch: List[Tuple[int, np.ndarray]] = []
     for index, image in frames:
         batch.append((int(index), image))
         if len(batch) == batch_size:
-            yield from _track_batch(model, batch, tracker, device, score_thr, preprocess, amp)
+            yield from _track_batch(model, batch, tracker, votes, device, score_thr, preprocess, amp)
             batch = []
     if batch:
-        yield from _track_batch(model, batch, tracker, device, score_thr, preprocess, amp)
+        yield from _track_batch(model, batch, tracker, votes, device, score_thr, preprocess, amp)
+
+
+def clean_detections(instances: Instances, score_thr: Optional[float] = None) -> Instances:
+    """What a user should never see: boxes clipped to the frame (a set predictor's boxes may leave it), and
+    no detection below ``score_thr`` or with an empty mask (nothing to draw, nothing to track)."""
+    if not len(instances):
+        return instances
+    height, width = instances.image_size
+    boxes = instances.boxes.clone()
+    boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
+    boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
+    instances.boxes = boxes
+    keep = torch.ones(len(instances), dtype=torch.bool, device=boxes.device)
+    if score_thr is not None:
+        keep &= instances.scores >= score_thr
+    if instances.has("masks"):
+        keep &= instances.masks.flatten(1).any(dim=1)
+    return instances if bool(keep.all()) else instances[keep]
 
 
 def check_amp(amp: bool, device: torch.device) -> None:
@@ -233,15 +256,14 @@ def predict_frames(model: torch.nn.Module, inputs: Sequence[torch.Tensor], sizes
     return results
 
 
-def _track_batch(model, batch, tracker, device, score_thr, preprocess, amp=False) -> Iterator[TrackedFrame]:
+def _track_batch(model, batch, tracker, votes, device, score_thr, preprocess, amp=False) -> Iterator[TrackedFrame]:
     inputs = [preprocess(image).to(device) for _, image in batch]
     sizes = [(int(image.shape[0]), int(image.shape[1])) for _, image in batch]
     results = predict_frames(model, inputs, sizes, amp)
     for (index, image), instances in zip(batch, results):
-        if score_thr is not None and len(instances):
-            instances = instances[instances.scores >= score_thr]
-        tracked = tracker.update(instances, frame_index=index)
-        yield index, image, tracked.to("cpu")
+        tracked = tracker.update(clean_detections(instances, score_thr), frame_index=index).to("cpu")
+        tracked.track_labels = torch.from_numpy(votes.update(tracked.track_ids, tracked.labels))
+        yield index, image, tracked
 
 
 # -- the sink thread -------------------------------------------------------------------------------

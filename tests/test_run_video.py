@@ -524,3 +524,70 @@ def test_model_and_tracker_mismatches_exit_2_with_one_line(model_files, image_mo
     assert_one_line_error(run_tool(clip, "--config", image_config, "--checkpoint", image_ckpt, *out,
                                    "--tracker", "SORT"), "unknown tracker 'SORT'", "QueryTracker")
     assert not os.path.exists(tmp_path / "out") or os.listdir(tmp_path / "out") == []
+
+
+# -- what the user sees ----------------------------------------------------------------------------
+def test_clean_detections_clips_boxes_and_drops_empty_masks():
+    from pipelines.video import clean_detections
+
+    masks = torch.zeros(3, 40, 60, dtype=torch.bool)
+    masks[0, 5:10, 5:10] = True
+    masks[2, 30:40, 50:60] = True
+    inst = Instances((40, 60), boxes=torch.tensor([[-12.0, -3.0, 20.0, 15.0], [1.0, 1.0, 5.0, 5.0],
+                                                   [45.0, 28.0, 71.5, 44.0]]),
+                     scores=torch.tensor([0.9, 0.8, 0.2]), labels=torch.tensor([0, 1, 2]), masks=masks)
+    out = clean_detections(inst)
+    assert out.labels.tolist() == [0, 2]  # the empty-mask one is gone
+    assert out.boxes.tolist() == [[0.0, 0.0, 20.0, 15.0], [45.0, 28.0, 60.0, 40.0]]
+    assert clean_detections(inst, score_thr=0.5).labels.tolist() == [0]
+
+
+def test_track_label_votes_give_one_class_per_track_equal_to_the_ytvis_category():
+    from vis.tracking import TrackLabelVotes, VideoResultAccumulator
+
+    votes = TrackLabelVotes()
+    frames = [(1, 2), (1, 4), (1, 2), (1, 4), (1, 4), (1, 2)]  # (track id, detected label) per frame
+    shown = [int(votes.update([t], [l])[0]) for t, l in frames]
+    assert shown == [2, 2, 2, 2, 4, 2]  # running majority; ties -> the smaller label
+    accumulator = VideoResultAccumulator(len(frames), (8, 8))
+    mask = torch.zeros(1, 8, 8, dtype=torch.bool)
+    mask[0, 2:5, 2:5] = True
+    for i, (t, l) in enumerate(frames):
+        accumulator.add(Instances((8, 8), track_ids=torch.tensor([t]), labels=torch.tensor([l]),
+                                  scores=torch.tensor([0.5]), masks=mask), frame_index=i)
+    assert accumulator.results(1, lambda label: label)[0]["category_id"] == shown[-1]
+
+
+def test_labels_are_readable_and_stay_inside_the_frame():
+    from vis.io.render import label_style, label_text, text_color_for
+
+    assert label_text(["circle"], 0, 3, 0.871) == "#3 circle 0.87"
+    assert text_color_for((250, 240, 60)) == (0, 0, 0) and text_color_for((30, 40, 160)) == (255, 255, 255)
+    assert label_style(1080, 1920)[0] == pytest.approx(0.75) and label_style(240, 320)[0] == 0.35
+    image = np.zeros((60, 80, 3), np.uint8)
+    inst = Instances((60, 80), boxes=torch.tensor([[70.0, 0.0, 80.0, 10.0]]), scores=torch.tensor([0.5]),
+                     labels=torch.tensor([0]), track_ids=torch.tensor([12]))
+    out = render_frame(image, inst, ["a-long-class-name"])
+    drawn = np.argwhere(out.any(axis=2))
+    assert drawn[:, 1].min() == 0  # the tab was moved left to fit, not cut at the right edge
+
+
+def test_outputs_show_one_class_per_track_and_clipped_boxes(model_files, clip, tmp_path):
+    summary = run_in_process(model_files, clip, tmp_path / "out")
+    out = tmp_path / "out"
+    lines = read_jsonl(out / "clip.frames.jsonl")
+    results = json.loads((out / "clip.ytvis.json").read_text())
+    rows = read_mot(out / "clip.mot.txt")
+    assert (rows[:, 2] >= 0).all() and (rows[:, 3] >= 0).all()
+    assert (rows[:, 2] + rows[:, 4] <= WIDTH + 1e-6).all() and (rows[:, 3] + rows[:, 5] <= HEIGHT + 1e-6).all()
+    last = {}
+    for line in lines:
+        for inst in line["instances"]:
+            x1, y1, x2, y2 = inst["box"]
+            assert 0 <= x1 <= x2 <= WIDTH and 0 <= y1 <= y2 <= HEIGHT
+            last[inst["track_id"]] = inst["label"]
+    # The JSONL / MOT class of a track at its last frame is its YouTube-VIS category (label + 1).
+    mot_last = {int(r[1]): int(r[7]) for r in rows}
+    assert all(mot_last[t] == label + 1 for t, label in last.items())
+    assert sorted(r["category_id"] for r in results) == sorted(label + 1 for label in last.values())
+    assert summary["tracks"] == len(last)

@@ -1,4 +1,8 @@
-"""Drawing tracked instances on a frame: translucent masks, boxes and ``class id:score`` labels.
+"""Drawing tracked instances on a frame: translucent masks, boxes and ``#id class score`` labels.
+
+Labels follow what supervision / Ultralytics annotators draw: the track id first, the font scaled to the
+frame (readable at 1080p, not oversized at 240p), text black or white against the tab's luminance, and the tab
+kept inside the frame. The class is the track's (``track_labels``, one per track at any moment) when present.
 
 A track's colour is a pure function of its id (`color_for_track`), so an object keeps its colour for the
 whole video, in every run, without any state. Hues step by the golden ratio, which spreads consecutive
@@ -33,10 +37,22 @@ def _numpy(value: Any) -> np.ndarray:
 
 
 def label_text(class_names: Optional[Sequence[str]], label: int, track_id: Optional[int], score: float) -> str:
-    """'circle 3:0.87' (class, track id, score); 'class 5' when the label has no name; no id when untracked."""
+    """'#3 circle 0.87' (track id, class, score); 'class 5' when the label has no name; no id when untracked."""
     name = class_names[label] if class_names is not None and 0 <= label < len(class_names) else f"class {label}"
-    ident = f" {track_id}" if track_id is not None else ""
-    return f"{name}{ident}:{score:.2f}"
+    ident = f"#{track_id} " if track_id is not None else ""
+    return f"{ident}{name} {score:.2f}"
+
+
+def text_color_for(background: Tuple[int, int, int]) -> Tuple[int, int, int]:
+    """Black on light tabs, white on dark ones (relative luminance of the sRGB colour, threshold 0.5)."""
+    r, g, b = (c / 255.0 for c in background)
+    return (0, 0, 0) if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.5 else (255, 255, 255)
+
+
+def label_style(height: int, width: int) -> Tuple[float, int]:
+    """(font scale, line thickness) for a frame: 0.5 at 720p on the short side, proportional, at least 0.35."""
+    scale = max(0.35, 0.5 * min(height, width) / 720.0)
+    return scale, max(1, int(round(scale * 2)))
 
 
 def render_frame(image_rgb: np.ndarray, instances: Instances, class_names: Optional[Sequence[str]] = None,
@@ -77,20 +93,26 @@ def render_frame(image_rgb: np.ndarray, instances: Instances, class_names: Optio
     boxes = _numpy(instances.boxes).astype(np.float64) if instances.has("boxes") else None
     if boxes is None:
         return out
-    labels = _numpy(instances.labels).astype(np.int64) if instances.has("labels") else np.zeros(n, np.int64)
+    field = "track_labels" if instances.has("track_labels") else "labels"
+    labels = _numpy(instances.get(field)).astype(np.int64) if instances.has(field) else np.zeros(n, np.int64)
     scores = _numpy(instances.scores).astype(np.float64) if instances.has("scores") else np.ones(n)
-    thickness = 1 if min(height, width) < 300 else 2
-    font_scale = 0.35 if min(height, width) < 300 else 0.5
+    font_scale, thickness = label_style(height, width)
+    pad = max(1, thickness)
     for i in range(n):
         x1, y1, x2, y2 = (int(round(v)) for v in boxes[i])
+        x1, x2 = min(max(x1, 0), width - 1), min(max(x2, 0), width - 1)
+        y1, y2 = min(max(y1, 0), height - 1), min(max(y2, 0), height - 1)
         color = colors[i]
         cv2.rectangle(out, (x1, y1), (x2, y2), color, thickness)
         text = label_text(class_names, int(labels[i]), None if track_ids is None else int(track_ids[i]),
                           float(scores[i]))
-        (tw, th), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
-        # Above the box when there is room, else just inside its top edge.
-        top = y1 - th - baseline - 2 if y1 - th - baseline - 2 >= 0 else y1
-        cv2.rectangle(out, (x1, top), (x1 + tw + 2, top + th + baseline + 2), color, -1)
-        cv2.putText(out, text, (x1 + 1, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), 1,
-                    cv2.LINE_AA)
+        (tw, th), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
+        tab_w, tab_h = tw + 2 * pad, th + baseline + 2 * pad
+        # Above the box when there is room, else just inside its top edge; always inside the frame.
+        top = y1 - tab_h if y1 - tab_h >= 0 else y1
+        top = max(0, min(top, height - tab_h))
+        left = max(0, min(x1, width - tab_w))
+        cv2.rectangle(out, (left, top), (left + tab_w, top + tab_h), color, -1)
+        cv2.putText(out, text, (left + pad, top + pad + th), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
+                    text_color_for(color), thickness, cv2.LINE_AA)
     return out

@@ -1,13 +1,17 @@
 """Output sinks of the streaming video pipeline: each takes tracked frames one at a time and writes one file.
 
 Every sink has ``write(frame_index, image, tracked)`` (``image`` HxWx3 uint8 RGB, ``tracked`` the frame's
-`Instances` on the CPU with ``track_ids``, ``boxes``, ``scores``, ``labels``, ``masks``) and
-``close(complete) -> path or None``. For a video ``clip.mp4`` and ``out_dir``:
+`Instances` on the CPU with ``track_ids``, ``boxes``, ``scores``, ``labels``, ``masks`` and, from
+`pipelines.video.track_frames`, ``track_labels``) and ``close(complete) -> path or None``. The class the video,
+JSONL and MOT show is the track's (``track_labels``: the majority of its labels so far, so one class per track
+at any moment, and at its last frame the YouTube-VIS ``category_id``); without it the frame's label. For a video
+``clip.mp4`` and ``out_dir``:
 
-    clip.vis.mp4       `VisVideoSink`: the frames with masks, boxes and 'class id:score' labels (`vis.io.render`),
+    clip.vis.mp4       `VisVideoSink`: the frames with masks, boxes and '#id class score' labels (`vis.io.render`),
                        same size and fps as the input, one output frame per input frame.
     clip.frames.jsonl  `FramesJsonlSink`: one line per frame, ``{"frame": i, "instances": [{"track_id", "class_name",
-                       "label", "score", "box" (xyxy pixels), "rle" (compressed COCO RLE, counts a str)}, ...]}``.
+                       "label" (the track's class), "det_label" (this frame's detection), "score",
+                       "box" (xyxy pixels), "rle" (compressed COCO RLE, counts a str)}, ...]}``.
     clip.mot.txt       `MOTSink`: MOT-challenge text, one line per instance and frame, 10 comma-separated columns
                        ``frame, id, bb_left, bb_top, bb_width, bb_height, score, class, -1, -1``:
                        frame = frame_index + 1 (1-based, in the numbering of the whole input, so a ``--start``
@@ -74,6 +78,13 @@ def instance_rles(instances: Instances) -> List[Dict[str, Any]]:
 def _remove_quietly(path: str) -> None:
     with contextlib.suppress(OSError):
         os.remove(path)
+
+
+def display_labels(tracked: Instances) -> np.ndarray:
+    """The class shown for each instance: its track's (``track_labels``, from `pipelines.video.track_frames`)
+    when present, else the frame's own label."""
+    field = "track_labels" if tracked.has("track_labels") else "labels"
+    return _numpy(tracked.get(field), np.int64)
 
 
 class Sink:
@@ -149,7 +160,8 @@ class FramesJsonlSink(_TextSink):
         instances = []
         if len(tracked):
             ids = _numpy(tracked.track_ids, np.int64).tolist()
-            labels = _numpy(tracked.labels, np.int64).tolist()
+            labels = display_labels(tracked).tolist()
+            det_labels = _numpy(tracked.labels, np.int64).tolist()
             scores = _numpy(tracked.scores, np.float64).tolist()
             boxes = _numpy(tracked.boxes, np.float64).tolist()
             for i, rle in enumerate(instance_rles(tracked)):
@@ -157,6 +169,7 @@ class FramesJsonlSink(_TextSink):
                     "track_id": ids[i],
                     "class_name": self.class_names[labels[i]] if 0 <= labels[i] < len(self.class_names) else None,
                     "label": labels[i],
+                    "det_label": det_labels[i],
                     "score": round(scores[i], 5),
                     "box": [round(v, 2) for v in boxes[i]],
                     "rle": rle,
@@ -173,7 +186,7 @@ class MOTSink(_TextSink):
         lines = []
         if len(tracked):
             ids = _numpy(tracked.track_ids, np.int64).tolist()
-            labels = _numpy(tracked.labels, np.int64).tolist()
+            labels = display_labels(tracked).tolist()
             scores = _numpy(tracked.scores, np.float64).tolist()
             boxes = _numpy(tracked.boxes, np.float64).tolist()
             for i in range(len(tracked)):

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 from ..config import build
 from .query_tracker import QueryTracker
 from .tracker import OnlineTracker
-from .video_results import VideoResultAccumulator
+from .video_results import TrackLabelVotes, VideoResultAccumulator
 
 TRACKERS = {
     "OnlineTracker": OnlineTracker,
@@ -25,4 +25,4 @@ def build_tracker(cfg: Mapping[str, Any]) -> OnlineTracker:
     return build(TRACKERS, cfg, "tracker")
 
 
-__all__ = ["TRACKERS", "build_tracker", "OnlineTracker", "QueryTracker", "VideoResultAccumulator"]
+__all__ = ["TRACKERS", "build_tracker", "OnlineTracker", "QueryTracker", "TrackLabelVotes", "VideoResultAccumulator"]

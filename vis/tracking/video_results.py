@@ -55,6 +55,32 @@ class _TrackSummary:
         return min(label for label, votes in self.label_votes.items() if votes == best)
 
 
+class TrackLabelVotes:
+    """One class per track at every frame: the majority of the labels the track has had so far.
+
+    A segmenter labels each frame on its own, so a track's class can flicker (circle, cross, circle, ...).
+    Streams show the running majority instead (ties: the smallest label), the rule of the YouTube-VIS entries
+    (`_TrackSummary.majority_label`): at a track's last frame its label equals its ``category_id`` there.
+    """
+
+    def __init__(self):
+        self._votes: Dict[int, _TrackSummary] = {}
+
+    def reset(self) -> None:
+        self._votes.clear()
+
+    def update(self, track_ids: Any, labels: Any, scores: Any = None) -> np.ndarray:
+        """Count this frame's (track id, label) pairs; -> each track's majority label so far, int64 [n]."""
+        ids = _numpy(track_ids, np.int64).tolist()
+        labs = _numpy(labels, np.int64).tolist()
+        out = np.empty(len(ids), dtype=np.int64)
+        for i, (track_id, label) in enumerate(zip(ids, labs)):
+            summary = self._votes.setdefault(track_id, _TrackSummary())
+            summary.add(0.0, label)
+            out[i] = summary.majority_label()
+        return out
+
+
 class VideoResultAccumulator:
     """Collects one video's tracked frames; ``results(...)`` -> YouTube-VIS entries.
 
