@@ -591,3 +591,26 @@ def test_outputs_show_one_class_per_track_and_clipped_boxes(model_files, clip, t
     assert all(mot_last[t] == label + 1 for t, label in last.items())
     assert sorted(r["category_id"] for r in results) == sorted(label + 1 for label in last.values())
     assert summary["tracks"] == len(last)
+
+
+def test_annotated_video_is_browser_playable_h264(tmp_path):
+    """H.264 High, yuv420p, index at the front (+faststart); odd sizes padded to even; frames decode back."""
+    import av
+
+    for height, width in ((48, 64), (47, 63)):
+        path = str(tmp_path / f"v{height}.mp4")
+        writer = VideoWriter(path, 12.5, (height, width))
+        rng = np.random.default_rng(0)
+        for _ in range(5):
+            writer.write(rng.integers(0, 255, (height, width, 3), dtype=np.uint8))
+        assert writer.close() == path
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            assert stream.codec_context.name == "h264" and stream.codec_context.profile == "High"
+            assert stream.codec_context.pix_fmt == "yuv420p"
+            assert (stream.codec_context.height, stream.codec_context.width) == (height + height % 2, width + width % 2)
+            assert sum(1 for _ in container.decode(stream)) == 5
+        with open(path, "rb") as f:
+            head = f.read(4096)
+        moov, mdat = head.find(b"moov"), head.find(b"mdat")
+        assert 0 <= moov and (mdat < 0 or moov < mdat)  # the index first: a browser plays it while loading
