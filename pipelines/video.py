@@ -320,6 +320,27 @@ class _SinkThread:
 
 
 # -- run_video -------------------------------------------------------------------------------------
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def streaming_threads(threads: Optional[int] = None) -> int:
+    """torch's intra-op threads while streaming: ``threads`` when given; else ``OMP_NUM_THREADS`` when set; else
+    one core fewer than available (at least 1), because the decode thread and the sink thread (rendering, x264,
+    RLE) need a core of their own. On 2 cores, two torch threads next to them made a tiny model's ``predict``
+    30x slower than one thread (median 2.1 s against 72 ms per call); see `tools/benchmark_video.py`."""
+    if threads is not None:
+        return int(threads)
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, available_cores() - 1)
+
+
 def _check_outputs(outputs: Sequence[str]) -> Tuple[str, ...]:
     outputs = tuple(dict.fromkeys(outputs))
     unknown = [o for o in outputs if o not in OUTPUTS]
@@ -381,38 +402,54 @@ def run_video(path: str, config: Optional[str] = None, checkpoint: Optional[str]
               end: Optional[int] = None, outputs: Sequence[str] = OUTPUTS, progress: bool = True,
               cfg_options: Optional[Sequence[str]] = None, fps: Optional[float] = None,
               batch_size: int = 1, amp: bool = False, tracker: Optional[str] = None,
-              on_frame: Optional[Callable[[int], None]] = None) -> Dict[str, Any]:
+              threads: Optional[int] = None, on_frame: Optional[Callable[[int], None]] = None) -> Dict[str, Any]:
     """Track every frame ``start <= i < end`` of ``path`` (video file or image folder); write ``outputs``.
 
-    Returns ``{"input", "frames", "tracks", "fps" (processing speed), "seconds", "video_fps", "frame_size",
-    "start", "end", "outputs": {kind: path}}``. Without ``config`` and ``checkpoint`` the bundled demo model
-    is used. ``fps`` sets the frame rate of a folder of frames (default 10) or overrides a video's.
-    ``amp``: float16 autocast on CUDA. ``tracker``: 'OnlineTracker' or 'QueryTracker' instead of the config's
-    choice (`choose_tracker`; image models track with QueryTracker). ``on_frame(n)`` is called after the n-th frame (1-based) is tracked
-    and queued for writing (progress reporting, memory probes).
+    Returns ``{"input", "frames", "tracks", "tracker", "threads", "fps" (processing speed), "seconds",
+    "video_fps", "frame_size", "start", "end", "outputs": {kind: path}}``. Without ``config`` and ``checkpoint``
+    the bundled demo model is used. ``fps`` sets the frame rate of a folder of frames (default 10, said on stderr)
+    or overrides a video's. ``amp``: float16 autocast on CUDA. ``tracker``: 'OnlineTracker' or 'QueryTracker'
+    instead of the config's choice (`choose_tracker`; image models track with QueryTracker). ``threads``: torch's
+    CPU threads for the model during the run (`streaming_threads`). ``on_frame(n)`` is called after the n-th frame
+    (1-based) is tracked and queued for writing (progress reporting, memory probes).
+
+    Order: options, video and model files are checked, the model is loaded, and only then is ``out_dir``
+    created and cleared of the temp files of an earlier run that was killed (`remove_stale_temp_files`).
     """
+    from vis.io.sinks import remove_stale_temp_files
     from vis.io.video import FrameReader, open_frame_source
 
     from .evaluate import resolve_device
+    from .video_options import check_video_options
 
     outputs = _check_outputs(outputs)
-    if batch_size < 1:
-        raise VisError(f"--batch-size must be >= 1, got {batch_size}")
+    check_video_options(score_thr, start, end, batch_size, threads, fps)
     if config is None and checkpoint is None and progress:
         print("using the bundled demo model (6 synthetic shape classes): for real footage pass --config and "
               "--checkpoint of a COCO model (README, model zoo)", file=sys.stderr)
     config, checkpoint = resolve_model_files(config, checkpoint)
     source = open_frame_source(path, start, end, fps)
-    torch_device = resolve_device(device)
-    check_amp(amp, torch_device)
-    _make_out_dir(out_dir)
-    loaded = load_video_model(config, checkpoint, cfg_options, torch_device, tracker)
-    for note in loaded.notes:
-        print(note, file=sys.stderr)
-    model, class_names = loaded.model, loaded.class_names
-    frame_tracker = build_video_tracker(loaded.tracker_cfg, score_thr)
-    preprocess = build_preprocess(loaded.cfg)
-    sinks = _make_sinks(outputs, out_dir, source, class_names)
+    previous_threads = torch.get_num_threads()
+    try:
+        for note in source.notes:
+            print(note, file=sys.stderr)
+        torch_device = resolve_device(device)
+        check_amp(amp, torch_device)
+        torch.set_num_threads(streaming_threads(threads))
+        loaded = load_video_model(config, checkpoint, cfg_options, torch_device, tracker)
+        for note in loaded.notes:
+            print(note, file=sys.stderr)
+        model, class_names = loaded.model, loaded.class_names
+        frame_tracker = build_video_tracker(loaded.tracker_cfg, score_thr)
+        preprocess = build_preprocess(loaded.cfg)
+        _make_out_dir(out_dir)
+        for stale in remove_stale_temp_files(out_dir, source.name):
+            print(f"removed {stale}, left by an earlier run that was killed", file=sys.stderr)
+        sinks = _make_sinks(outputs, out_dir, source, class_names)
+    except BaseException:
+        source.close()
+        torch.set_num_threads(previous_threads)
+        raise
 
     bar = None
     if progress:
@@ -441,10 +478,12 @@ def run_video(path: str, config: Optional[str] = None, checkpoint: Optional[str]
         if bar is not None:
             bar.close()
         source.close()
+        torch.set_num_threads(previous_threads)
         written = _close_sinks(sinks, complete) if complete else _close_partial(sinks, writer.frames_written)
     seconds = time.perf_counter() - began
     return {
         "input": path, "frames": writer.frames_written, "tracks": len(track_ids), "tracker": type(frame_tracker).__name__,
+        "threads": streaming_threads(threads),
         "fps": writer.frames_written / seconds if seconds > 0 else 0.0, "seconds": seconds,
         "video_fps": source.fps, "frame_size": source.frame_size, "start": source.start, "end": source.end,
         "outputs": written,

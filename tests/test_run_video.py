@@ -614,3 +614,112 @@ def test_annotated_video_is_browser_playable_h264(tmp_path):
             head = f.read(4096)
         moov, mdat = head.find(b"moov"), head.find(b"mdat")
         assert 0 <= moov and (mdat < 0 or moov < mdat)  # the index first: a browser plays it while loading
+
+
+# -- faults and arguments --------------------------------------------------------------------------
+def _load_tool():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_video_tool", TOOL)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_sigterm_is_handled_like_ctrl_c(monkeypatch, model_files, clip, tmp_path, capsys):
+    import signal
+
+    from vis.models.video_segmenter import VideoSegmenter
+
+    predict = VideoSegmenter.predict
+    calls = []
+
+    def terminated_predict(self, *args, **kwargs):  # `kill <pid>` while the model runs the 6th frame
+        calls.append(1)
+        if len(calls) == 6:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return predict(self, *args, **kwargs)
+
+    monkeypatch.setattr(VideoSegmenter, "predict", terminated_predict)
+    config, checkpoint = model_files
+    code = _load_tool().main([clip, "--config", config, "--checkpoint", checkpoint, "--out-dir", str(tmp_path),
+                              "--device", "cpu", "--score-thr", "0", "--no-progress"])
+    assert code == 143
+    err = capsys.readouterr().err
+    assert "terminated (SIGTERM)" in err and "clip.vis.partial.mp4" in err
+    names = sorted(os.listdir(tmp_path))
+    assert names == sorted(["clip.vis.partial.mp4", "clip.ytvis.partial.json", "clip.frames.partial.jsonl",
+                            "clip.mot.partial.txt"]), names
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored after the run
+
+
+def test_temp_files_of_a_killed_run_are_removed_by_the_next(model_files, clip, tmp_path):
+    import subprocess as sp
+
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = sp.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its pid is free now: what a SIGKILLed run leaves behind
+    alive = sp.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        stale = [f"clip.frames.jsonl.tmp.{dead.pid}", f"clip.ytvis.json.tmp.{dead.pid}.spill",
+                 f".clip.vis.mp4.tmp.{dead.pid}.mp4"]
+        for name in stale + [f"clip.mot.txt.tmp.{alive.pid}", f"other.mot.txt.tmp.{dead.pid}"]:
+            (out / name).write_text("left over")
+        run_in_process(model_files, clip, out, outputs=["mot"])
+        names = set(os.listdir(out))
+        assert not names & set(stale)
+        assert {f"clip.mot.txt.tmp.{alive.pid}", f"other.mot.txt.tmp.{dead.pid}", "clip.mot.txt"} <= names
+    finally:
+        alive.kill()
+        alive.wait()
+
+
+def test_option_errors_come_before_torch_and_before_any_folder(model_files, clip, tmp_path):
+    config, checkpoint = model_files
+    out = tmp_path / "out"
+    model = ["--config", config, "--checkpoint", checkpoint, "--out-dir", str(out)]
+    # Runs the tool in-process and then prints whether torch was imported by the time it exited.
+    probe = ("import sys, runpy; sys.argv = ['run_video.py'] + sys.argv[1:]\n"
+             "try:\n    runpy.run_path(%r, run_name='__main__')\n"
+             "except SystemExit as e:\n    print('torch' in sys.modules); sys.exit(e.code)\n") % TOOL
+    cases = [(["--score-thr", "7"], "--score-thr must be in [0, 1]"), (["--threads", "0"], "--threads must be >= 1"),
+             (["--batch-size", "0"], "--batch-size must be >= 1"), (["--start", "5", "--end", "2"], "--end must be"),
+             (["--fps", "0"], "--fps must be > 0")]
+    for extra, needle in cases:
+        proc = subprocess.run([sys.executable, "-c", probe, clip, *model, *extra], cwd=REPO, capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 2 and proc.stdout.strip() == "False", (extra, proc.stdout, proc.stderr)
+        assert_one_line_error(proc, needle)
+    for args, needle in (([clip, "--config", str(tmp_path / "no.py"), "--checkpoint", checkpoint], "config file not found"),
+                         ([clip, "--config", config, "--checkpoint", str(tmp_path / "no.pth")], "checkpoint not found")):
+        proc = subprocess.run([sys.executable, "-c", probe, *args, "--out-dir", str(out)], cwd=REPO,
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and proc.stdout.strip() == "False", proc.stderr
+        assert_one_line_error(proc, needle)
+    # A config that loads but does not fit the checkpoint: still no output folder (created after the model loads).
+    assert_one_line_error(run_tool(clip, *model, "--cfg-options", "model.segmenter.hidden_dim=48"), "does not fit")
+    assert not out.exists()
+
+
+def test_folder_rate_and_missing_video_stream_are_said(model_files, tmp_path):
+    import av
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(frames / f"{i}.png"), np.full((32, 48, 3), 60 * i, np.uint8))
+    source = open_frame_source(str(frames))
+    assert source.fps == 10.0 and "writing the annotated video at 10 frames/s (set it with --fps)" in source.notes[0]
+    assert open_frame_source(str(frames), fps=25).notes == []
+
+    audio = str(tmp_path / "voice.mp4")
+    container = av.open(audio, "w")
+    stream = container.add_stream("aac", rate=8000)
+    frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+    frame.sample_rate = 8000
+    for packet in list(stream.encode(frame)) + list(stream.encode()):
+        container.mux(packet)
+    container.close()
+    with pytest.raises(DataError, match="has no video stream"):
+        open_frame_source(audio)

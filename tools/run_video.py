@@ -7,7 +7,8 @@
     python tools/run_video.py clip.mp4 --config configs/queryinst/queryinst_r50_fpn_1x_coco.py \
         --checkpoint queryinst_r50_fpn_1x_coco_20210907_084916-5a8f1998.pth      # an official COCO model, no video training
 
-Output formats: vis/io/sinks.py. Ctrl-C keeps what was done as ``*.partial.*`` files and exits 130.
+Output formats: vis/io/sinks.py. Ctrl-C (exit 130) and SIGTERM (exit 143) keep what was done as ``*.partial.*``
+files; temp files of a run that was killed outright are removed by the next run into the same folder.
 """
 import argparse
 import os
@@ -44,19 +45,26 @@ def main(argv=None) -> int:
     parser.add_argument("--no-video", action="store_true", help="skip the rendered video (the slowest output)")
     parser.add_argument("--batch-size", type=int, default=1, help="frames per model call")
     parser.add_argument("--amp", action="store_true", help="float16 autocast for the model (CUDA only)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads for the model (default: OMP_NUM_THREADS if set, else one core fewer "
+                             "than available, leaving one to decoding and writing)")
     parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     outputs = [o for o in args.outputs if not (args.no_video and o == "vis")]
 
     def job():
-        from pipelines.video import run_video
+        from pipelines.video_options import check_video_options
+
+        check_video_options(args.score_thr, args.start, args.end, args.batch_size, args.threads, args.fps,
+                            args.input, args.config, args.checkpoint)
+        from pipelines.video import run_video  # imports torch: after the options are known to be fine
 
         summary = run_video(args.input, config=args.config, checkpoint=args.checkpoint, out_dir=args.out_dir,
                             device=args.device, score_thr=args.score_thr, start=args.start, end=args.end,
                             outputs=outputs, progress=not args.no_progress, cfg_options=args.cfg_options,
                             fps=args.fps, batch_size=args.batch_size, amp=args.amp,
-                            tracker=args.tracker)
+                            tracker=args.tracker, threads=args.threads)
         print(f"{args.input}: {summary['frames']} frames, {summary['tracks']} tracks, {summary['fps']:.1f} frames/s"
               f" -> {', '.join(summary['outputs'].values())}")
         return summary

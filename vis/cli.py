@@ -2,19 +2,33 @@
 
 Tools parse their arguments and call one function; `run_tool` turns the known failures into the
 contract of docs/design.md: a one-line ``error: ...`` and exit code 2 for bad input, 130 for Ctrl-C,
+143 for SIGTERM (handled like Ctrl-C: the job's cleanup runs, e.g. run_video keeps ``*.partial.*`` outputs),
 never a traceback from deep inside.
 """
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from typing import Callable, Tuple
 
 from .errors import VisError
 
 
+class Terminated(BaseException):
+    """SIGTERM (``kill``, a scheduler's stop) raised in the main thread, so ``finally`` blocks run as for Ctrl-C."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
 def run_tool(job: Callable[[], object]) -> int:
-    """Run ``job()``; map VisError -> exit 2, KeyboardInterrupt -> exit 130, success -> 0."""
+    """Run ``job()``; map VisError -> exit 2, KeyboardInterrupt -> exit 130, SIGTERM -> exit 143, success -> 0."""
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         job()
     except VisError as exc:
@@ -24,7 +38,12 @@ def run_tool(job: Callable[[], object]) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("terminated (SIGTERM)", file=sys.stderr)
+        return 143
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         dist = sys.modules.get("vis.engine.dist")
         if dist is not None:
             dist.cleanup()

@@ -42,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -78,6 +79,41 @@ def instance_rles(instances: Instances) -> List[Dict[str, Any]]:
 def _remove_quietly(path: str) -> None:
     with contextlib.suppress(OSError):
         os.remove(path)
+
+
+_TEMP_PID = re.compile(r"\.tmp\.(\d+)(\.|$)")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (another user's), or cannot tell: leave its files alone
+    return True
+
+
+def remove_stale_temp_files(out_dir: str, stem: str) -> List[str]:
+    """Delete the temp files of ``stem``'s outputs left in ``out_dir`` by runs that were killed (SIGKILL, power
+    loss: no handler ran), i.e. ``<stem>.*.tmp.<pid>*`` and ``.<stem>.*.tmp.<pid>*`` whose process is gone; a
+    running process's files are kept. -> the paths removed."""
+    removed = []
+    try:
+        names = os.listdir(out_dir)
+    except OSError:
+        return removed
+    for name in names:
+        match = _TEMP_PID.search(name)
+        if not match or not (name.startswith(f"{stem}.") or name.startswith(f".{stem}.")):
+            continue
+        pid = int(match.group(1))
+        if pid != os.getpid() and not _process_alive(pid):
+            path = os.path.join(out_dir, name)
+            _remove_quietly(path)
+            if not os.path.exists(path):
+                removed.append(path)
+    return sorted(removed)
 
 
 def display_labels(tracked: Instances) -> np.ndarray:

@@ -67,6 +67,17 @@ def _container_kind(path: str) -> Optional[str]:
     return None
 
 
+def _has_no_video_stream(path: str) -> bool:
+    """True when FFmpeg (PyAV) opens ``path`` as a media file that holds no video stream (e.g. audio only)."""
+    try:
+        import av
+
+        with av.open(path) as container:
+            return len(container.streams.video) == 0
+    except Exception:  # not a media file at all, or PyAV missing: the other messages apply
+        return False
+
+
 @contextlib.contextmanager
 def _native_stderr_silenced() -> Iterator[None]:
     """Send file descriptor 2 to /dev/null for the block.
@@ -114,6 +125,7 @@ class FrameSource:
     total_frames: int
     start: int
     end: int
+    notes: List[str]  # what the user should know before the run (e.g. the frame rate that was assumed)
 
     @property
     def num_frames(self) -> int:
@@ -145,10 +157,13 @@ class VideoFileSource(FrameSource):
             with _native_stderr_silenced():
                 self._reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
         except Exception:
+            if _has_no_video_stream(path):
+                raise DataError(f"cannot read video {path}: the file has no video stream (audio or data only)") from None
             kind = _container_kind(path)
             if kind is not None:
                 raise DataError(f"cannot read video {path}: corrupt or truncated {kind} file") from None
             raise DataError(f"cannot read video {path}: not a video file (unrecognised format)") from None
+        self.notes = []
         self.total_frames = len(self._reader)
         if self.total_frames == 0:
             raise DataError(f"video {path} has no frames")
@@ -169,6 +184,8 @@ class VideoFileSource(FrameSource):
             self.fps = container_fps
         else:
             self.fps = DEFAULT_FOLDER_FPS
+            self.notes.append(f"{path} declares no frame rate: writing the annotated video at {self.fps:g} "
+                              f"frames/s (set it with --fps)")
 
     def __iter__(self) -> Iterator[Frame]:
         """Yields the frames once (the decoder only moves forward)."""
@@ -208,6 +225,9 @@ class ImageFolderSource(FrameSource):
         self.total_frames = len(self.files)
         self.start, self.end = _frame_range(self.total_frames, start, end, path)
         self.fps = float(fps) if fps is not None else DEFAULT_FOLDER_FPS
+        self.notes = [] if fps is not None else [
+            f"a folder of frames has no frame rate: writing the annotated video at {self.fps:g} frames/s "
+            f"(set it with --fps)"]
         first = self._read(self.start)
         self.frame_size = (int(first.shape[0]), int(first.shape[1]))
 
