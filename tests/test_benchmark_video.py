@@ -10,6 +10,7 @@ def test_benchmark_video_prints_every_figure(tmp_path):
     proc = subprocess.run(
         [sys.executable, "tools/benchmark_video.py", "--config", "configs/shapes/queryinst_vis_tiny_shapes.py",
          "--size", "64x96", "--frames", "4", "--long-frames", "104", "--work-dir", str(tmp_path), "--threads", "1",
+         "--repeats", "2",
          "--json"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -21,7 +22,10 @@ def test_benchmark_video_prints_every_figure(tmp_path):
     assert report["long_run_frames"] == 104 and report["weights"] == "random"
     video = cv2.VideoCapture(report["video"])
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 104  # max(frames, long_frames)
-    assert (tmp_path / "out" / "long_64x96_104.ytvis.json").is_file()
+    assert (tmp_path / "out_long" / "long_64x96_104.ytvis.json").is_file()
+    assert report["threads"] == 1 and report["repeats"] == 2
+    assert report["end_to_end_over_model"] == report["end_to_end_fps"] / report["model_fps"]
+    assert all((tmp_path / f"out_{i}" / "long_64x96_104.mot.txt").is_file() for i in range(2))
 
 
 def test_benchmark_video_bad_arguments_exit_2(tmp_path):
@@ -37,6 +41,7 @@ def test_benchmark_video_runs_an_image_model_with_the_query_tracker(tmp_path):
     proc = subprocess.run(
         [sys.executable, "tools/benchmark_video.py", "--config", "configs/shapes/queryinst_tiny_shapes.py",
          "--size", "64x96", "--frames", "3", "--long-frames", "0", "--work-dir", str(tmp_path), "--threads", "1",
+         "--repeats", "1",
          "--json"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -32,27 +32,26 @@ def main(argv=None) -> int:
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
     parser.add_argument("--amp", action="store_true", help="float16 autocast (CUDA only)")
     parser.add_argument("--score-thr", type=float, default=None, help="as tools/run_video.py")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads for both model-only and end-to-end runs (default: run_video's, one "
+                             "core fewer than available unless OMP_NUM_THREADS is set)")
+    parser.add_argument("--repeats", type=int, default=3, help="model-only / end-to-end runs, alternated (default 3)")
     parser.add_argument("--work-dir", default="work/benchmark_video", help="synthetic video and outputs go here")
     parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")
     parser.add_argument("--json", action="store_true", help="also print every figure as one JSON line")
     args = parser.parse_args(argv)
 
     def job():
-        import torch
-
         from pipelines.benchmark_video import benchmark_video
         from pipelines.video import resolve_model_files
 
-        if args.threads:
-            torch.set_num_threads(args.threads)
         config, checkpoint = args.config, args.checkpoint
         if config is None:
             config, checkpoint = resolve_model_files(None, checkpoint)
         report = benchmark_video(config, checkpoint, video=args.video, frames=args.frames,
                                  long_frames=args.long_frames, size=args.size, device=args.device, amp=args.amp,
                                  score_thr=args.score_thr, work_dir=args.work_dir, cfg_options=args.cfg_options,
-                                 tracker=args.tracker)
+                                 tracker=args.tracker, threads=args.threads, repeats=args.repeats)
         if args.json:
             print(json.dumps(report))
         return report
