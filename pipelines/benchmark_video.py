@@ -2,7 +2,7 @@
 
 On the same frames of one synthetic video it measures, in this order:
 
-1. decode fps      -- the frame reader alone (decord / image folder, `vis.io.video.FrameReader`);
+1. decode fps      -- the frame reader alone (PyAV / image folder, `vis.io.video.FrameReader`);
 2. model fps       -- test-time resize + ``model.predict`` (backbone, heads, mask pasting) on frames already
                       in memory, batch 1, after warm-up; the ceiling for end-to-end speed;
 3. tracker ms      -- ``tracker.update`` on the model's own detections of those frames (score filter as the

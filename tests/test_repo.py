@@ -16,6 +16,6 @@ def test_ci_runs_the_readme_test_command():
 
 def test_dependencies_declared_in_setup_cfg():
     text = open(os.path.join(REPO, "setup.cfg")).read()
-    for dep in ["torch", "torchvision", "mmengine", "pycocotools", "scipy", "lap", "decord", "numpy",
+    for dep in ["torch", "torchvision", "mmengine", "pycocotools", "scipy", "lap", "av", "numpy",
                 "opencv-python-headless", "tqdm", "tensorboard"]:
         assert re.search(rf"^\s+{re.escape(dep)}\b", text, re.M), dep

@@ -945,7 +945,7 @@ def write_demo_video(path: str, num_frames: int = 120, height: int = 240, width:
 
 def write_long_video(path: str, num_frames: int, height: int = 360, width: int = 640, seed: int = 0,
                      fps: float = 25, segment_frames: int = 250, progress: bool = False) -> str:
-    """A long mp4 for streaming benchmarks: demo scenes (`sample_demo_scene`) back to back, a new one
+    """A long H.264 mp4 for streaming benchmarks: demo scenes (`sample_demo_scene`) back to back, a new one
     every ``segment_frames`` frames, so objects keep entering, crossing and leaving for the whole video.
 
     Frames are rendered and written one at a time (memory does not depend on ``num_frames``); no ground
@@ -954,29 +954,25 @@ def write_long_video(path: str, num_frames: int, height: int = 360, width: int =
     num_frames = _check_size("num_frames", num_frames, minimum=1)
     segment_frames = _check_size("segment_frames", segment_frames, minimum=16)
     height, width = _check_size("height", height), _check_size("width", width)
-    directory, name = os.path.split(os.path.abspath(path))
+    directory = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError as exc:
         raise VisError(f"cannot create output directory {directory}: {exc.strerror}") from None
-    tmp = os.path.join(directory, f".{name}.tmp.{os.getpid()}.mp4")
-    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (width, height))
-    if not writer.isOpened():
-        raise VisError(f"cannot open an mp4 writer for {path}")
+    from ..io.video import VideoWriter  # H.264, as real footage; temp file + rename
+
+    writer = VideoWriter(path, fps, (height, width))
     bar = tqdm(total=num_frames, desc="long video", unit="frame", disable=not progress)
     try:
         for segment, first in enumerate(range(0, num_frames, segment_frames)):
             rng = _rng(_check_count("seed", seed), "long", segment)
             length = min(segment_frames, num_frames - first)
             for frame, _ in render_video(rng, sample_demo_scene(rng, length, height, width)):
-                writer.write(np.ascontiguousarray(frame[..., ::-1]))
+                writer.write(frame)
                 bar.update(1)
-        writer.release()
-        os.replace(tmp, path)
+        writer.close()
     except BaseException:
-        writer.release()
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        writer.close(success=False)
         raise
     finally:
         bar.close()
