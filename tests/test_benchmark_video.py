@@ -6,14 +6,18 @@ import sys
 import cv2
 
 
-def test_benchmark_video_prints_every_figure(tmp_path):
+def run_benchmark(tmp_path, config, *args):
+    """tools/benchmark_video.py on a 64x96 synthetic video, 1 thread -> its JSON report."""
     proc = subprocess.run(
-        [sys.executable, "tools/benchmark_video.py", "--config", "configs/shapes/queryinst_vis_tiny_shapes.py",
-         "--size", "64x96", "--frames", "4", "--long-frames", "104", "--work-dir", str(tmp_path), "--threads", "1",
-         "--repeats", "2",
-         "--json"], capture_output=True, text=True, timeout=600)
+        [sys.executable, "tools/benchmark_video.py", "--config", config, "--size", "64x96", "--work-dir", str(tmp_path),
+         "--threads", "1", "--json", *args], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_benchmark_video_prints_every_figure(tmp_path):
+    report = run_benchmark(tmp_path, "configs/shapes/queryinst_vis_tiny_shapes.py", "--frames", "4",
+                           "--long-frames", "104", "--repeats", "2")
     for key in ("decode_fps", "model_fps", "tracker_ms_per_frame", "tracker_ms_10_tracks", "end_to_end_fps",
                 "rss_mb_at_frame_100", "rss_mb_at_end", "rss_growth_mb"):
         assert isinstance(report[key], float) and report[key] == report[key], key  # a number, not NaN
@@ -38,12 +42,7 @@ def test_benchmark_video_bad_arguments_exit_2(tmp_path):
 
 def test_benchmark_video_runs_an_image_model_with_the_query_tracker(tmp_path):
     """An image-only config benchmarks the same way; its tracker is QueryTracker (no memory run here)."""
-    proc = subprocess.run(
-        [sys.executable, "tools/benchmark_video.py", "--config", "configs/shapes/queryinst_tiny_shapes.py",
-         "--size", "64x96", "--frames", "3", "--long-frames", "0", "--work-dir", str(tmp_path), "--threads", "1",
-         "--repeats", "1",
-         "--json"], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    report = run_benchmark(tmp_path, "configs/shapes/queryinst_tiny_shapes.py", "--frames", "3", "--long-frames", "0",
+                           "--repeats", "1")
     assert report["tracker"] == "QueryTracker" and report["model_fps"] > 0 and report["end_to_end_fps"] > 0
     assert "rss_growth_mb" not in report
