@@ -550,8 +550,8 @@ def test_model_and_tracker_mismatches_exit_2_with_one_line(model_files, image_mo
 
 
 # -- what the user sees ----------------------------------------------------------------------------
-def test_clean_detections_clips_boxes_and_drops_empty_masks():
-    from pipelines.video import clean_detections
+def test_boxes_are_clipped_and_empty_masks_hidden_after_tracking():
+    from pipelines.video import clean_detections, visible
 
     masks = torch.zeros(3, 40, 60, dtype=torch.bool)
     masks[0, 5:10, 5:10] = True
@@ -560,9 +560,10 @@ def test_clean_detections_clips_boxes_and_drops_empty_masks():
                                                    [45.0, 28.0, 71.5, 44.0]]),
                      scores=torch.tensor([0.9, 0.8, 0.2]), labels=torch.tensor([0, 1, 2]), masks=masks)
     out = clean_detections(inst)
-    assert out.labels.tolist() == [0, 2]  # the empty-mask one is gone
-    assert out.boxes.tolist() == [[0.0, 0.0, 20.0, 15.0], [45.0, 28.0, 60.0, 40.0]]
-    assert clean_detections(inst, score_thr=0.5).labels.tolist() == [0]
+    assert out.labels.tolist() == [0, 1, 2]  # the tracker still sees the empty-mask one (it keeps tracks going)
+    assert out.boxes.tolist() == [[0.0, 0.0, 20.0, 15.0], [1.0, 1.0, 5.0, 5.0], [45.0, 28.0, 60.0, 40.0]]
+    assert clean_detections(inst, score_thr=0.5).labels.tolist() == [0, 1]
+    assert visible(out).labels.tolist() == [0, 2]  # ... but it is neither drawn nor written
 
 
 def test_track_label_votes_give_one_class_per_track_equal_to_the_ytvis_category():
