@@ -178,8 +178,8 @@ def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEF
         from .video import load_video_model
 
         loaded = load_video_model(config_path, checkpoint, cfg_options, torch_device, tracker)
-        for note in loaded.notes if progress else []:
-            print(note, file=sys.stderr)
+        if progress:
+            loaded.print_notes()
         model = loaded.model
     else:
         from vis.evaluation import evaluate_coco

@@ -2,7 +2,8 @@
 
 Each video is streamed frame by frame through ``model.predict`` and a tracker (a `VideoSegmenter`'s track
 head with `OnlineTracker`, or any segmenter's query embeddings with `QueryTracker`: an official COCO model gives
-a zero-shot submission through the COCO -> YouTube-VIS class table); a `VideoResultAccumulator` keeps only compressed RLE per track and frame.
+a zero-shot submission through the COCO -> YouTube-VIS class table); a `VideoResultAccumulator` keeps only
+compressed RLE per track and frame.
 Under torchrun the videos are split into contiguous shards, one per rank, and the per-video results are
 gathered on rank 0 in dataset order, so the output is identical to a single process.
 """
@@ -133,8 +134,8 @@ def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[s
     torch_device = resolve_device(device)
     dataset = build_dataset(dataset_cfg)
     loaded = load_video_model(config_path, checkpoint, cfg_options, torch_device, tracker)
-    for note in loaded.notes if dist.get_rank() == 0 else []:
-        print(note, file=sys.stderr)
+    if dist.get_rank() == 0:
+        loaded.print_notes()
     results = run_video_inference(loaded.model, dataset, loaded.tracker_cfg, loaded.class_names, torch_device,
                                   progress, top_k)
     if dist.get_rank() != 0:

@@ -64,10 +64,10 @@ def resolve_model_files(config: Optional[str], checkpoint: Optional[str]) -> Tup
 def class_names_for(model: torch.nn.Module, cfg: Any, checkpoint_names: Optional[Sequence[str]]) -> List[str]:
     """Names of labels 0..K-1: the checkpoint's (its meta, any layout), else the config's ``class_names`` (a list
     or a table name such as 'coco'), else the model's, else 'class 0', 'class 1', ..."""
-    from vis.data.coco_classes import named_class_names
+    from vis.data.label_space import config_class_names
 
     num_classes = int(model.num_classes)
-    for names in (checkpoint_names, named_class_names(cfg.get("class_names")), getattr(model, "class_names", None)):
+    for names in (checkpoint_names, config_class_names(cfg.get("class_names")), getattr(model, "class_names", None)):
         if names is not None and len(names) == num_classes:
             return [str(n) for n in names]
     return [f"class {i}" for i in range(num_classes)]
@@ -88,6 +88,11 @@ class VideoModel:
     class_names: List[str]
     tracker_cfg: Dict[str, Any]
     notes: List[str] = field(default_factory=list)
+
+    def print_notes(self) -> None:
+        """The notes on stderr, one per line (the tools call this once the model is loaded)."""
+        for note in self.notes:
+            print(note, file=sys.stderr)
 
 
 def choose_tracker(cfg: Any, tracker: Optional[str], is_video_model: bool, has_track_head: bool,
@@ -442,10 +447,10 @@ def run_video(path: str, config: Optional[str] = None, checkpoint: Optional[str]
             print(note, file=sys.stderr)
         torch_device = resolve_device(device)
         check_amp(amp, torch_device)
-        torch.set_num_threads(streaming_threads(threads))
+        threads = streaming_threads(threads)
+        torch.set_num_threads(threads)
         loaded = load_video_model(config, checkpoint, cfg_options, torch_device, tracker)
-        for note in loaded.notes:
-            print(note, file=sys.stderr)
+        loaded.print_notes()
         model, class_names = loaded.model, loaded.class_names
         frame_tracker = build_video_tracker(loaded.tracker_cfg, score_thr)
         preprocess = build_preprocess(loaded.cfg)
@@ -489,8 +494,8 @@ def run_video(path: str, config: Optional[str] = None, checkpoint: Optional[str]
         written = _close_sinks(sinks, complete) if complete else _close_partial(sinks, writer.frames_written)
     seconds = time.perf_counter() - began
     return {
-        "input": path, "frames": writer.frames_written, "tracks": len(track_ids), "tracker": type(frame_tracker).__name__,
-        "threads": streaming_threads(threads),
+        "input": path, "frames": writer.frames_written, "tracks": len(track_ids),
+        "tracker": type(frame_tracker).__name__, "threads": threads,
         "fps": writer.frames_written / seconds if seconds > 0 else 0.0, "seconds": seconds,
         "video_fps": source.fps, "frame_size": source.frame_size, "start": source.start, "end": source.end,
         "outputs": written,

@@ -3,14 +3,13 @@
 Official checkpoints carry their label space in two ways. mmdetection and detectron2 heads have 80 rows in
 category-id order (label ``i`` is ``COCO_CLASSES[i]``, category id ``COCO_THING_IDS[i]``); mmdet files also store
 the names in their meta. DETR-family heads (SOLQ) have 91 rows indexed by the category id itself, 11 of which
-(0 and the ids COCO 2017 dropped) are never annotated. Configs name these tables by string:
-``class_names='coco'`` (80) or ``'coco_id_slots'`` (91, unused slots named 'N/A').
+(0 and the ids COCO 2017 dropped) are never annotated. Configs name these tables by string
+(`vis.data.label_space.named_categories`): ``class_names='coco'`` (80) or ``'coco_id_slots'`` (91, unused
+slots named 'N/A').
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
-
-from ..errors import ConfigError
+from typing import List, Optional, Tuple
 
 COCO_CLASSES: Tuple[str, ...] = (
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
@@ -46,23 +45,3 @@ def coco_category_id(name: str) -> Optional[int]:
         if coco_name == key:
             return cat_id
     return None
-
-
-def named_class_names(names: object) -> Optional[List[str]]:
-    """A config's ``class_names``: a list is returned as is; 'coco', 'coco_id_slots', 'ytvis2019', 'ytvis2021'
-    name a built-in table; None stays None. Anything else is a one-line ConfigError."""
-    if names is None:
-        return None
-    if isinstance(names, str):
-        if names == "coco":
-            return list(COCO_CLASSES)
-        if names == "coco_id_slots":
-            return coco_id_slot_names()
-        if names in ("ytvis2019", "ytvis2021"):
-            from .ytvis import ytvis_categories
-
-            return [c["name"] for c in ytvis_categories(names)]
-        raise ConfigError(f"unknown class_names table '{names}' (known: coco, coco_id_slots, ytvis2019, ytvis2021)")
-    if isinstance(names, Sequence) and all(isinstance(n, str) for n in names):
-        return list(names)
-    raise ConfigError(f"class_names must be a list of strings or a table name, got {names!r}")

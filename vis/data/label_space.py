@@ -3,7 +3,8 @@
 ``classes`` fixes the label space (the target categories, sorted by id, label = position); ``class_map``
 relabels source categories into it ({source id: target id}), dropping sources it does not name — e.g. COCO
 images pretraining a YouTube-VIS model. Both accept the names of the built-in tables:
-``classes='ytvis2019' | 'ytvis2021' | 'coco_id_slots'`` (the last: label = COCO category id, for a 91-slot head) and ``class_map='coco_to_ytvis2019' | 'coco_to_ytvis2021'``.
+``classes='coco' | 'coco_id_slots' | 'ytvis2019' | 'ytvis2021'`` (`named_categories`; 'coco_id_slots': label = COCO
+category id, for a 91-slot head) and ``class_map='coco_to_ytvis2019' | 'coco_to_ytvis2021'``.
 """
 from __future__ import annotations
 
@@ -15,16 +16,35 @@ Classes = Union[None, str, Sequence[Mapping[str, Any]]]
 ClassMap = Union[None, str, Mapping[Any, Any]]
 
 
-def _named_classes(name: str) -> List[Dict[str, Any]]:
-    if name == "coco_id_slots":  # DETR-family heads: label = COCO category id (91 slots, 0 and 11 ids unused)
-        from .coco_classes import coco_id_slot_names
+NAMED_CLASSES = ("coco", "coco_id_slots", "ytvis2019", "ytvis2021")
 
+
+def named_categories(name: str) -> List[Dict[str, Any]]:
+    """A built-in table -> ``[{id, name}, ...]``: 'coco' (the 80 COCO 2017 classes at their category ids),
+    'coco_id_slots' (91 entries, id = slot, unused slots 'N/A': DETR-family heads), 'ytvis2019', 'ytvis2021'."""
+    from .coco_classes import COCO_CLASSES, COCO_THING_IDS, coco_id_slot_names
+
+    if name == "coco":
+        return [{"id": i, "name": n} for i, n in zip(COCO_THING_IDS, COCO_CLASSES)]
+    if name == "coco_id_slots":
         return [{"id": i, "name": n} for i, n in enumerate(coco_id_slot_names())]
-    if name not in ("ytvis2019", "ytvis2021"):
-        raise ConfigError(f"unknown class list '{name}' (known: coco_id_slots, ytvis2019, ytvis2021)")
+    if name not in NAMED_CLASSES:
+        raise ConfigError(f"unknown class list '{name}' (known: {', '.join(NAMED_CLASSES)})")
     from .ytvis import ytvis_categories  # the tables live with the YouTube-VIS dataset
 
     return ytvis_categories(name)
+
+
+def config_class_names(names: Any) -> Optional[List[str]]:
+    """A config's ``class_names``: a list of strings as is, a table name of `named_categories` (its names in id
+    order), None as None; anything else is a one-line ConfigError."""
+    if names is None:
+        return None
+    if isinstance(names, str):
+        return [str(c["name"]) for c in named_categories(names)]
+    if isinstance(names, Sequence) and all(isinstance(n, str) for n in names):
+        return list(names)
+    raise ConfigError(f"class_names must be a list of strings or a table name, got {names!r}")
 
 
 def _named_class_map(name: str) -> Mapping[int, int]:
@@ -40,7 +60,7 @@ def build_label_space(categories: Sequence[Mapping[str, Any]], class_map: ClassM
                       owner: str = "dataset") -> Tuple[List[int], List[str], Dict[int, int]]:
     """-> (cat_ids: label -> target category id, class_names, source category id -> label)."""
     if isinstance(classes, str):
-        classes = _named_classes(classes)
+        classes = named_categories(classes)
     if isinstance(class_map, str):
         class_map = _named_class_map(class_map)
     if class_map is not None and classes is None:

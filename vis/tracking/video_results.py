@@ -50,34 +50,38 @@ class _TrackSummary:
         self.label_votes[label] = self.label_votes.get(label, 0) + 1
 
     def majority_label(self) -> int:
-        """Most frequent label; ties -> the smallest label, as the reference's ``bincount().argmax()``."""
-        best = max(self.label_votes.values())
-        return min(label for label, votes in self.label_votes.items() if votes == best)
+        return majority_label(self.label_votes)
+
+
+def majority_label(label_votes: Dict[int, int]) -> int:
+    """Most frequent label; ties -> the smallest label, as the reference's ``bincount().argmax()``."""
+    best = max(label_votes.values())
+    return min(label for label, votes in label_votes.items() if votes == best)
 
 
 class TrackLabelVotes:
     """One class per track at every frame: the majority of the labels the track has had so far.
 
     A segmenter labels each frame on its own, so a track's class can flicker (circle, cross, circle, ...).
-    Streams show the running majority instead (ties: the smallest label), the rule of the YouTube-VIS entries
-    (`_TrackSummary.majority_label`): at a track's last frame its label equals its ``category_id`` there.
+    Streams show the running majority instead, by the rule of the YouTube-VIS entries (`majority_label`): at a
+    track's last frame its label equals its ``category_id`` there.
     """
 
     def __init__(self):
-        self._votes: Dict[int, _TrackSummary] = {}
+        self._votes: Dict[int, Dict[int, int]] = {}  # track id -> {label: frames}
 
     def reset(self) -> None:
         self._votes.clear()
 
-    def update(self, track_ids: Any, labels: Any, scores: Any = None) -> np.ndarray:
+    def update(self, track_ids: Any, labels: Any) -> np.ndarray:
         """Count this frame's (track id, label) pairs; -> each track's majority label so far, int64 [n]."""
         ids = _numpy(track_ids, np.int64).tolist()
         labs = _numpy(labels, np.int64).tolist()
         out = np.empty(len(ids), dtype=np.int64)
         for i, (track_id, label) in enumerate(zip(ids, labs)):
-            summary = self._votes.setdefault(track_id, _TrackSummary())
-            summary.add(0.0, label)
-            out[i] = summary.majority_label()
+            votes = self._votes.setdefault(track_id, {})
+            votes[label] = votes.get(label, 0) + 1
+            out[i] = majority_label(votes)
         return out
 
 

@@ -5,7 +5,8 @@
 class_names = 'coco'
 tracker = dict(
     type='QueryTracker',
-    match_weights=dict(embed=1.0, iou=1.0, det_label=0.5),  # S = cos(query embeds) + IoU(last appearance) + 0.5 [same class]
+    # S = cos(query embeddings) + IoU(last appearance) + 0.5 [same class]
+    match_weights=dict(embed=1.0, iou=1.0, det_label=0.5),
     match_thr=1.0,          # a detection continues a track only if S exceeds this
     iou_type='mask',        # IoU of the masks (at 1/4 resolution), or 'box'
     score_thr=0.05,         # detections below are ignored

@@ -461,8 +461,7 @@ class SOLQ(FrameSegmenter):
         """Official checkpoints use this model's key names; only the COCO head differs: its 91 rows are indexed
         by COCO category id. For an 80-class model the rows of the 80 COCO categories are picked (label order =
         category-id order, as the COCO dataset's contiguous labels). Anything else is returned unchanged."""
-        first = state_dict.get("class_embed.0.weight")
-        if first is None or first.shape[0] != NUM_COCO_ID_SLOTS or self.num_classes != len(COCO_THING_IDS):
+        if not self._holds_coco_id_slots(state_dict):
             return state_dict
         rows = torch.tensor(COCO_THING_IDS, dtype=torch.int64)
         converted = dict(state_dict)
@@ -473,10 +472,15 @@ class SOLQ(FrameSegmenter):
                     converted[key] = converted[key][rows.to(converted[key].device)]
         return converted
 
-    def describe_conversion(self, state_dict: Dict[str, torch.Tensor]) -> Optional[str]:
-        """What `convert_state_dict` did to ``state_dict``, for the load report (None: nothing)."""
+    def _holds_coco_id_slots(self, state_dict: Dict[str, torch.Tensor]) -> bool:
+        """An official 91-slot head for this 80-class model: the case `convert_state_dict` maps."""
         first = state_dict.get("class_embed.0.weight")
-        if first is not None and first.shape[0] == NUM_COCO_ID_SLOTS and self.num_classes == len(COCO_THING_IDS):
+        return (first is not None and first.shape[0] == NUM_COCO_ID_SLOTS
+                and self.num_classes == len(COCO_THING_IDS))
+
+    def describe_conversion(self, state_dict: Dict[str, torch.Tensor]) -> Optional[str]:
+        """What `convert_state_dict` does to ``state_dict``, for the load report (None: nothing)."""
+        if self._holds_coco_id_slots(state_dict):
             return (f"class head: the rows of the {len(COCO_THING_IDS)} COCO categories taken from the checkpoint's "
                     f"{NUM_COCO_ID_SLOTS} category-id slots")
         return None
