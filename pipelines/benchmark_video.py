@@ -3,8 +3,9 @@
 On the same frames of one synthetic video it measures, in this order:
 
 1. decode fps      -- the frame reader alone (PyAV / image folder, `vis.io.video.FrameReader`);
-2. model fps       -- test-time resize + ``model.predict`` (backbone, heads, mask pasting) on frames already
-                      in memory, batch 1, after warm-up; the ceiling for end-to-end speed;
+2. model fps       -- test-time resize + ``model.predict`` (backbone, heads; masks deferred, since the pipeline
+                      pastes only the tracked ones) on frames already in memory, batch 1, after warm-up; the
+                      ceiling for end-to-end speed;
 3. tracker ms      -- ``tracker.update`` on the model's own detections of those frames (score filter as the
                       pipeline applies it), plus the synthetic 10-tracks x 10-detections case of
                       ``tools/benchmark_tracker.py`` for a figure that does not depend on the weights;
@@ -114,8 +115,8 @@ def model_speed(model: torch.nn.Module, preprocess: Any, frames: Sequence[np.nda
             _sync(device)
             began = time.perf_counter()
         size = (int(image.shape[0]), int(image.shape[1]))
-        (instances,) = predict_frames(model, [preprocess(image).to(device)], [size], amp)
-        if i >= warmup:  # the tracker needs no masks; keeping 200 frames of them would cost ~1 GB
+        (instances,) = predict_frames(model, [preprocess(image).to(device)], [size], amp, defer_masks=True)
+        if i >= warmup:  # the tracker figure below is taken without masks
             results.append(Instances(instances.image_size, **{
                 k: v for k, v in instances.fields().items() if k != "masks"}).to("cpu"))
     _sync(device)

@@ -19,6 +19,8 @@ from vis.config import load_config
 from vis.data.samplers import InferenceSampler
 from vis.engine import dist
 from vis.engine.checkpoint import resolve_checkpoint
+from vis.errors import VisError
+from vis.structures import image_masks
 from vis.tracking import VideoResultAccumulator, build_tracker
 
 def infer_video(model: torch.nn.Module, frames: Any, tracker: Any, device: torch.device,
@@ -34,10 +36,12 @@ def infer_video(model: torch.nn.Module, frames: Any, tracker: Any, device: torch
     for position, image, orig_size in frames:
         if accumulator is None:
             accumulator = VideoResultAccumulator(len(frames), tuple(orig_size))
-        (instances,) = model.predict([image.to(device)], orig_sizes=[tuple(orig_size)])
+        # Masks pasted for the tracked detections only (`DeferredMasks`): the same masks, less time and memory.
+        (instances,) = model.predict([image.to(device)], orig_sizes=[tuple(orig_size)], defer_masks=True)
         if len(instances):
             instances = instances[torch.isin(instances.labels, mapped.to(instances.labels.device))]
         tracked = tracker.update(instances, frame_index=position)
+        tracked.masks = image_masks(tracked.masks)
         accumulator.add(tracked.to("cpu"), frame_index=position)
     if accumulator is None:
         return []
@@ -57,17 +61,20 @@ def dataset_label_map(class_names: Sequence[str], dataset: Any, progress: bool =
 
 def run_video_inference(model: torch.nn.Module, dataset: Any, tracker_cfg: Mapping[str, Any],
                         class_names: Sequence[str], device: Optional[torch.device] = None, progress: bool = True,
-                        top_k: Optional[int] = None) -> List[Dict[str, Any]]:
+                        top_k: Optional[int] = None, score_thr: Optional[float] = None) -> List[Dict[str, Any]]:
     """All videos of a `YTVISDataset` (this rank's shard) -> results gathered on rank 0 ([] on other ranks).
 
     ``tracker_cfg`` and ``class_names`` come from `pipelines.video.load_video_model`; the model's labels are
-    written as the dataset's categories through `dataset_label_map`.
+    written as the dataset's categories through `dataset_label_map`. ``score_thr`` replaces the tracker's
+    detection and birth thresholds, as in `run_video`.
     """
     from vis.data.ytvis import VideoFrames
 
+    from .video import build_video_tracker
+
     device = device or next(model.parameters()).device
     label_map = dataset_label_map(class_names, dataset, progress)
-    tracker = build_tracker(tracker_cfg)
+    tracker = build_video_tracker(tracker_cfg, score_thr)
     videos = list(InferenceSampler(len(dataset.videos)))
     bar = None
     if progress and dist.get_rank() == 0:
@@ -101,12 +108,14 @@ def evaluate_video_results(gt: Mapping[str, Any], results: List[Dict[str, Any]])
 def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[str] = None,
                          img_dir: Optional[str] = None, out_dir: str = "out", cfg_options: Optional[Sequence[str]] = None,
                          device: Optional[str] = None, top_k: Optional[int] = None, progress: bool = True,
-                         split: str = "test", tracker: Optional[str] = None) -> Dict[str, Any]:
+                         split: str = "test", tracker: Optional[str] = None,
+                         score_thr: Optional[float] = None) -> Dict[str, Any]:
     """Track a YouTube-VIS split; write ``out_dir/results.json`` and ``out_dir/submission.zip``.
 
     Any model tracks (`pipelines.video.load_video_model`: a video model's track head, or ``tracker``
     'QueryTracker', the default for image models). Its labels become the annotation file's categories through
     `vis.data.label_space.model_label_map` (a COCO model on YouTube-VIS: the class table, zero-shot).
+    ``score_thr`` (in [0, 1]) replaces the tracker's ``score_thr`` and ``init_score_thr``, as ``run_video``'s.
 
     The split is the config's ``data.test`` (``split='val'``: ``data.val``, where tracker settings are
     chosen), or ``ann_file`` / ``img_dir`` with that split's transforms. With ground truth (annotations
@@ -122,6 +131,8 @@ def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[s
     from .evaluate import resolve_device, split_dataset_cfg
     from .video import load_video_model
 
+    if score_thr is not None and not 0.0 <= float(score_thr) <= 1.0:
+        raise VisError(f"--score-thr must be in [0, 1] (detection scores are probabilities), got {score_thr}")
     cfg = load_config(config_path, cfg_options)
     dataset_cfg = split_dataset_cfg(cfg, split, config_path)
     if ann_file:
@@ -137,7 +148,7 @@ def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[s
     if dist.get_rank() == 0:
         loaded.print_notes()
     results = run_video_inference(loaded.model, dataset, loaded.tracker_cfg, loaded.class_names, torch_device,
-                                  progress, top_k)
+                                  progress, top_k, score_thr)
     if dist.get_rank() != 0:
         return {}
 

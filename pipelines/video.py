@@ -3,7 +3,7 @@
 Three stages overlap, joined by bounded queues so memory does not grow with the video's length::
 
     FrameReader thread          main thread                         sink thread
-    decode frames      --8-->   preprocess, model.predict,  --4-->  render + mp4, JSONL, MOT,
+    decode frames     --2-8-->  preprocess, model.predict,  --2-->  render + mp4, JSONL, MOT,
     (vis.io.video)              score filter, tracker.update        YouTube-VIS RLE (vis.io.sinks)
 
 `track_frames` is the Python API (an iterator over per-frame tracked results); `run_video` is the body of
@@ -30,7 +30,7 @@ import torch
 from vis.config import load_config, to_plain
 from vis.engine.checkpoint import resolve_checkpoint
 from vis.errors import CheckpointError, ConfigError, VisError
-from vis.structures import Instances
+from vis.structures import Instances, image_masks
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_CONFIG = os.path.join(REPO, "models", "demo", "queryinst_vis_tiny_shapes.py")
@@ -38,8 +38,11 @@ DEMO_CHECKPOINT = os.path.join(REPO, "models", "demo", "queryinst_vis_tiny_shape
 OUTPUTS = ("vis", "ytvis", "frames", "mot")
 TRACK_HEAD_TRACKER = "OnlineTracker"  # MaskTrack R-CNN association on a trained track head's embeddings
 QUERY_TRACKER = "QueryTracker"  # training-free association on the segmenter's query embeddings
-READ_QUEUE_SIZE = 8  # decoded frames waiting for the model
-WRITE_QUEUE_SIZE = 4  # tracked frames (image + masks) waiting for the sinks
+# Decoded frames waiting for the model: as many as fit in READ_QUEUE_BYTES, 2 to 8 (8 at 360p, 4 at 720p, 2 at
+# 1080p). Decoding runs 20-40x faster than the model on a CPU, so the queue is always full: every frame in it
+# is resident memory, and two are enough to hide decode jitter.
+READ_QUEUE_BYTES = 12 << 20
+WRITE_QUEUE_SIZE = 2  # tracked frames (image + masks) waiting for the sinks, which keep up with the model
 
 TrackedFrame = Tuple[int, np.ndarray, Instances]
 
@@ -256,10 +259,11 @@ def check_amp(amp: bool, device: torch.device) -> None:
 
 
 def predict_frames(model: torch.nn.Module, inputs: Sequence[torch.Tensor], sizes: Sequence[Tuple[int, int]],
-                   amp: bool = False) -> List[Instances]:
-    """``model.predict`` without gradients, under float16 autocast when ``amp``; float fields back to float32."""
+                   amp: bool = False, defer_masks: bool = False) -> List[Instances]:
+    """``model.predict`` without gradients, under float16 autocast when ``amp``; float fields back to float32.
+    ``defer_masks``: masks come as `DeferredMasks`, pasted later for the detections kept."""
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=amp):
-        results = model.predict(list(inputs), orig_sizes=list(sizes))
+        results = model.predict(list(inputs), orig_sizes=list(sizes), defer_masks=defer_masks)
     if amp:
         for instances in results:
             for name in ("boxes", "scores", "track_embeds"):
@@ -271,9 +275,14 @@ def predict_frames(model: torch.nn.Module, inputs: Sequence[torch.Tensor], sizes
 def _track_batch(model, batch, tracker, votes, device, score_thr, preprocess, amp=False) -> Iterator[TrackedFrame]:
     inputs = [preprocess(image).to(device) for _, image in batch]
     sizes = [(int(image.shape[0]), int(image.shape[1])) for _, image in batch]
-    results = predict_frames(model, inputs, sizes, amp)
+    # Masks are pasted after the tracker has chosen (at most max_per_frame of the model's top-k): the same
+    # masks as pasting all first; 720p demo clip, peak RSS 1.14 -> 1.07 GB.
+    results = predict_frames(model, inputs, sizes, amp, defer_masks=True)
     for (index, image), instances in zip(batch, results):
-        tracked = visible(tracker.update(clean_detections(instances, score_thr), frame_index=index).to("cpu"))
+        tracked = tracker.update(clean_detections(instances, score_thr), frame_index=index)
+        if tracked.has("masks"):
+            tracked.masks = image_masks(tracked.masks)
+        tracked = visible(tracked.to("cpu"))
         tracked.track_labels = torch.from_numpy(votes.update(tracked.track_ids, tracked.labels))
         yield index, image, tracked
 
@@ -332,6 +341,12 @@ class _SinkThread:
 
 
 # -- run_video -------------------------------------------------------------------------------------
+def read_queue_size(frame_size: Tuple[int, int]) -> int:
+    """Frames the reader decodes ahead: ``READ_QUEUE_BYTES`` of RGB frames, between 2 and 8."""
+    height, width = frame_size
+    return int(min(8, max(2, READ_QUEUE_BYTES // max(1, 3 * height * width))))
+
+
 def available_cores() -> int:
     """CPU cores this process may run on (its affinity mask where the OS has one)."""
     try:
@@ -340,17 +355,28 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def busy_cores() -> int:
+    """Cores other processes keep busy: the 1-minute load average, rounded (0 where the OS has none)."""
+    try:
+        return int(round(os.getloadavg()[0]))
+    except (AttributeError, OSError):  # Windows
+        return 0
+
+
 def streaming_threads(threads: Optional[int] = None) -> int:
     """torch's intra-op threads while streaming: ``threads`` when given; else ``OMP_NUM_THREADS`` when set; else
-    one core fewer than available (at least 1), because the decode thread and the sink thread (rendering, x264,
-    RLE) need a core of their own. On 2 cores, two torch threads next to them made a tiny model's ``predict``
-    30x slower than one thread (median 2.1 s against 72 ms per call); see `tools/benchmark_video.py`."""
+    the free cores less one (at least 1): available cores (`available_cores`) minus those other processes keep
+    busy (`busy_cores`), minus one for the decode thread and the sink thread (rendering, x264, RLE). Threads
+    beyond the free cores only fight for them: on 2 cores, two torch threads next to the decode and sink threads
+    made a tiny model's ``predict`` 30x slower than one thread (median 2.1 s against 72 ms per call); see
+    `tools/benchmark_video.py`. On an idle 2-core machine this is 1 thread, the same as ``OMP_NUM_THREADS=1``."""
     if threads is not None:
         return int(threads)
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
     if env.isdigit() and int(env) > 0:
         return int(env)
-    return max(1, available_cores() - 1)
+    cores = available_cores()
+    return max(1, cores - min(busy_cores(), cores) - 1)
 
 
 def _check_outputs(outputs: Sequence[str]) -> Tuple[str, ...]:
@@ -379,7 +405,8 @@ def _make_sinks(outputs: Sequence[str], out_dir: str, source: Any, class_names: 
     try:
         for kind in outputs:
             if kind == "vis":
-                sinks.append(VisVideoSink(out_dir, source.name, source.fps, source.frame_size, class_names))
+                sinks.append(VisVideoSink(out_dir, source.name, source.fps, source.frame_size, class_names,
+                                          input_bit_rate=source.bit_rate))
             elif kind == "ytvis":
                 sinks.append(YTVISSink(out_dir, source.name, source.num_frames, source.frame_size, source.start))
             elif kind == "frames":
@@ -469,7 +496,7 @@ def run_video(path: str, config: Optional[str] = None, checkpoint: Optional[str]
 
         bar = progress_bar(source.num_frames, source.name, unit="frame")
     writer = _SinkThread(sinks)
-    reader = FrameReader(source, queue_size=READ_QUEUE_SIZE)
+    reader = FrameReader(source, queue_size=read_queue_size(source.frame_size))
     track_ids = set()
     complete = False
     began = time.perf_counter()

@@ -765,6 +765,8 @@ def test_real_looking_h264_clip_through_the_bundled_model(tmp_path):
     with av.open(str(out / "street.vis.mp4")) as container:
         assert container.streams.video[0].codec_context.name == "h264"
         assert sum(1 for _ in container.decode(video=0)) == 30
+    # Within 2x of the H.264 input (issue 15); the rate cap (`annotated_rate_cap`) binds only on frugal inputs.
+    assert os.path.getsize(out / "street.vis.mp4") <= 2 * os.path.getsize(clip)
     votes = {}
     last = {}
     for line in read_jsonl(out / "street.frames.jsonl"):
@@ -782,3 +784,41 @@ def test_real_looking_h264_clip_through_the_bundled_model(tmp_path):
     assert {int(r[1]): int(r[7]) for r in rows} == {t: label + 1 for t, label in last.items()}
     results = json.loads((out / "street.ytvis.json").read_text())
     assert sorted(r["category_id"] for r in results) == sorted(label + 1 for label in last.values())
+
+
+def test_annotated_video_rate_is_capped_relative_to_the_input(tmp_path):
+    """Noise at CRF 23 costs many times the cap; with ``max_bit_rate`` the file stays near rate x duration."""
+    from vis.io.sinks import MAX_RATE_OVER_INPUT, annotated_rate_cap
+    from vis.io.video import VideoWriter, open_frame_source
+
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (128, 160, 3), dtype=np.uint8) for _ in range(50)]  # 2 s at 25 fps
+    sizes = {}
+    for name, cap in (("free", None), ("capped", 200_000)):
+        writer = VideoWriter(str(tmp_path / f"{name}.mp4"), 25, (128, 160), max_bit_rate=cap)
+        for frame in frames:
+            writer.write(frame)
+        writer.close()
+        sizes[name] = os.path.getsize(tmp_path / f"{name}.mp4")
+    assert sizes["capped"] <= 1.6 * 200_000 * 2 / 8 < sizes["free"] / 4  # VBV allows short bursts
+    source = open_frame_source(str(tmp_path / "capped.mp4"))
+    assert 0.5 * 200_000 < source.bit_rate < 1.6 * 200_000  # what run_video hands to the sink
+    source.close()
+    assert annotated_rate_cap(source.bit_rate, 25, (128, 160)) == MAX_RATE_OVER_INPUT * source.bit_rate
+    assert annotated_rate_cap(1_000, 25, (720, 1280)) == 0.01 * 720 * 1280 * 25  # floor: labels stay legible
+    assert annotated_rate_cap(None, 25, (128, 160)) is None  # frame folders: CRF alone
+
+
+def test_default_threads_use_the_free_cores(monkeypatch):
+    import pipelines.video as video
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(video, "available_cores", lambda: 16)
+    for load, expected in ((0.2, 15), (3.6, 11), (40.0, 1)):  # idle, 4 cores busy, overloaded
+        monkeypatch.setattr(video.os, "getloadavg", lambda load=load: (load, load, load))
+        assert video.streaming_threads() == expected
+    monkeypatch.setattr(video, "available_cores", lambda: 2)
+    monkeypatch.setattr(video.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert video.streaming_threads() == 1  # an idle 2-core machine: as OMP_NUM_THREADS=1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert video.streaming_threads() == 3 and video.streaming_threads(2) == 2

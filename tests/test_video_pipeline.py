@@ -118,8 +118,10 @@ def test_image_checkpoint_tracks_with_the_query_tracker(recipe_run, shapes, tmp_
     results = json.loads((tmp_path / "image" / "results.json").read_text())
     assert results and {r["video_id"] for r in results} <= {v["id"] for v in gt["videos"]}
 
+    # --score-thr 0: a 3-iteration model scores near the tracker's default 0.05, so whether any track is born
+    # would depend on the machine's float rounding.
     video_config = run_test_vis([VIS_CONFIG, image_ckpt, "--ann", ann, "--out-dir", str(tmp_path / "video"),
-                                 "--device", "cpu"], env=env)
+                                 "--device", "cpu", "--score-thr", "0"], env=env)
     assert video_config.returncode == 0, video_config.stderr[-2000:]
     assert "has no track head (an image model): tracking with QueryTracker" in video_config.stderr
     assert validate_submission_zip(str(tmp_path / "video" / "submission.zip"), gt) == []

@@ -33,8 +33,8 @@ def main(argv=None) -> int:
     parser.add_argument("--amp", action="store_true", help="float16 autocast (CUDA only)")
     parser.add_argument("--score-thr", type=float, default=None, help="as tools/run_video.py")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads for both model-only and end-to-end runs (default: run_video's, one "
-                             "core fewer than available unless OMP_NUM_THREADS is set)")
+                        help="torch CPU threads for both model-only and end-to-end runs (default: run_video's, the "
+                             "free cores less one unless OMP_NUM_THREADS is set)")
     parser.add_argument("--repeats", type=int, default=3, help="model-only / end-to-end runs, alternated (default 3)")
     parser.add_argument("--work-dir", default="work/benchmark_video", help="synthetic video and outputs go here")
     parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")

@@ -46,8 +46,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=1, help="frames per model call")
     parser.add_argument("--amp", action="store_true", help="float16 autocast for the model (CUDA only)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads for the model (default: OMP_NUM_THREADS if set, else one core fewer "
-                             "than available, leaving one to decoding and writing)")
+                        help="torch CPU threads for the model (default: OMP_NUM_THREADS if set, else the free cores "
+                             "(available minus the load average) less one, left to decoding and writing)")
     parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)

@@ -34,6 +34,8 @@ def main(argv=None) -> int:
     parser.add_argument("--images", default=None, help="JPEGImages folder (default: next to --ann)")
     parser.add_argument("--out-dir", default="out", help="where results.json, submission.zip, metrics.json go")
     parser.add_argument("--top-k", type=int, default=None, help="keep the best K tracks per video")
+    parser.add_argument("--score-thr", type=float, default=None,
+                        help="detection score threshold of the tracker (replaces its score_thr and init_score_thr)")
     parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
     args = parser.parse_args(argv)
@@ -42,7 +44,7 @@ def main(argv=None) -> int:
     return run_tool(lambda: test_vis_from_config(
         args.config, args.checkpoint, ann_file=args.ann, img_dir=args.images, out_dir=args.out_dir,
         cfg_options=args.cfg_options, device=args.device, top_k=args.top_k,
-        split=args.split, tracker=args.tracker,
+        split=args.split, tracker=args.tracker, score_thr=args.score_thr,
     ))
 
 

@@ -6,7 +6,8 @@ per-instance fields that all have the same length. Conventional field names:
     boxes         float [N, 4]   xyxy, absolute pixels of ``image_size``
     scores        float [N]
     labels        int64 [N]      contiguous 0..K-1 (dataset ids live outside the model)
-    masks         bool  [N, H, W] at ``image_size`` (or float logits / probabilities)
+    masks         bool  [N, H, W] at ``image_size`` (or float logits / probabilities; or deferred, see
+                                 `image_masks`)
     embeds        float [N, C]   per-instance feature consumed by the track head
     track_ids     int64 [N]
 
@@ -17,6 +18,14 @@ from __future__ import annotations
 from typing import Any, Dict, Iterable, List, Tuple
 
 import torch
+
+
+def image_masks(masks: Any) -> Any:
+    """A ``masks`` field as image masks [N, H, W]: a deferred one (it has ``paste()``, e.g. the
+    `vis.models.mask_ops.DeferredMasks` of ``predict(..., defer_masks=True)``) is pasted, anything else is
+    returned as it is. Readers of masks that may be deferred call this after selecting their rows."""
+    paste = getattr(masks, "paste", None)
+    return paste() if callable(paste) else masks
 
 
 class Instances:

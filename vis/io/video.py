@@ -11,7 +11,7 @@ Why PyAV and not decord: decord's VideoReader keeps decoding ahead in its own th
 ``next()`` and holds the decoded frames: about 220 MB at 360p and 0.8 GB at 720p, measured here (RSS
 +220 MB one second after reading 5 frames of a 360p file, with ``num_threads=1``), which is how a 17 MB
 model reached 2 GB on a 720p clip. PyAV decodes one packet at a time in the calling thread (our reader
-thread, behind a bounded queue of 8 frames), so memory does not depend on the video; one decoder thread, so
+thread, behind a bounded queue of 2-8 frames), so memory does not depend on the video; one decoder thread, so
 decoding does not take the model's cores. It also writes our H.264 outputs, so one FFmpeg serves both.
 
 Bad input is a one-line `DataError`: a missing path, a file that is not a video (unrecognised container),
@@ -88,8 +88,9 @@ class FrameSource:
     """Frames ``start <= index < end`` of one video; see `open_frame_source`.
 
     Attributes: ``path``, ``name`` (file stem or folder name, used to name outputs), ``fps``,
-    ``frame_size`` (H, W), ``total_frames`` (the whole video), ``start``, ``end`` and ``num_frames``
-    (``end - start``, the frames iteration yields). A video file can be iterated once (its decoder only
+    ``frame_size`` (H, W), ``total_frames`` (the whole video), ``start``, ``end``, ``num_frames``
+    (``end - start``, the frames iteration yields) and ``bit_rate`` (bits/s of the video stream, None when
+    unknown or a folder: the annotated video's size is capped relative to it, see `VisVideoSink`). A video file can be iterated once (its decoder only
     moves forward); open it again to read it again.
     """
 
@@ -100,6 +101,7 @@ class FrameSource:
     total_frames: int
     start: int
     end: int
+    bit_rate: Optional[float] = None
     notes: List[str]  # what the user should know before the run (e.g. the frame rate that was assumed)
 
     @property
@@ -142,6 +144,8 @@ class VideoFileSource(FrameSource):
         self._stream = self._container.streams.video[0]
         self._stream.codec_context.thread_count = 1  # the model needs the other cores
         self.total_frames = int(self._stream.frames or 0) or self._count_packets()
+        # The stream's own rate when the container declares it (mp4 does), else the whole file's (mkv).
+        self.bit_rate = float(self._stream.bit_rate or self._container.bit_rate or 0) or None
         if self.total_frames == 0:
             raise DataError(f"video {path} has no frames")
         self.start, self.end = _frame_range(self.total_frames, start, end, path)
@@ -362,6 +366,10 @@ class VideoWriter:
     thread: the sink thread must not take the cores the model needs. yuv420p needs even sides: an odd-sized
     input is padded by one replicated pixel row / column.
 
+    ``max_bit_rate`` (bits/s) caps the stream's rate with x264's VBV (``maxrate``, a two-second ``bufsize``):
+    CRF still sets the quality, the cap only binds where CRF would spend more (capped CRF). Without it the
+    rate is CRF's alone.
+
     ``write(image_rgb)`` takes HxWx3 uint8 RGB frames of ``frame_size`` (H, W). ``close(success=True,
     path=None)`` renames the temp file to ``path`` (or the one given at construction); ``close(False)``
     removes it. A failing writer never leaves a file under a final-looking name.
@@ -370,7 +378,7 @@ class VideoWriter:
     CRF = 23
     PRESET = "veryfast"
 
-    def __init__(self, path: str, fps: float, frame_size: Tuple[int, int]):
+    def __init__(self, path: str, fps: float, frame_size: Tuple[int, int], max_bit_rate: Optional[float] = None):
         import av  # PyAV; imported here so reading videos does not need it
         from fractions import Fraction
 
@@ -389,7 +397,12 @@ class VideoWriter:
         self._stream.width, self._stream.height = width + width % 2, height + height % 2
         self._stream.pix_fmt = "yuv420p"
         self._stream.thread_count = 1
-        self._stream.options = {"crf": str(self.CRF), "preset": self.PRESET, "profile": "high"}
+        options = {"crf": str(self.CRF), "preset": self.PRESET, "profile": "high"}
+        if max_bit_rate is not None:
+            if not max_bit_rate > 0:
+                raise ValueError(f"max_bit_rate must be positive, got {max_bit_rate}")
+            options.update(maxrate=str(int(max_bit_rate)), bufsize=str(int(2 * max_bit_rate)))
+        self._stream.options = options
         self._av = av
         self.frames_written = 0
 

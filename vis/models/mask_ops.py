@@ -1,6 +1,7 @@
 """Box-relative masks <-> image masks.
 
 - `paste_masks_in_image`: put fixed-size per-box mask probabilities back into the image (inference).
+- `DeferredMasks`: the same paste, done later for only the detections that were kept (`vis.structures.image_masks`).
   detectron2 / mmdet ``_do_paste_mask`` semantics: every image pixel centre ``(x + 0.5, y + 0.5)`` is mapped
   into its box, the mask is sampled there with ``grid_sample(align_corners=False)`` (zero outside the mask) and
   thresholded with ``>= threshold``.
@@ -10,8 +11,9 @@
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torchvision.ops import roi_align
@@ -82,6 +84,51 @@ def paste_masks_in_image(
         pasted, rows, cols = _paste_chunk(masks[chunk], boxes[chunk], (img_h, img_w), threshold, crop_to_boxes=on_cpu)
         out[chunk, rows, cols] = pasted
     return out
+
+
+class DeferredMasks:
+    """A ``masks`` field not pasted yet: per-box probabilities ``probs`` [N, h, w], the boxes to paste them into
+    ``boxes`` [N, 4] (xyxy at ``image_size``, as the model scaled them, before any clipping) and ``threshold``.
+
+    Why: a segmenter returns its top-k detections (30 for the demo model, 100 for the COCO ones) and pasting each
+    mask at the frame's size is most of post-processing's memory (bool, 0.9 MB a mask at 720p) and a good part
+    of its time, while the tracker keeps at most ``max_per_frame`` of them (10). The streaming pipeline asks
+    ``predict(..., defer_masks=True)``, lets the score filter and the tracker select, and pastes only the kept
+    ones (`vis.structures.image_masks`): the same bits as pasting every mask first. It indexes like a tensor (int, slice, bool or
+    integer index, numpy or torch), so it travels as an `Instances` field through any selection.
+    """
+
+    def __init__(self, probs: torch.Tensor, boxes: torch.Tensor, image_size: Tuple[int, int], threshold: float):
+        if len(probs) != len(boxes):
+            raise ValueError(f"{len(probs)} masks for {len(boxes)} boxes")
+        self.probs, self.boxes = probs, boxes
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.threshold = float(threshold)
+
+    def __len__(self) -> int:
+        return len(self.probs)
+
+    @property
+    def shape(self) -> Tuple[int, int, int]:
+        """The shape the pasted masks will have, [N, H, W]."""
+        return (len(self.probs),) + self.image_size
+
+    def __getitem__(self, item: Any) -> "DeferredMasks":
+        if isinstance(item, int):
+            item = slice(item, item + 1) if item != -1 else slice(-1, None)
+        if isinstance(item, np.ndarray):
+            item = torch.from_numpy(item)
+        if isinstance(item, torch.Tensor):
+            item = item.to(self.probs.device)
+        return DeferredMasks(self.probs[item], self.boxes[item], self.image_size, self.threshold)
+
+    def to(self, *args: Any, **kwargs: Any) -> "DeferredMasks":
+        return DeferredMasks(self.probs.to(*args, **kwargs), self.boxes.to(*args, **kwargs), self.image_size,
+                             self.threshold)
+
+    def paste(self) -> torch.Tensor:
+        """-> bool [N, H, W], exactly what `paste_masks_in_image` gives for these masks and boxes."""
+        return paste_masks_in_image(self.probs, self.boxes, self.image_size, threshold=self.threshold)
 
 
 def crop_and_resize_masks(

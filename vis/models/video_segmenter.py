@@ -79,9 +79,10 @@ class VideoSegmenter(nn.Module):
 
     # -- inference --------------------------------------------------------------------------------
     @torch.no_grad()
-    def predict(self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None) -> List[Instances]:
+    def predict(self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None,
+                defer_masks: bool = False) -> List[Instances]:
         """The segmenter's Instances plus ``track_embeds`` computed from the same features."""
-        results, features = self.segmenter.predict_with_features(images, orig_sizes)
+        results, features = self.segmenter.predict_with_features(images, orig_sizes, defer_masks)
         boxes = []
         for inst, (in_h, in_w) in zip(results, features.image_sizes):
             out_h, out_w = inst.image_size

@@ -20,7 +20,7 @@ from torch import nn
 
 from ...errors import ConfigError
 from ...structures import ImageBatch, Instances
-from ..mask_ops import paste_masks_in_image
+from ..mask_ops import DeferredMasks, paste_masks_in_image
 
 IMAGENET_PIXEL_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_PIXEL_STD = (58.395, 57.12, 57.375)
@@ -150,13 +150,15 @@ class FrameSegmenter(nn.Module):
         """Losses, plus what a track head trained jointly needs: the features and the matched predictions."""
         raise NotImplementedError
 
-    def predict(self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None) -> List[Instances]:
+    def predict(self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None,
+                defer_masks: bool = False) -> List[Instances]:
         """Inference: one ``Instances`` per image at ``orig_sizes`` (default: the input sizes) with
-        ``boxes``, ``scores``, ``labels``, ``masks`` (bool), ``embeds`` and ``query_index``."""
-        return self.predict_with_features(images, orig_sizes)[0]
+        ``boxes``, ``scores``, ``labels``, ``masks`` (bool), ``embeds`` and ``query_index``. With ``defer_masks``
+        the masks are a `DeferredMasks` to paste once detections are selected (`vis.structures.image_masks`)."""
+        return self.predict_with_features(images, orig_sizes, defer_masks)[0]
 
     def predict_with_features(
-        self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None
+        self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None, defer_masks: bool = False
     ) -> Tuple[List[Instances], FeatureMaps]:
         """`predict` plus the features it computed, so a track head can embed the detections without
         running the backbone twice."""
@@ -193,17 +195,22 @@ def make_instances(
     input_size: Tuple[int, int],
     output_size: Tuple[int, int],
     mask_threshold: float = 0.5,
+    defer_masks: bool = False,
     **fields: torch.Tensor,
 ) -> Instances:
     """Per-image detections in input-image pixels -> ``Instances`` at ``output_size``.
 
     boxes: [n, 4] xyxy in the (unpadded) input image; mask_probs: [n, h, w] probabilities in box
     coordinates. Boxes are scaled by output/input size per axis and NOT clipped (as the references);
-    masks are pasted at ``output_size`` with the scaled boxes and thresholded. Extra ``fields`` are attached.
+    masks are pasted at ``output_size`` with the scaled boxes and thresholded, or with ``defer_masks`` kept
+    as a `DeferredMasks` that pastes them the same way later. Extra ``fields`` are attached.
     """
     in_h, in_w = int(input_size[0]), int(input_size[1])
     out_h, out_w = int(output_size[0]), int(output_size[1])
     scale = boxes.new_tensor([out_w / in_w, out_h / in_h, out_w / in_w, out_h / in_h])
     boxes = boxes * scale
-    masks = paste_masks_in_image(mask_probs, boxes, (out_h, out_w), threshold=mask_threshold)
+    if defer_masks:
+        masks = DeferredMasks(mask_probs, boxes, (out_h, out_w), mask_threshold)
+    else:
+        masks = paste_masks_in_image(mask_probs, boxes, (out_h, out_w), threshold=mask_threshold)
     return Instances((out_h, out_w), boxes=boxes, scores=scores, labels=labels, masks=masks, **fields)

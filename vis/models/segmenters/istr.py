@@ -418,7 +418,7 @@ class ISTR(FrameSegmenter):
     # -- inference --------------------------------------------------------------------------------
     @torch.no_grad()
     def predict_with_features(
-        self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None
+        self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None, defer_masks: bool = False
     ) -> Tuple[List[Instances], FeatureMaps]:
         """Last stage's top ``max_per_img`` (query, class) pairs by sigmoid score; no NMS, no score threshold.
 
@@ -466,6 +466,7 @@ class ISTR(FrameSegmenter):
                     input_size=(in_h, in_w),
                     output_size=tuple(orig_sizes[i]),
                     mask_threshold=self.mask_threshold,
+                    defer_masks=defer_masks,
                     embeds=out.obj_feats[i, kept_queries],
                     query_index=kept_queries,
                 )

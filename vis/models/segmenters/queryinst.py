@@ -530,7 +530,7 @@ class QueryInst(FrameSegmenter):
     # -- inference --------------------------------------------------------------------------------
     @torch.no_grad()
     def predict_with_features(
-        self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None
+        self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None, defer_masks: bool = False
     ) -> Tuple[List[Instances], FeatureMaps]:
         """Last stage's top ``max_per_img`` (query, class) pairs by sigmoid score; no NMS, no score threshold.
 
@@ -587,6 +587,7 @@ class QueryInst(FrameSegmenter):
                     input_size=batch.image_sizes[i],
                     output_size=tuple(orig_sizes[i]),
                     mask_threshold=self.mask_threshold,
+                    defer_masks=defer_masks,
                     embeds=out.obj_feats[i, query_index[i]],
                     query_index=query_index[i],
                 )

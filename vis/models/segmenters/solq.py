@@ -403,7 +403,7 @@ class SOLQ(FrameSegmenter):
     # -- inference --------------------------------------------------------------------------------
     @torch.no_grad()
     def predict_with_features(
-        self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None
+        self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None, defer_masks: bool = False
     ) -> Tuple[List[Instances], FeatureMaps]:
         """Last layer's top ``max_per_img`` (query, class) pairs by sigmoid score; no NMS, no score threshold.
 
@@ -441,6 +441,7 @@ class SOLQ(FrameSegmenter):
                     input_size=batch.image_sizes[i],
                     output_size=tuple(orig_sizes[i]),
                     mask_threshold=0.5,  # detectron2 paste_masks_in_image(threshold=0.5) of the binary mask
+                    defer_masks=defer_masks,
                     embeds=hidden[i, query_index[i]],
                     query_index=query_index[i],
                 )
