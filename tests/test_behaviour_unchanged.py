@@ -1,0 +1,119 @@
+"""Behaviour is unchanged by refactoring: a fresh `behaviour_record.record` equals the one saved from main before
+issue 16's first refactoring commit (tests/data/behaviour_record.pt).
+
+On the machine the record was made on (same torch build and CPU vector instructions) every tensor and number must
+be bit-identical; elsewhere floats may differ at float noise (seeded initialisation and reductions take other
+vector paths), so they are compared to 1e-4 relative, each mask to 0.2% of its pixels, and every integer (labels,
+track ids, query indices) still exactly.
+"""
+import math
+import os
+import zlib
+
+import numpy as np
+import pytest
+import torch
+
+import behaviour_record
+
+RECORD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "behaviour_record.pt")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Records are made with one torch thread (one reduction order); the other tests keep theirs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def saved():
+    return torch.load(RECORD, weights_only=False)
+
+
+@pytest.fixture(scope="module")
+def exact(saved):
+    return saved["machine"] == behaviour_record.machine()
+
+
+def assert_same(expected, actual, exact, where="record"):
+    """Recursive comparison of records: exact, or at float noise (see the module docstring)."""
+    assert type(expected) is type(actual) or (isinstance(expected, float) and isinstance(actual, float)), where
+    if where.endswith(".masks") and not exact:
+        expected_masks, actual_masks = behaviour_record.unpack_masks(expected), behaviour_record.unpack_masks(actual)
+        assert expected_masks.shape == actual_masks.shape, f"{where}: shape"
+        differ = (expected_masks != actual_masks).reshape(len(expected_masks), -1).sum(1)  # per mask
+        limit = max(3, 2e-3 * expected_masks[0].size) if len(expected_masks) else 0
+        assert (differ <= limit).all(), f"{where}: up to {differ.max()} pixels of a mask differ"
+    elif isinstance(expected, dict):
+        assert sorted(expected) == sorted(actual), f"{where}: keys differ"
+        for key in expected:
+            assert_same(expected[key], actual[key], exact, f"{where}.{key}")
+    elif isinstance(expected, (list, tuple)):
+        assert len(expected) == len(actual), f"{where}: {len(actual)} items, expected {len(expected)}"
+        for i, (e, a) in enumerate(zip(expected, actual)):
+            assert_same(e, a, exact, f"{where}[{i}]")
+    elif isinstance(expected, torch.Tensor):
+        assert expected.shape == actual.shape and expected.dtype == actual.dtype, f"{where}: shape or dtype"
+        if exact or not expected.is_floating_point():
+            assert torch.equal(expected, actual), f"{where}: tensors differ"
+        else:
+            torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5, msg=where)
+    elif isinstance(expected, float):
+        if exact or math.isnan(expected):
+            assert expected == actual or (math.isnan(expected) and math.isnan(actual)), f"{where}: {actual} != {expected}"
+        else:
+            assert actual == pytest.approx(expected, rel=1e-4, abs=1e-5), where
+    elif isinstance(expected, str) and not exact and where.endswith(".mot"):
+        rows = [line.split(",") for line in expected.splitlines()]
+        got = [line.split(",") for line in actual.splitlines()]
+        assert [r[:2] for r in rows] == [g[:2] for g in got], f"{where}: frames or track ids differ"
+        assert np.allclose(np.array(rows, dtype=float), np.array(got, dtype=float), rtol=1e-4, atol=0.02), where
+    else:
+        assert expected == actual, f"{where}: {actual!r} != {expected!r}"
+
+
+@pytest.mark.parametrize("name", behaviour_record.IMAGE_CONFIGS + behaviour_record.VIDEO_CONFIGS)
+def test_segmenter_losses_gradients_and_predictions(saved, exact, name):
+    assert_same(saved["models"][name], behaviour_record.model_record(name), exact, name)
+
+
+def test_demo_model_tracks_with_both_trackers(saved, exact, tmp_path):
+    assert_same(saved["tracks"], behaviour_record.tracks_record(str(tmp_path)), exact, "tracks")
+
+
+def test_demo_model_metrics(saved, exact, tmp_path):
+    assert_same(saved["metrics"], behaviour_record.metrics_record(str(tmp_path)), exact, "metrics")
+
+
+def test_first_training_iterations(saved, exact, tmp_path):
+    assert_same(saved["training"], behaviour_record.training_record(str(tmp_path)), exact, "training")
+
+
+def test_the_comparison_can_fail(saved):
+    """A changed box, a changed track id and a changed loss are each caught, in both modes."""
+    name = behaviour_record.IMAGE_CONFIGS[0]
+    changed = {k: v for k, v in saved["models"][name].items()}
+    prediction = dict(changed["predictions"][0])
+    prediction["boxes"] = prediction["boxes"] + 0.01
+    changed["predictions"] = [prediction] + changed["predictions"][1:]
+    for exact in (True, False):
+        with pytest.raises(AssertionError):
+            assert_same(saved["models"][name], changed, exact)
+    masks = behaviour_record.unpack_masks(prediction["masks"]).copy()
+    masks[0, :10, :10] = ~masks[0, :10, :10]  # 100 pixels of one mask flipped
+    prediction = dict(saved["models"][name]["predictions"][0], masks={
+        "shape": masks.shape, "packed": zlib.compress(np.packbits(masks).tobytes())})
+    changed["predictions"] = [prediction] + saved["models"][name]["predictions"][1:]
+    for exact in (True, False):
+        with pytest.raises(AssertionError):
+            assert_same(saved["models"][name], changed, exact)
+    losses = dict(saved["training"])
+    first = dict(losses[name][0])
+    first["loss"] = first["loss"] * 1.001
+    losses[name] = [first] + losses[name][1:]
+    for exact in (True, False):
+        with pytest.raises(AssertionError):
+            assert_same(saved["training"], losses, exact)
