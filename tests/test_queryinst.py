@@ -318,7 +318,7 @@ def test_forward_losses_and_backward(tiny_model):
     image, target = _two_rectangles(128, 128)
     other = torch.rand(3, 96, 112) * 255
     losses = tiny_model([image, other], [target, _empty_target(96, 112)])
-    expected = {f"s{s}.loss_{n}" for s in range(3) for n in ("cls", "bbox", "iou", "mask")}
+    expected = {f"s{s}.loss_{n}" for s in range(3) for n in ("cls", "bbox", "giou", "mask")}
     assert set(losses) == expected
     assert all(v.dim() == 0 and torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
@@ -366,10 +366,10 @@ def test_mask_branch_uses_attn_feats_and_stage_output_boxes(tiny_model, monkeypa
     image, target = _two_rectangles(128, 128)
     tiny_model([image], [target])
     for (stage, boxes, attn), out in zip(mask_calls, stage_outputs):
-        pred_idx, _ = tiny_model.matcher(out.cls_logits.detach(), out.boxes.detach(), [target], [(128, 128)])[0]
-        assert torch.equal(boxes[0], out.boxes.detach()[0, pred_idx])
-        assert torch.equal(attn, out.attn_feats.detach()[0, pred_idx])
-        assert not torch.equal(attn, out.obj_feats.detach()[0, pred_idx])
+        pred_idx, _ = tiny_model.matcher(out["logits"].detach(), out["boxes"].detach(), [target], [(128, 128)])[0]
+        assert torch.equal(boxes[0], out["boxes"].detach()[0, pred_idx])
+        assert torch.equal(attn, out["attn_feats"].detach()[0, pred_idx])
+        assert not torch.equal(attn, out["obj_feats"].detach()[0, pred_idx])
 
 
 def test_all_empty_targets_give_finite_losses():
@@ -413,14 +413,14 @@ def test_predict_contract(tiny_model):
         boxes, queries, _ = tiny_model.rpn_head(batch.image_sizes)
         for stage in range(3):
             out = tiny_model.roi_head.forward_box_stage(stage, features, boxes, queries)
-            boxes, queries = out.boxes, out.obj_feats
-        all_logits = tiny_model.roi_head.forward_mask(2, features, list(boxes), out.attn_feats.flatten(0, 1))
+            boxes, queries = out["boxes"], out["obj_feats"]
+        all_logits = tiny_model.roi_head.forward_mask(2, features, list(boxes), out["attn_feats"].flatten(0, 1))
         all_logits = all_logits.view(2, 10, 3, 28, 28)
         r = results[0]
         probs = all_logits[0, r.query_index, r.labels].sigmoid()
         assert torch.equal(paste_masks_in_image(probs, r.boxes, (200, 240)), r.masks)
-        assert torch.allclose(r.embeds, out.obj_feats[0, r.query_index])
-        assert torch.allclose(r.scores, out.cls_logits[0, r.query_index, r.labels].sigmoid())
+        assert torch.allclose(r.embeds, out["obj_feats"][0, r.query_index])
+        assert torch.allclose(r.scores, out["logits"][0, r.query_index, r.labels].sigmoid())
     # The same query carries the same embedding wherever it appears.
     q = plain[0].query_index
     same = (q[:, None] == q[None, :]).nonzero()

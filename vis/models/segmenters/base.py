@@ -21,6 +21,7 @@ from torch import nn
 from ...errors import ConfigError
 from ...structures import ImageBatch, Instances
 from ..mask_ops import DeferredMasks, paste_masks_in_image
+from ..set_criterion import MatchedPredictions  # noqa: F401  (part of the model contract)
 
 IMAGENET_PIXEL_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_PIXEL_STD = (58.395, 57.12, 57.375)
@@ -47,16 +48,6 @@ class FeatureMaps(NamedTuple):
     maps: List[torch.Tensor]
     strides: List[int]
     image_sizes: List[Tuple[int, int]]
-
-
-class MatchedPredictions(NamedTuple):
-    """Per image, the predictions the last stage matched to ground truth during training.
-
-    boxes: [m_i, 4] detached xyxy in input-image pixels; gt_index: [m_i] index of the matched GT instance.
-    """
-
-    boxes: List[torch.Tensor]
-    gt_index: List[torch.Tensor]
 
 
 class FrameSegmenter(nn.Module):
@@ -115,6 +106,16 @@ class FrameSegmenter(nn.Module):
             raise ValueError("preprocess needs at least one image")
         normalised = [(im.to(self.device, torch.float32) - self.pixel_mean) / self.pixel_std for im in images]
         return ImageBatch.from_tensors(normalised, self.size_divisibility, pad_value=0.0)
+
+    def preprocess_with_sizes(self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None
+                              ) -> Tuple[ImageBatch, List[Tuple[int, int]]]:
+        """`preprocess` for inference, plus the output size of each image (default: its input size)."""
+        batch = self.preprocess(images)
+        if orig_sizes is None:
+            orig_sizes = batch.image_sizes
+        if len(orig_sizes) != len(batch):
+            raise ValueError(f"got {len(orig_sizes)} orig_sizes for {len(batch)} images")
+        return batch, [tuple(size) for size in orig_sizes]
 
     def targets_to_device(self, targets: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
         """Move the tensors of each target dict to the model's device (other entries are kept)."""

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
-from torchvision.ops import box_convert
 
 from ...config import check_kwargs
 from ...errors import ConfigError
@@ -32,10 +31,14 @@ from ...structures import Instances
 from ..backbone import build_backbone, run_fpn
 from ..box_coder import DeltaXYWHBoxCoder
 from ..dynamic_conv import DynamicConv
-from ..losses import dice_loss, giou_loss, l1_loss, reduce_mean, sigmoid_focal_loss
+from ..losses import dice_loss
 from ..mask_ops import crop_and_resize_masks
 from ..matcher import HungarianMatcher
+from ..postprocess import top_query_classes
 from ..roi_pool import MultiLevelRoIAlign
+from ..set_criterion import (BoxL1Loss, FocalClassLoss, GIoULoss, LossInputs, Matches, PredictionSet, SetCriterion,
+                             matched, matched_targets)
+from ..sparse_cascade import init_full_image_boxes_, learned_boxes, refine_boxes, run_cascade
 from .base import (
     IMAGENET_PIXEL_MEAN,
     IMAGENET_PIXEL_STD,
@@ -62,9 +65,7 @@ class EmbeddingRPNHead(nn.Module):
         self.num_proposals = num_proposals
         self.init_proposal_bboxes = nn.Embedding(num_proposals, 4)
         self.init_proposal_features = nn.Embedding(num_proposals, hidden_dim)
-        with torch.no_grad():
-            self.init_proposal_bboxes.weight[:, :2] = 0.5
-            self.init_proposal_bboxes.weight[:, 2:] = 1.0
+        init_full_image_boxes_(self.init_proposal_bboxes)
 
     def forward(self, image_sizes: Sequence[Tuple[int, int]]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """image_sizes: unpadded (h, w) per image -> boxes [N, P, 4] absolute xyxy, queries [N, P, C],
@@ -72,11 +73,8 @@ class EmbeddingRPNHead(nn.Module):
 
         The boxes keep their gradient: through the stage-0 box decoding the box losses train them.
         """
-        num_images = len(image_sizes)
-        weight = self.init_proposal_bboxes.weight
-        imgs_whwh = weight.new_tensor([[w, h, w, h] for h, w in image_sizes])[:, None, :]  # [N, 1, 4]
-        boxes = box_convert(weight, "cxcywh", "xyxy")[None] * imgs_whwh  # [N, P, 4]
-        queries = self.init_proposal_features.weight[None].expand(num_images, -1, -1)
+        boxes, imgs_whwh = learned_boxes(self.init_proposal_bboxes.weight, image_sizes)  # [N, P, 4], [N, 1, 4]
+        queries = self.init_proposal_features.weight[None].expand(len(image_sizes), -1, -1)
         return boxes, queries, imgs_whwh
 
 
@@ -249,13 +247,6 @@ class DynamicMaskHead(nn.Module):
 # ------------------------------------------------------------------------------------------------
 # Cascade of stages
 # ------------------------------------------------------------------------------------------------
-class StageOutput(NamedTuple):
-    cls_logits: torch.Tensor  # [N, P, K]
-    boxes: torch.Tensor  # [N, P, 4] decoded xyxy, with gradient through the deltas
-    obj_feats: torch.Tensor  # [N, P, C] next stage's queries
-    attn_feats: torch.Tensor  # [N, P, C] mask head's dynamic-parameter source
-
-
 class QueryRoIHead(nn.Module):
     """The ``num_stages`` box heads and mask heads plus their (parameter-free) RoI poolers and box coder
     (mmdet ``SparseRoIHead``; keys ``bbox_head.{s}.*`` and ``mask_head.{s}.*``)."""
@@ -299,13 +290,14 @@ class QueryRoIHead(nn.Module):
 
     def forward_box_stage(
         self, stage: int, features: List[torch.Tensor], boxes: torch.Tensor, queries: torch.Tensor
-    ) -> StageOutput:
-        """features: P2..P5; boxes: [N, P, 4] this stage's input boxes; queries: [N, P, C]."""
-        num_images, num_queries = boxes.shape[:2]
-        roi_feats = self.box_roi_pool(features, list(boxes))  # [N*P, C, 7, 7]
-        cls_logits, deltas, obj_feats, attn_feats = self.bbox_head[stage](roi_feats, queries)
-        new_boxes = self.box_coder.decode(boxes.reshape(-1, 4), deltas.reshape(-1, 4))
-        return StageOutput(cls_logits, new_boxes.view(num_images, num_queries, 4), obj_feats, attn_feats)
+    ) -> Dict[str, torch.Tensor]:
+        """features: P2..P5; boxes: [N, P, 4] this stage's input boxes; queries: [N, P, C] -> the stage's
+        prediction set: ``logits`` [N, P, K], ``boxes`` [N, P, 4] (decoded, with gradient), ``obj_feats`` [N, P, C]
+        (next queries), ``attn_feats`` [N, P, C] (the mask head's dynamic-parameter source), ``stage``."""
+        logits, new_boxes, obj_feats, attn_feats = refine_boxes(
+            self.box_roi_pool, self.bbox_head[stage], self.box_coder, features, boxes, queries
+        )
+        return {"logits": logits, "boxes": new_boxes, "obj_feats": obj_feats, "attn_feats": attn_feats, "stage": stage}
 
     def forward_mask(
         self, stage: int, features: List[torch.Tensor], boxes: List[torch.Tensor], attn_feats: torch.Tensor
@@ -319,55 +311,24 @@ class QueryRoIHead(nn.Module):
 # ------------------------------------------------------------------------------------------------
 # Losses
 # ------------------------------------------------------------------------------------------------
-class QueryInstCriterion:
-    """Stage losses given predictions, targets and the stage's matching (mmdet ``DIIHead.loss`` and
-    ``DynamicMaskHead.loss_and_target``). Every term is a sum divided by ``avg_factor`` = #matched GT averaged
-    over GPUs; the mask term clamps it to >= 1."""
+class DynamicMaskLoss:
+    """QueryInst's mask term (mmdet ``DynamicMaskHead.loss_and_target``): the set's own mask head run on its
+    positives only (their detached output boxes and ``attn_feats``), dice on the GT label's channel against the GT
+    masks cut by the PREDICTED boxes. Running it on the positives only is the reference's choice, and it matters:
+    the head's BatchNorms take batch statistics over these RoIs."""
 
-    def __init__(self, num_classes: int, loss_weights: Dict[str, float], mask_size: int = 28):
-        self.num_classes = num_classes
-        self.weights = dict(loss_weights)
+    def __init__(self, roi_head: "QueryRoIHead", mask_size: int = 28):
+        self.roi_head = roi_head
         self.mask_size = mask_size
-
-    def box_losses(
-        self,
-        cls_logits: torch.Tensor,
-        boxes: torch.Tensor,
-        targets: Sequence[Dict[str, torch.Tensor]],
-        matches: Sequence[Tuple[torch.Tensor, torch.Tensor]],
-        imgs_whwh: torch.Tensor,
-        avg_factor: torch.Tensor,
-    ) -> Dict[str, torch.Tensor]:
-        """cls_logits [N, P, K], boxes [N, P, 4] (with gradient), imgs_whwh [N, 1, 4]."""
-        # Focal loss over all P x K logits; unmatched queries have an all-zero target row (background).
-        cls_targets = torch.zeros_like(cls_logits)
-        for i, (pred_idx, gt_idx) in enumerate(matches):
-            cls_targets[i, pred_idx, targets[i]["labels"][gt_idx]] = 1.0
-        loss_cls = sigmoid_focal_loss(cls_logits, cls_targets, alpha=0.25, gamma=2.0, reduction="sum") / avg_factor
-
-        pos_boxes = torch.cat([boxes[i, pred_idx] for i, (pred_idx, _) in enumerate(matches)])  # [M, 4]
-        gt_boxes = torch.cat([targets[i]["boxes"][gt_idx] for i, (_, gt_idx) in enumerate(matches)])
-        whwh = torch.cat([imgs_whwh[i].expand(len(pred_idx), 4) for i, (pred_idx, _) in enumerate(matches)])
-        if pos_boxes.shape[0] > 0:
-            loss_bbox = l1_loss(pos_boxes / whwh, gt_boxes.to(pos_boxes.dtype) / whwh) / avg_factor
-            loss_iou = giou_loss(pos_boxes, gt_boxes.to(pos_boxes.dtype)) / avg_factor
-        else:  # keep the graph connected when no image has GT
-            loss_bbox = boxes.sum() * 0.0
-            loss_iou = boxes.sum() * 0.0
-        return {
-            "loss_cls": loss_cls * self.weights["cls"],
-            "loss_bbox": loss_bbox * self.weights["bbox"],
-            "loss_iou": loss_iou * self.weights["giou"],
-        }
 
     def mask_targets(
         self,
         pos_boxes: Sequence[torch.Tensor],
         targets: Sequence[Dict[str, torch.Tensor]],
-        matches: Sequence[Tuple[torch.Tensor, torch.Tensor]],
+        matches: Matches,
         padded_size: Tuple[int, int],
     ) -> torch.Tensor:
-        """GT masks cut by the positive PREDICTED boxes (not the GT boxes) and resized to 28x28 -> [M, 28, 28].
+        """GT masks cut by the positive predicted boxes and resized to 28x28 -> [M, 28, 28].
 
         GT masks are first zero-padded to the padded batch size, because mmdet pads masks with the images
         (``pad_mask=True``) and clips the boxes to the padded mask size.
@@ -383,16 +344,21 @@ class QueryInstCriterion:
             out.append(crop_and_resize_masks(padded, boxes_i, gt_idx, size=self.mask_size))
         return torch.cat(out)
 
-    def mask_loss(
-        self,
-        mask_logits: torch.Tensor,
-        mask_targets: torch.Tensor,
-        pos_labels: torch.Tensor,
-        avg_factor: torch.Tensor,
-    ) -> torch.Tensor:
-        """Dice on the GT label's channel: mask_logits [M, K, 28, 28], mask_targets [M, 28, 28], pos_labels [M]."""
+    def __call__(self, preds: PredictionSet, inputs: LossInputs, matches: Matches, normalizer: torch.Tensor):
+        stage = preds["stage"]
+        if sum(len(pred_idx) for pred_idx, _ in matches) == 0:
+            # No positives anywhere: a zero that still involves this stage's mask head (DDP needs every
+            # parameter in the graph; mmdet runs the head on zero RoIs for the same reason).
+            mask_params = sum(p.sum() for p in self.roi_head.mask_head[stage].parameters())
+            return (preds["attn_feats"].sum() + mask_params) * 0.0
+        detached_boxes = preds["boxes"].detach()
+        pos_boxes = [detached_boxes[i, pred_idx] for i, (pred_idx, _) in enumerate(matches)]
+        pos_labels = matched_targets([t["labels"] for t in inputs.targets], matches)
+        mask_logits = self.roi_head.forward_mask(stage, inputs.extras["features"], pos_boxes,
+                                                 matched(preds["attn_feats"], matches))  # [M, K, 28, 28]
+        mask_targets = self.mask_targets(pos_boxes, inputs.targets, matches, inputs.extras["padded_size"])
         probs = mask_logits[torch.arange(mask_logits.shape[0], device=mask_logits.device), pos_labels].sigmoid()
-        return dice_loss(probs, mask_targets, eps=1e-5, reduction="sum") / avg_factor * self.weights["mask"]
+        return dice_loss(probs, mask_targets, eps=1e-5, reduction="sum") / normalizer
 
 
 # ------------------------------------------------------------------------------------------------
@@ -462,8 +428,15 @@ class QueryInst(FrameSegmenter):
         )
         costs = merge_weights(match_costs, _DEFAULT_MATCH_COSTS, "match_costs")
         self.matcher = HungarianMatcher(cost_class=costs["cls"], cost_bbox=costs["bbox"], cost_giou=costs["giou"])
-        weights = merge_weights(loss_weights, _DEFAULT_LOSS_WEIGHTS, "loss_weights")
-        self.criterion = QueryInstCriterion(num_classes, weights, mask_size=2 * mask_roi_size)
+        # mmdet's DIIHead.loss: every term / the matched count of the stage (averaged over processes).
+        self.criterion = SetCriterion(
+            self.matcher,
+            {"cls": FocalClassLoss(alpha=0.25, gamma=2.0), "bbox": BoxL1Loss("pixels"), "giou": GIoULoss("pixels"),
+             "mask": DynamicMaskLoss(self.roi_head, mask_size=2 * mask_roi_size)},
+            merge_weights(loss_weights, _DEFAULT_LOSS_WEIGHTS, "loss_weights"),
+            count="matched",
+            set_weights=self.stage_loss_weights,
+        )
 
     def extract_features(self, tensor: torch.Tensor) -> List[torch.Tensor]:
         """Normalised padded images [N, 3, H, W] -> [P2, P3, P4, P5]."""
@@ -478,54 +451,23 @@ class QueryInst(FrameSegmenter):
         self, images: Images, targets: Sequence[Dict]
     ) -> Tuple[Dict[str, torch.Tensor], FeatureMaps, MatchedPredictions]:
         """images: ImageBatch or list of [3, h, w] (0..255); targets: per image ``boxes`` [G, 4] xyxy,
-        ``labels`` [G], ``masks`` bool [G, h, w] -> ({'s{stage}.loss_{cls,bbox,iou,mask}': weighted loss},
+        ``labels`` [G], ``masks`` bool [G, h, w] -> ({'s{stage}.loss_{cls,bbox,giou,mask}': weighted loss},
         the FPN features, the last stage's matched predictions)."""
         if targets is None:
             raise ValueError("QueryInst.forward computes training losses and needs targets; use predict()")
         batch = self.preprocess(images)
         targets = self.targets_to_device(targets)
         features = self.extract_features(batch.tensor)
-        padded_size = tuple(batch.tensor.shape[-2:])
-        boxes, queries, imgs_whwh = self.rpn_head(batch.image_sizes)
+        sets = self.forward_sets(features, batch.image_sizes)
+        extras = {"features": features, "padded_size": tuple(batch.tensor.shape[-2:])}
+        losses, matched_predictions = self.criterion(sets, LossInputs(targets, batch.image_sizes, extras))
+        return losses, FeatureMaps(features, list(self.feature_strides), batch.image_sizes), matched_predictions
 
-        losses: Dict[str, torch.Tensor] = {}
-        for stage in range(self.num_stages):
-            out = self.roi_head.forward_box_stage(stage, features, boxes, queries)
-            # Assignment on this stage's detached boxes and logits.
-            matches = self.matcher(out.cls_logits.detach(), out.boxes.detach(), targets, batch.image_sizes)
-            num_pos = out.cls_logits.new_tensor(float(sum(len(p) for p, _ in matches)))
-            avg_factor = reduce_mean(num_pos)
-            # mmdet divides by avg_factor + float eps, which explodes when no image has GT; use 1 then.
-            box_avg = avg_factor if float(avg_factor) > 0 else avg_factor.new_tensor(1.0)
-            stage_losses = self.criterion.box_losses(out.cls_logits, out.boxes, targets, matches, imgs_whwh, box_avg)
-
-            detached_boxes = out.boxes.detach()
-            if int(num_pos) > 0:
-                # Mask branch on the positives only: this stage's detached OUTPUT boxes and its attn_feats.
-                pos_boxes = [detached_boxes[i, pred_idx] for i, (pred_idx, _) in enumerate(matches)]
-                pos_attn = torch.cat([out.attn_feats[i, pred_idx] for i, (pred_idx, _) in enumerate(matches)])
-                pos_labels = torch.cat([t["labels"][gt_idx] for t, (_, gt_idx) in zip(targets, matches)])
-                mask_logits = self.roi_head.forward_mask(stage, features, pos_boxes, pos_attn)
-                mask_targets = self.criterion.mask_targets(pos_boxes, targets, matches, padded_size)
-                stage_losses["loss_mask"] = self.criterion.mask_loss(
-                    mask_logits, mask_targets, pos_labels, avg_factor.clamp(min=1.0)
-                )
-            else:
-                # No positives anywhere: a zero that still involves this stage's mask head (DDP needs every
-                # parameter in the graph; mmdet runs the head on zero RoIs for the same reason).
-                mask_params = sum(p.sum() for p in self.roi_head.mask_head[stage].parameters())
-                stage_losses["loss_mask"] = (out.attn_feats.sum() + mask_params) * 0.0
-
-            for name, value in stage_losses.items():
-                losses[f"s{stage}.{name}"] = value * self.stage_loss_weights[stage]
-            # Boxes are detached between stages; queries are not (gradients flow through obj_feat).
-            boxes = detached_boxes
-            queries = out.obj_feats
-        matched = MatchedPredictions(
-            boxes=[detached_boxes[i, pred_idx] for i, (pred_idx, _) in enumerate(matches)],
-            gt_index=[gt_idx for _, gt_idx in matches],
-        )
-        return losses, FeatureMaps(features, list(self.feature_strides), batch.image_sizes), matched
+    def forward_sets(self, features: List[torch.Tensor], image_sizes: Sequence[Tuple[int, int]]
+                     ) -> Iterator[Dict[str, torch.Tensor]]:
+        """The raw outputs: one prediction set per stage (`QueryRoIHead.forward_box_stage`), stage by stage."""
+        boxes, queries, _ = self.rpn_head(image_sizes)
+        return run_cascade(self.roi_head.forward_box_stage, self.num_stages, features, boxes, queries)
 
     # -- inference --------------------------------------------------------------------------------
     @torch.no_grad()
@@ -539,25 +481,12 @@ class QueryInst(FrameSegmenter):
         rescaled boxes and thresholded at ``mask_threshold``. ``embeds`` is the query's last ``obj_feat``.
         Call ``eval()`` first (the mask head has BatchNorm).
         """
-        batch = self.preprocess(images)
-        if orig_sizes is None:
-            orig_sizes = batch.image_sizes
-        if len(orig_sizes) != len(batch):
-            raise ValueError(f"got {len(orig_sizes)} orig_sizes for {len(batch)} images")
+        batch, orig_sizes = self.preprocess_with_sizes(images, orig_sizes)
         features = self.extract_features(batch.tensor)
-        boxes, queries, _ = self.rpn_head(batch.image_sizes)
-        out = None
-        for stage in range(self.num_stages):
-            out = self.roi_head.forward_box_stage(stage, features, boxes, queries)
-            boxes, queries = out.boxes, out.obj_feats
-
-        num_images, num_queries, num_classes = out.cls_logits.shape
-        scores = out.cls_logits.sigmoid().flatten(1)  # [N, P*K], index = query * K + label
-        k = min(self.max_per_img, num_queries * num_classes)
-        # The reference takes topk(sorted=False); sorting only fixes the order of the same set.
-        top_scores, top_idx = scores.topk(k, dim=1, sorted=True)  # [N, k]
-        labels = top_idx % num_classes
-        query_index = top_idx // num_classes
+        *_, last = self.forward_sets(features, batch.image_sizes)
+        boxes, obj_feats, attn_feats = last["boxes"], last["obj_feats"], last["attn_feats"]
+        top_scores, labels, query_index = top_query_classes(last["logits"].sigmoid(), self.max_per_img)  # [N, k]
+        num_images = len(batch)
 
         # The reference runs the last mask head on all P boxes and picks channel `label` of each kept query.
         # RoIs are independent in eval mode, so running it only on the distinct kept queries gives the same
@@ -571,7 +500,7 @@ class QueryInst(FrameSegmenter):
             self.num_stages - 1,
             features,
             [boxes[i, q] for i, q in enumerate(kept_queries)],
-            torch.cat([out.attn_feats[i, q] for i, q in enumerate(kept_queries)]),
+            torch.cat([attn_feats[i, q] for i, q in enumerate(kept_queries)]),
         )  # [sum of distinct kept queries, K, 28, 28]
         mask_logits = mask_logits.split([len(q) for q in kept_queries])
 
@@ -585,10 +514,10 @@ class QueryInst(FrameSegmenter):
                     labels[i],
                     mask_probs,
                     input_size=batch.image_sizes[i],
-                    output_size=tuple(orig_sizes[i]),
+                    output_size=orig_sizes[i],
                     mask_threshold=self.mask_threshold,
                     defer_masks=defer_masks,
-                    embeds=out.obj_feats[i, query_index[i]],
+                    embeds=obj_feats[i, query_index[i]],
                     query_index=query_index[i],
                 )
             )

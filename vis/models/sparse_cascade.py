@@ -1,0 +1,53 @@
+"""The sparse cascade QueryInst and ISTR share (Sparse R-CNN): learned proposal boxes, refined stage by stage.
+
+Each stage pools RoI features at its input boxes, lets its head turn (queries, RoIs) into class logits, box deltas,
+the next queries and the paper's own per-query output, and decodes the deltas into the next stage's boxes. Boxes
+are detached between stages; queries are not. The stage heads themselves (mmdet's ``DIIHead``, ISTR's
+``RCNNHead``) stay in their papers' modules, under their checkpoints' names.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, Iterator, List, Sequence, Tuple
+
+import torch
+from torch import nn
+from torchvision.ops import box_convert
+
+StageFn = Callable[[int, List[torch.Tensor], torch.Tensor, torch.Tensor], Dict[str, torch.Tensor]]
+
+
+def init_full_image_boxes_(boxes: nn.Embedding) -> None:
+    """Learned proposal boxes start as the whole image: normalised (cx, cy, w, h) = (0.5, 0.5, 1, 1)."""
+    with torch.no_grad():
+        boxes.weight[:, :2] = 0.5
+        boxes.weight[:, 2:] = 1.0
+
+
+def learned_boxes(weight: torch.Tensor, image_sizes: Sequence[Tuple[int, int]]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """weight [P, 4] normalised cxcywh -> boxes [N, P, 4] absolute xyxy per image (keeping their gradient: the
+    stage-0 box losses train them) and imgs_whwh [N, 1, 4]."""
+    imgs_whwh = weight.new_tensor([[w, h, w, h] for h, w in image_sizes])[:, None, :]  # [N, 1, 4]
+    return box_convert(weight, "cxcywh", "xyxy")[None] * imgs_whwh, imgs_whwh
+
+
+def refine_boxes(pooler: nn.Module, head: nn.Module, box_coder, features: List[torch.Tensor], boxes: torch.Tensor,
+                 queries: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One stage: boxes [N, P, 4] xyxy, queries [N, P, C] -> (cls_logits [N, P, K], new boxes [N, P, 4] with
+    gradient through the deltas, next queries [N, P, C], the head's fourth output [N, P, ...])."""
+    num_images, num_queries = boxes.shape[:2]
+    roi_feats = pooler(features, list(boxes))  # [N*P, C, S, S]
+    cls_logits, deltas, obj_feats, extra = head(roi_feats, queries)
+    new_boxes = box_coder.decode(boxes.reshape(-1, 4), deltas.reshape(-1, 4))
+    return cls_logits, new_boxes.view(num_images, num_queries, 4), obj_feats, extra
+
+
+def run_cascade(stage_fn: StageFn, num_stages: int, features: List[torch.Tensor], boxes: torch.Tensor,
+                queries: torch.Tensor) -> Iterator[Dict[str, torch.Tensor]]:
+    """Yields every stage's prediction set (``stage_fn`` returns a dict with ``boxes`` and ``obj_feats``).
+
+    A generator, so that `vis.models.set_criterion.SetCriterion` computes a stage's losses before the next stage
+    runs, in the references' order of operations."""
+    for stage in range(num_stages):
+        out = stage_fn(stage, features, boxes, queries)
+        yield out
+        boxes, queries = out["boxes"].detach(), out["obj_feats"]
