@@ -19,7 +19,8 @@ from vis.errors import CheckpointError, ConfigError
 from vis.models import SEGMENTERS, build_model
 from vis.models.pca_codec import fit_pca_codec, save_codec
 from vis.models.matcher import cosine_embedding_cost
-from vis.models.segmenters.istr import ISTR, ISTRStage, ISTRStageOutput, convert_istr_state_dict, image_feature
+from vis.models.segmenters.istr import ISTR, ISTRStage, convert_istr_state_dict, image_feature
+from vis.models.set_criterion import LossInputs
 from vis.structures import Instances
 from vis.utils.model_info import model_param_info
 
@@ -230,10 +231,10 @@ def test_forward_train_losses_backward_and_matched_predictions(codec_file):
     image, target = _two_shapes()
     image2, target2 = _two_shapes(height=80, width=128, shift=8)
     losses, features, matched = model.forward_train([image, image2], [target, target2])
-    names = {f"s{s}.loss_{n}" for s in range(2) for n in ("cls", "bbox", "iou", "feat", "dice")}
+    names = {f"s{s}.loss_{n}" for s in range(2) for n in ("cls", "bbox", "giou", "feat", "dice")}
     assert set(losses) == names
     assert all(torch.isfinite(v) and v.dim() == 0 for v in losses.values())
-    assert all(losses[f"s{s}.loss_{n}"] > 0 for s in range(2) for n in ("cls", "bbox", "iou", "feat", "dice"))
+    assert all(losses[f"s{s}.loss_{n}"] > 0 for s in range(2) for n in ("cls", "bbox", "giou", "feat", "dice"))
     assert len(features.maps) == 4 and features.image_sizes == [(96, 112), (80, 128)]
     assert [len(b) for b in matched.boxes] == [2, 2] and sorted(matched.gt_index[0].tolist()) == [0, 1]
     sum(losses.values()).backward()
@@ -250,38 +251,44 @@ def test_criterion_follows_the_reference_formulas(codec_file):
     model = _tiny(codec_file)
     codec = model.mask_encoding
     gen = torch.Generator().manual_seed(0)
-    out = ISTRStageOutput(
-        cls_logits=torch.randn(1, 3, 3, generator=gen),
-        boxes=torch.tensor([[[10.0, 10, 50, 40], [0, 0, 20, 20], [30, 20, 90, 70]]]),
-        obj_feats=torch.zeros(1, 3, 32),
-        mask_embeds=torch.randn(1, 3, 60, generator=gen),
-    )
+    out = {
+        "logits": torch.randn(1, 3, 3, generator=gen),
+        "boxes": torch.tensor([[[10.0, 10, 50, 40], [0, 0, 20, 20], [30, 20, 90, 70]]]),
+        "obj_feats": torch.zeros(1, 3, 32),
+        "mask_embeds": torch.randn(1, 3, 60, generator=gen),
+    }
     target = {"labels": torch.tensor([2, 0]), "boxes": torch.tensor([[25.0, 15, 95, 75], [12.0, 8, 48, 44]])}
     gt_masks = [_rectangle_masks(2, seed=4)]
     matches = [(torch.tensor([0, 2]), torch.tensor([1, 0]))]
     whwh = torch.tensor([[[100.0, 80, 100, 80]]])
+    inputs = LossInputs([target], [(80, 100)], {"gt_masks": gt_masks})
     num_boxes = torch.tensor(2.0)
     torch.manual_seed(7)
-    losses = model.criterion(out, [target], matches, gt_masks, codec, whwh, num_boxes)
+    losses = {}
+    for key, term in model.criterion.terms.items():  # the set criterion's terms for a known matching
+        values = term(out, inputs, matches, num_boxes)
+        losses.update(values if isinstance(values, dict) else {key: values})
+    losses = {f"loss_{k}": v * model.criterion.weights[k] for k, v in losses.items()}
+    assert model.criterion.count == "gt"
 
-    p = out.cls_logits.sigmoid()
+    p = out["logits"].sigmoid()
     t = torch.zeros_like(p)
     t[0, 0, 0] = t[0, 2, 2] = 1
     focal = -(0.25 * t * (1 - p) ** 2 * p.log() + 0.75 * (1 - t) * p ** 2 * (1 - p).log())
     assert math.isclose(losses["loss_cls"].item(), focal.sum().item() / 2 * 2.0, rel_tol=1e-5)
-    pred, gt = out.boxes[0, [0, 2]], target["boxes"][[0, 1]][[1, 0]]
+    pred, gt = out["boxes"][0, [0, 2]], target["boxes"][[0, 1]][[1, 0]]
     assert math.isclose(losses["loss_bbox"].item(), ((pred - gt) / whwh[0]).abs().sum().item() / 2 * 5.0, rel_tol=1e-5)
     giou = torch.diag(generalized_box_iou(pred, gt))
-    assert math.isclose(losses["loss_iou"].item(), (1 - giou).sum().item() / 2 * 2.0, rel_tol=1e-5)
-    x, y = codec.decode(out.mask_embeds[0, [0, 2]]).flatten(1), gt_masks[0][[1, 0]].flatten(1)
+    assert math.isclose(losses["loss_giou"].item(), (1 - giou).sum().item() / 2 * 2.0, rel_tol=1e-5)
+    x, y = codec.decode(out["mask_embeds"][0, [0, 2]]).flatten(1), gt_masks[0][[1, 0]].flatten(1)
     dice = 1 - 2 * (x * y).sum(1) / ((x * x).sum(1) + (y * y).sum(1) + 1e-5)
     assert math.isclose(losses["loss_dice"].item(), dice.sum().item() / 2 * 2.0, rel_tol=1e-5)
     torch.manual_seed(7)  # the same logit noise as inside the criterion
     encoded = codec.encode(gt_masks[0][[1, 0]])
-    feat = ((out.mask_embeds[0, [0, 2]] - encoded) ** 2).sum() / 60
+    feat = ((out["mask_embeds"][0, [0, 2]] - encoded) ** 2).sum() / 60
     assert math.isclose(losses["loss_feat"].item(), feat.item() / 2 * 2.0, rel_tol=1e-5)
     # The matching cost: cosine between embeddings, mapped to [-1, 0].
-    cost = cosine_embedding_cost(out.mask_embeds[0], encoded)
+    cost = cosine_embedding_cost(out["mask_embeds"][0], encoded)
     assert cost.shape == (3, 2) and cost.min() >= -1 and cost.max() <= 0
     assert math.isclose(cosine_embedding_cost(encoded[:1], encoded[:1]).item(), -1.0, abs_tol=1e-6)
 

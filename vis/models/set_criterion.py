@@ -140,7 +140,9 @@ class SetCriterion:
 
     Args:
         matcher: the shared `HungarianMatcher`, set up with the paper's costs.
-        terms: loss name (``cls``, ``bbox``, ``giou``, a model's mask terms) -> `LossTerm`, in call order.
+        terms: loss name (``cls``, ``bbox``, ``giou``, a model's mask terms) -> `LossTerm`, in call order. A term
+            with a ``names`` attribute returns a dict of several losses computed together (ISTR's two mask losses
+            share their matched rows).
         weights: loss name -> weight (``loss_weights`` of the config).
         count: ``'gt'`` or ``'matched'``, what the normalizer counts.
         set_weights: optional per-set factor (QueryInst's ``stage_loss_weights``).
@@ -159,12 +161,13 @@ class SetCriterion:
     ):
         if count not in ("gt", "matched"):
             raise ValueError(f"count must be 'gt' or 'matched', got '{count}'")
-        missing = sorted(set(terms) - set(weights))
+        names = [n for key, term in terms.items() for n in getattr(term, "names", (key,))]
+        missing = sorted(set(names) - set(weights))
         if missing:
             raise ValueError(f"no weight for loss term '{missing[0]}'")
         self.matcher = matcher
         self.terms = dict(terms)
-        self.weights = {name: float(weights[name]) for name in terms}
+        self.weights = {name: float(weights[name]) for name in names}
         self.count = count
         self.set_weights = list(set_weights) if set_weights is not None else None
         self.extra_match_cost = extra_match_cost
@@ -196,11 +199,15 @@ class SetCriterion:
             if self.count == "matched":
                 num_matched = preds["logits"].new_tensor(float(sum(len(p) for p, _ in matches)))
                 normalizer = reduce_mean(num_matched).clamp(min=1.0)
-            for name, term in self.terms.items():
-                value = term(preds, inputs, matches, normalizer) * self.weights[name]
-                if self.set_weights is not None:
-                    value = value * self.set_weights[index]
-                losses[f"s{index}.loss_{name}"] = value
+            for key, term in self.terms.items():
+                values = term(preds, inputs, matches, normalizer)
+                if not isinstance(values, dict):
+                    values = {key: values}
+                for name, value in values.items():
+                    value = value * self.weights[name]
+                    if self.set_weights is not None:
+                        value = value * self.set_weights[index]
+                    losses[f"s{index}.loss_{name}"] = value
         if preds is None:
             raise ValueError("no prediction sets")
         last_boxes = preds["boxes"].detach()

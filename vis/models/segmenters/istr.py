@@ -26,11 +26,10 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
-from torchvision.ops import box_convert
 
 from ...config import check_kwargs
 from ...errors import ConfigError
@@ -38,11 +37,15 @@ from ...structures import Instances
 from ..backbone import build_backbone, run_fpn
 from ..box_coder import DeltaXYWHBoxCoder
 from ..dynamic_conv import DynamicConv
-from ..losses import dice_loss, giou_loss, l1_loss, reduce_mean, sigmoid_focal_loss
+from ..losses import dice_loss
 from ..mask_ops import crop_and_resize_masks
 from ..matcher import HungarianMatcher, cosine_embedding_cost
 from ..pca_codec import PCAMaskCodec
+from ..postprocess import top_query_classes
 from ..roi_pool import MultiLevelRoIAlign
+from ..set_criterion import (BoxL1Loss, FocalClassLoss, GIoULoss, LossInputs, Matches, PredictionSet, SetCriterion,
+                             matched, matched_targets)
+from ..sparse_cascade import init_full_image_boxes_, learned_boxes, refine_boxes, run_cascade
 from .base import (
     IMAGENET_PIXEL_MEAN,
     IMAGENET_PIXEL_STD,
@@ -64,13 +67,6 @@ def _fc_ln_elu(num_layers: int, dim: int) -> nn.Sequential:
     for _ in range(num_layers):
         layers += [nn.Linear(dim, dim, bias=False), nn.LayerNorm(dim), nn.ELU(inplace=True)]
     return nn.Sequential(*layers)
-
-
-class ISTRStageOutput(NamedTuple):
-    cls_logits: torch.Tensor  # [N, P, K]
-    boxes: torch.Tensor  # [N, P, 4] decoded xyxy, with gradient through the deltas
-    obj_feats: torch.Tensor  # [N, P, C] next stage's queries
-    mask_embeds: torch.Tensor  # [N, P, D] PCA mask embeddings
 
 
 class ISTRStage(nn.Module):
@@ -191,13 +187,14 @@ class ISTRHead(nn.Module):
 
     def forward_stage(
         self, stage: int, features: List[torch.Tensor], boxes: torch.Tensor, queries: torch.Tensor
-    ) -> ISTRStageOutput:
-        """features: P2..P5; boxes: [N, P, 4] this stage's input boxes; queries: [N, P, C]."""
-        num_images, num_queries = boxes.shape[:2]
-        roi_feats = self.box_pooler(features, list(boxes))  # [N*P, C, 7, 7]
-        cls_logits, deltas, obj_feats, mask_embeds = self.head_series[stage](roi_feats, queries)
-        new_boxes = self.box_coder.decode(boxes.reshape(-1, 4), deltas.reshape(-1, 4))
-        return ISTRStageOutput(cls_logits, new_boxes.view(num_images, num_queries, 4), obj_feats, mask_embeds)
+    ) -> Dict[str, torch.Tensor]:
+        """features: P2..P5; boxes: [N, P, 4] this stage's input boxes; queries: [N, P, C] -> the stage's
+        prediction set: ``logits`` [N, P, K], ``boxes`` [N, P, 4] (decoded, with gradient), ``obj_feats``
+        [N, P, C] (next queries), ``mask_embeds`` [N, P, D] (PCA mask embeddings)."""
+        logits, new_boxes, obj_feats, mask_embeds = refine_boxes(
+            self.box_pooler, self.head_series[stage], self.box_coder, features, boxes, queries
+        )
+        return {"logits": logits, "boxes": new_boxes, "obj_feats": obj_feats, "mask_embeds": mask_embeds}
 
 
 def image_feature(features: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -211,58 +208,42 @@ def image_feature(features: Sequence[torch.Tensor]) -> torch.Tensor:
 # ------------------------------------------------------------------------------------------------
 # Losses
 # ------------------------------------------------------------------------------------------------
-class ISTRCriterion:
-    """Stage losses given predictions, targets and the stage's matching (reference ``SetCriterion``, v1).
+class PCAEmbeddingLosses:
+    """ISTR-v1's two mask terms (reference ``SetCriterion``), computed together on the matched queries:
+    ``feat`` = squared error of the predicted embeddings to the encoded GT masks / ``mask_dim``, and ``dice`` on
+    the decoded (sigmoid) 28x28 masks with eps added once; each / normalizer. The GT masks (cut by the GT boxes)
+    come in ``inputs.extras['gt_masks']``."""
 
-    Every term is a sum divided by ``num_boxes`` = #GT in the batch averaged over GPUs, clamped to >= 1:
-    focal over all P x K logits; L1 on xyxy boxes divided by the image's [W, H, W, H]; 1 - GIoU;
-    ``loss_feat`` = squared error of the embeddings / ``mask_dim``; ``loss_dice`` on the decoded (sigmoid) 28x28
-    masks with eps added once.
-    """
+    names = ("feat", "dice")
 
-    def __init__(self, loss_weights: Dict[str, float], mask_dim: int):
-        self.weights = dict(loss_weights)
-        self.mask_dim = mask_dim
+    def __init__(self, codec: PCAMaskCodec):
+        self.codec = codec
 
-    def __call__(
-        self,
-        out: ISTRStageOutput,
-        targets: Sequence[Dict[str, torch.Tensor]],
-        matches: Sequence[Tuple[torch.Tensor, torch.Tensor]],
-        gt_masks: Sequence[torch.Tensor],
-        codec: PCAMaskCodec,
-        imgs_whwh: torch.Tensor,
-        num_boxes: torch.Tensor,
-    ) -> Dict[str, torch.Tensor]:
-        """out: one stage's outputs; gt_masks: per image [G_i, 28, 28] GT masks cut by the GT boxes;
-        imgs_whwh: [N, 1, 4]; num_boxes: scalar tensor."""
-        cls_targets = torch.zeros_like(out.cls_logits)  # unmatched queries: all-zero row (background)
-        for i, (pred_idx, gt_idx) in enumerate(matches):
-            cls_targets[i, pred_idx, targets[i]["labels"][gt_idx]] = 1.0
-        loss_cls = sigmoid_focal_loss(out.cls_logits, cls_targets, alpha=0.25, gamma=2.0, reduction="sum")
+    def __call__(self, preds: PredictionSet, inputs: LossInputs, matches: Matches, normalizer: torch.Tensor):
+        if sum(len(pred_idx) for pred_idx, _ in matches) == 0:  # no GT: zeros that keep the branch in the graph
+            zero = preds["mask_embeds"].sum() * 0.0
+            return {"feat": zero / normalizer, "dice": zero / normalizer}
+        pos_embeds = matched(preds["mask_embeds"], matches)  # [M, D]
+        pos_masks = matched_targets(inputs.extras["gt_masks"], matches)  # [M, 28, 28]
+        # The reference encodes the targets again here (fresh logit noise, as in the matching cost).
+        gt_embeds = self.codec.encode(pos_masks).to(pos_embeds.dtype)
+        loss_feat = ((pos_embeds - gt_embeds) ** 2).sum() / self.codec.dim
+        loss_dice = dice_loss(self.codec.decode(pos_embeds), pos_masks, eps=1e-5, eps_in_each_sum=False)
+        return {"feat": loss_feat / normalizer, "dice": loss_dice / normalizer}
 
-        pos_boxes = torch.cat([out.boxes[i, p] for i, (p, _) in enumerate(matches)])  # [M, 4]
-        if pos_boxes.shape[0] > 0:
-            gt_boxes = torch.cat([targets[i]["boxes"][g] for i, (_, g) in enumerate(matches)]).to(pos_boxes.dtype)
-            whwh = torch.cat([imgs_whwh[i].expand(len(p), 4) for i, (p, _) in enumerate(matches)])
-            loss_bbox = l1_loss(pos_boxes / whwh, gt_boxes / whwh)
-            loss_iou = giou_loss(pos_boxes, gt_boxes)
-            pos_embeds = torch.cat([out.mask_embeds[i, p] for i, (p, _) in enumerate(matches)])  # [M, D]
-            pos_masks = torch.cat([m[g] for m, (_, g) in zip(gt_masks, matches)])  # [M, 28, 28]
-            # The reference encodes the targets again here (fresh logit noise, as in the matcher).
-            gt_embeds = codec.encode(pos_masks).to(pos_embeds.dtype)
-            loss_feat = ((pos_embeds - gt_embeds) ** 2).sum() / self.mask_dim
-            loss_dice = dice_loss(codec.decode(pos_embeds), pos_masks, eps=1e-5, eps_in_each_sum=False)
-        else:  # no GT in the batch: zeros that keep the box and mask branches in the graph (DDP)
-            loss_bbox = loss_iou = out.boxes.sum() * 0.0
-            loss_feat = loss_dice = out.mask_embeds.sum() * 0.0
-        return {
-            "loss_cls": loss_cls / num_boxes * self.weights["cls"],
-            "loss_bbox": loss_bbox / num_boxes * self.weights["bbox"],
-            "loss_iou": loss_iou / num_boxes * self.weights["giou"],
-            "loss_feat": loss_feat / num_boxes * self.weights["feat"],
-            "loss_dice": loss_dice / num_boxes * self.weights["dice"],
-        }
+
+class MaskEmbeddingCost:
+    """ISTR's extra matching cost: ``weight`` x cosine cost between each query's detached embedding and the
+    freshly encoded GT masks of its image -> per image [P, G_i]."""
+
+    def __init__(self, codec: PCAMaskCodec, weight: float):
+        self.codec = codec
+        self.weight = weight
+
+    def __call__(self, preds: PredictionSet, inputs: LossInputs) -> List[torch.Tensor]:
+        embeds = preds["mask_embeds"].detach()
+        return [self.weight * cosine_embedding_cost(embeds[i], self.codec.encode(masks))
+                for i, masks in enumerate(inputs.extras["gt_masks"])]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -329,19 +310,24 @@ class ISTR(FrameSegmenter):
         # Proposal features are image_feature(FPN) + pos_embeddings (N(0, 1) init); boxes start as the full image.
         self.pos_embeddings = nn.Embedding(num_proposals, hidden_dim)
         self.init_proposal_boxes = nn.Embedding(num_proposals, 4)
-        with torch.no_grad():
-            self.init_proposal_boxes.weight[:, :2] = 0.5
-            self.init_proposal_boxes.weight[:, 2:] = 1.0
+        init_full_image_boxes_(self.init_proposal_boxes)
         self.mask_encoding = PCAMaskCodec(mask_dim, mask_size, pretrained=mask_codec)
         self.head = ISTRHead(
             num_classes, num_stages, hidden_dim, num_heads, feedforward_channels, dynamic_channels, roi_size,
             num_cls_fcs, num_reg_fcs, num_mask_fcs, mask_dim,
         )
         costs = merge_weights(match_costs, _DEFAULT_MATCH_COSTS, "match_costs")
-        self.cost_mask = costs["mask"]
         self.matcher = HungarianMatcher(cost_class=costs["cls"], cost_bbox=costs["bbox"], cost_giou=costs["giou"],
                                         eps=1e-8)
-        self.criterion = ISTRCriterion(merge_weights(loss_weights, _DEFAULT_LOSS_WEIGHTS, "loss_weights"), mask_dim)
+        # Reference SetCriterion (v1): every term / #GT in the batch (averaged over processes, >= 1).
+        self.criterion = SetCriterion(
+            self.matcher,
+            {"cls": FocalClassLoss(alpha=0.25, gamma=2.0), "bbox": BoxL1Loss("pixels"), "giou": GIoULoss("pixels"),
+             "mask": PCAEmbeddingLosses(self.mask_encoding)},
+            merge_weights(loss_weights, _DEFAULT_LOSS_WEIGHTS, "loss_weights"),
+            count="gt",
+            extra_match_cost=MaskEmbeddingCost(self.mask_encoding, costs["mask"]),
+        )
 
     @property
     def feature_channels(self) -> int:
@@ -356,9 +342,7 @@ class ISTR(FrameSegmenter):
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> boxes [N, P, 4] absolute xyxy (learned, full image at init; keep their gradient), queries
         [N, P, C] = image feature + position embedding, imgs_whwh [N, 1, 4] of the unpadded image sizes."""
-        weight = self.init_proposal_boxes.weight
-        imgs_whwh = weight.new_tensor([[w, h, w, h] for h, w in image_sizes])[:, None, :]  # [N, 1, 4]
-        boxes = box_convert(weight, "cxcywh", "xyxy")[None] * imgs_whwh  # [N, P, 4]
+        boxes, imgs_whwh = learned_boxes(self.init_proposal_boxes.weight, image_sizes)  # [N, P, 4], [N, 1, 4]
         queries = image_feature(features)[:, None, :] + self.pos_embeddings.weight[None]  # [N, P, C]
         return boxes, queries, imgs_whwh
 
@@ -377,7 +361,7 @@ class ISTR(FrameSegmenter):
         self, images: Images, targets: Sequence[Dict]
     ) -> Tuple[Dict[str, torch.Tensor], FeatureMaps, MatchedPredictions]:
         """images: ImageBatch or list of [3, h, w] (0..255); targets: per image ``boxes`` [G, 4] xyxy,
-        ``labels`` [G], ``masks`` bool [G, h, w] -> ({'s{stage}.loss_{cls,bbox,iou,feat,dice}': weighted loss},
+        ``labels`` [G], ``masks`` bool [G, h, w] -> ({'s{stage}.loss_{cls,bbox,giou,feat,dice}': weighted loss},
         the FPN features, the last stage's matched predictions)."""
         if targets is None:
             raise ValueError("ISTR.forward computes training losses and needs targets; use predict()")
@@ -389,31 +373,15 @@ class ISTR(FrameSegmenter):
         batch = self.preprocess(images)
         targets = self.targets_to_device(targets)
         features = self.extract_features(batch.tensor)
-        boxes, queries, imgs_whwh = self.initial_proposals(features, batch.image_sizes)
-        gt_masks = self.gt_box_masks(targets)
-        num_gt = boxes.new_tensor(float(sum(t["labels"].shape[0] for t in targets)))
-        num_boxes = reduce_mean(num_gt).clamp(min=1.0)
+        inputs = LossInputs(targets, batch.image_sizes, {"gt_masks": self.gt_box_masks(targets)})
+        losses, matched_predictions = self.criterion(self.forward_sets(features, batch.image_sizes), inputs)
+        return losses, FeatureMaps(features, list(self.feature_strides), batch.image_sizes), matched_predictions
 
-        losses: Dict[str, torch.Tensor] = {}
-        for stage in range(self.num_stages):
-            out = self.head.forward_stage(stage, features, boxes, queries)
-            # Each stage is matched on its own detached outputs; the mask cost uses freshly encoded targets.
-            mask_costs = [
-                self.cost_mask * cosine_embedding_cost(out.mask_embeds[i].detach(), self.mask_encoding.encode(m))
-                for i, m in enumerate(gt_masks)
-            ]
-            matches = self.matcher(out.cls_logits.detach(), out.boxes.detach(), targets, batch.image_sizes, mask_costs)
-            stage_losses = self.criterion(out, targets, matches, gt_masks, self.mask_encoding, imgs_whwh, num_boxes)
-            for name, value in stage_losses.items():
-                losses[f"s{stage}.{name}"] = value
-            # Boxes are detached between stages; queries are not.
-            boxes = out.boxes.detach()
-            queries = out.obj_feats
-        matched = MatchedPredictions(
-            boxes=[boxes[i, pred_idx] for i, (pred_idx, _) in enumerate(matches)],
-            gt_index=[gt_idx for _, gt_idx in matches],
-        )
-        return losses, FeatureMaps(features, list(self.feature_strides), batch.image_sizes), matched
+    def forward_sets(self, features: List[torch.Tensor], image_sizes: Sequence[Tuple[int, int]]
+                     ) -> Iterator[Dict[str, torch.Tensor]]:
+        """The raw outputs: one prediction set per stage (`ISTRHead.forward_stage`), stage by stage."""
+        boxes, queries, _ = self.initial_proposals(features, image_sizes)
+        return run_cascade(self.head.forward_stage, self.num_stages, features, boxes, queries)
 
     # -- inference --------------------------------------------------------------------------------
     @torch.no_grad()
@@ -427,28 +395,14 @@ class ISTR(FrameSegmenter):
         are pasted at ``orig_sizes`` and thresholded at ``mask_threshold``. ``embeds`` is the query's last
         ``obj_feat``.
         """
-        batch = self.preprocess(images)
-        if orig_sizes is None:
-            orig_sizes = batch.image_sizes
-        if len(orig_sizes) != len(batch):
-            raise ValueError(f"got {len(orig_sizes)} orig_sizes for {len(batch)} images")
+        batch, orig_sizes = self.preprocess_with_sizes(images, orig_sizes)
         features = self.extract_features(batch.tensor)
-        boxes, queries, _ = self.initial_proposals(features, batch.image_sizes)
-        out = None
-        for stage in range(self.num_stages):
-            out = self.head.forward_stage(stage, features, boxes, queries)
-            boxes, queries = out.boxes, out.obj_feats
-
-        num_images, num_queries, num_classes = out.cls_logits.shape
-        scores = out.cls_logits.sigmoid().flatten(1)  # [N, P*K], index = query * K + label
-        k = min(self.max_per_img, num_queries * num_classes)
-        # The reference takes topk(sorted=False); sorting only fixes the order of the same set.
-        top_scores, top_idx = scores.topk(k, dim=1, sorted=True)  # [N, k]
-        labels = top_idx % num_classes
-        query_index = top_idx // num_classes
+        *_, last = self.forward_sets(features, batch.image_sizes)
+        boxes, obj_feats, mask_embeds = last["boxes"], last["obj_feats"], last["mask_embeds"]
+        top_scores, labels, query_index = top_query_classes(last["logits"].sigmoid(), self.max_per_img)  # [N, k]
 
         results = []
-        for i in range(num_images):
+        for i in range(len(batch)):
             in_h, in_w = batch.image_sizes[i]
             det_boxes = boxes[i, query_index[i]].clone()  # [k, 4]
             # Clipping and the empty-box test in input pixels equal detectron2's at the output size.
@@ -456,7 +410,7 @@ class ISTR(FrameSegmenter):
             det_boxes[:, 1::2] = det_boxes[:, 1::2].clamp(min=0, max=in_h)
             keep = (det_boxes[:, 2] > det_boxes[:, 0]) & (det_boxes[:, 3] > det_boxes[:, 1])
             kept_queries = query_index[i][keep]
-            mask_probs = self.mask_encoding.decode(out.mask_embeds[i, kept_queries])  # [n, 28, 28]
+            mask_probs = self.mask_encoding.decode(mask_embeds[i, kept_queries])  # [n, 28, 28]
             results.append(
                 make_instances(
                     det_boxes[keep],
@@ -464,10 +418,10 @@ class ISTR(FrameSegmenter):
                     labels[i][keep],
                     mask_probs,
                     input_size=(in_h, in_w),
-                    output_size=tuple(orig_sizes[i]),
+                    output_size=orig_sizes[i],
                     mask_threshold=self.mask_threshold,
                     defer_masks=defer_masks,
-                    embeds=out.obj_feats[i, kept_queries],
+                    embeds=obj_feats[i, kept_queries],
                     query_index=kept_queries,
                 )
             )
