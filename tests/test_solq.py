@@ -235,8 +235,8 @@ def test_forward_losses_and_backward(tiny_model):
     image, target = _two_rectangles()
     other = torch.rand(3, 96, 112) * 255
     losses = tiny_model([image, other], [target, _empty_target(96, 112)])
-    names = ("loss_ce", "loss_bbox", "loss_giou", "loss_vector")
-    assert set(losses) == set(names) | {f"{n}_{i}" for n in names for i in range(2)}  # aux: layers 0, 1
+    names = ("loss_cls", "loss_bbox", "loss_giou", "loss_vector")
+    assert set(losses) == {f"s{i}.{n}" for n in names for i in range(3)}  # every decoder layer
     assert all(v.dim() == 0 and torch.isfinite(v) and v > 0 for v in losses.values())
     sum(losses.values()).backward()
     grad = lambda p: p.grad is not None and p.grad.abs().sum() > 0
@@ -258,13 +258,17 @@ def test_forward_losses_and_backward(tiny_model):
 
 def test_loss_values_follow_the_reference_formulas(tiny_model):
     """loss_vector = 3 x mean |pred - cv2.dct(GT mask cut by its GT box at 128x128)| in zig-zag order;
-    loss_bbox = 5 x L1 on normalised cxcywh / num_boxes; loss_ce = 2 x the reference's focal form."""
+    loss_bbox = 5 x L1 on normalised cxcywh / num_boxes; loss_cls = 2 x the reference's focal form (its loss_ce)."""
     tiny_model.train()
     image, target = _two_rectangles()
     batch = tiny_model.preprocess([image])
     with torch.no_grad():
         _, out = tiny_model._run(batch)
-        losses, matches = tiny_model.criterion(out, [target], batch.image_sizes)
+        sets = tiny_model.prediction_sets(out, batch.image_sizes)
+        inputs = tiny_model.loss_inputs([target], batch.image_sizes)
+        losses, _ = tiny_model.criterion(sets, inputs)
+        matches = tiny_model.criterion.match(sets[-1], inputs)
+    losses = {name.split(".", 1)[1]: value for name, value in losses.items() if name.startswith("s2.")}
     pred_idx, gt_idx = matches[0]
     assert len(pred_idx) == 2
     num_boxes = 2.0
@@ -284,7 +288,7 @@ def test_loss_values_follow_the_reference_formulas(tiny_model):
     focal = torch.nn.functional.binary_cross_entropy_with_logits(logits, onehot, reduction="none")
     focal = focal * (0.25 * onehot + 0.75 * (1 - onehot)) * ((1 - p) * onehot + p * (1 - onehot)) ** 2
     # The reference: focal.mean(1).sum() / num_boxes * num_queries.
-    assert torch.allclose(losses["loss_ce"], 2 * focal[None].mean(1).sum() / num_boxes * logits.shape[0], rtol=1e-5)
+    assert torch.allclose(losses["loss_cls"], 2 * focal[None].mean(1).sum() / num_boxes * logits.shape[0], rtol=1e-5)
 
 
 def test_references_are_detached_between_layers(tiny_model):
@@ -293,7 +297,7 @@ def test_references_are_detached_between_layers(tiny_model):
     tiny_model.zero_grad()
     image, target = _two_rectangles()
     losses = tiny_model([image], [target])
-    losses["loss_bbox"].backward()  # last layer (index 2)
+    losses["s2.loss_bbox"].backward()  # last layer (index 2)
     first = tiny_model.bbox_embed[0].layers[0].weight.grad
     assert first is None or torch.all(first == 0)
     assert tiny_model.bbox_embed[2].layers[2].weight.grad.abs().sum() > 0
@@ -305,7 +309,7 @@ def test_all_empty_targets_give_finite_losses():
     model.train()
     losses = model([torch.rand(3, 64, 64) * 255], [_empty_target(64, 64)])
     assert all(torch.isfinite(v) for v in losses.values())
-    assert losses["loss_bbox"] == 0 and losses["loss_vector"] == 0 and losses["loss_ce"] > 0
+    assert losses["s1.loss_bbox"] == 0 and losses["s1.loss_vector"] == 0 and losses["s1.loss_cls"] > 0
     sum(losses.values()).backward()
 
 
@@ -420,7 +424,7 @@ def test_video_segmenter_wrapping_solq_trains_with_reference_frames(tmp_path):
     batch = collate([{"image": key_image, "target": key_target, "ref_image": ref_image, "ref_target": ref_target}])
     video.train()
     losses = video(batch["images"], batch["targets"], batch["ref_images"], batch["ref_targets"])
-    assert "loss_track" in losses and torch.isfinite(losses["loss_track"]) and "loss_vector_1" in losses
+    assert "loss_track" in losses and torch.isfinite(losses["loss_track"]) and "s1.loss_vector" in losses
     sum(losses.values()).backward()
     assert video.track_head.fcs[0].weight.grad.abs().sum() > 0
     video.eval()

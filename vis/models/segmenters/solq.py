@@ -11,11 +11,12 @@ Deformable DETR with iterative box refinement, plus a mask *vector* per query:
    the 128x128 box-relative mask (`vis.models.dct_codec`).
 
 Training: per decoder layer, Hungarian matching (focal class cost 2, L1 on normalised cxcywh 5, -GIoU 2; no mask
-cost) and the losses ``loss_ce`` (focal, x2), ``loss_bbox`` (L1, x5), ``loss_giou`` (x2), each divided by the
-number of GT boxes averaged over GPUs, and ``loss_vector`` = 3 x mean L1 between predicted and target DCT vectors
-of the matched queries (mean over instances x coefficients, per GPU, as the reference). The last layer's losses
-have no suffix; layer ``i`` < last gets ``_{i}`` (the reference's names). Targets: each GT mask cut by its GT
-box, resized to 128x128 (aligned RoIAlign, >= 0.5), DCT-encoded.
+cost) and the losses ``loss_cls`` (focal, x2; the reference's ``loss_ce``), ``loss_bbox`` (L1, x5), ``loss_giou``
+(x2), each divided by the number of GT boxes averaged over GPUs, and ``loss_vector`` = 3 x mean L1 between
+predicted and target DCT vectors of the matched queries (mean over instances x coefficients, per GPU, as the
+reference), through the shared `vis.models.set_criterion.SetCriterion`: layer ``i``'s losses are
+``s{i}.loss_*`` (the reference names the last layer's without a suffix and the others ``_{i}``). Targets: each
+GT mask cut by its GT box, resized to 128x128 (aligned RoIAlign, >= 0.5), DCT-encoded.
 
 Inference: top ``max_per_img`` (query, class) pairs of the last layer's sigmoid scores (no NMS, no threshold);
 boxes scaled to the output size; the vector is decoded to a 128x128 mask with the adaptive (max+min)/2 threshold
@@ -46,16 +47,17 @@ from ...structures import ImageBatch, Instances
 from ..backbone import ResNetTrunk, build_resnet
 from ..dct_codec import DCTMaskCodec
 from ..deformable_transformer import DeformableTransformer, EncoderOutput, PositionEmbeddingSine
-from ..losses import giou_loss, l1_loss, reduce_mean, sigmoid_focal_loss
 from ..mask_ops import crop_and_resize_masks
 from ..matcher import HungarianMatcher
+from ..postprocess import top_query_classes
+from ..set_criterion import (BoxL1Loss, FocalClassLoss, GIoULoss, LossInputs, MatchedPredictions, Matches,
+                             PredictionSet, SetCriterion, matched, matched_targets)
 from .base import (
     IMAGENET_PIXEL_MEAN,
     IMAGENET_PIXEL_STD,
     FeatureMaps,
     FrameSegmenter,
     Images,
-    MatchedPredictions,
     make_instances,
     merge_weights,
 )
@@ -115,95 +117,16 @@ def normalized_cxcywh_to_xyxy(boxes: torch.Tensor, image_sizes: Sequence[Tuple[i
 # ------------------------------------------------------------------------------------------------
 # Losses
 # ------------------------------------------------------------------------------------------------
-class SOLQCriterion:
-    """Per-layer matching and losses (SOLQ ``SetCriterion`` with ``labels``, ``boxes``, ``masks``).
+class DCTVectorLoss:
+    """SOLQ's mask term: mean L1 between the matched queries' vectors and their GT masks' DCT vectors
+    (``inputs.extras['gt_vectors']``), a mean over instances x coefficients on each process, NOT divided by the
+    normalizer (the reference's ``loss_masks`` with ``vector_loss_coef`` as the weight)."""
 
-    Args:
-        matcher: the shared Hungarian matcher, set up as SOLQ's (L1 on cxcywh, eps 1e-8).
-        codec: DCT codec turning GT masks into target vectors.
-        weights: ``cls``, ``bbox``, ``giou``, ``vector`` (the vector weight is the reference's
-            ``vector_loss_coef``, which it applies inside the loss; its ``weight_dict`` entry is 1).
-        focal_alpha: focal loss alpha (gamma is 2).
-    """
-
-    def __init__(self, matcher: HungarianMatcher, codec: DCTMaskCodec, weights: Dict[str, float], focal_alpha: float):
-        self.matcher = matcher
-        self.codec = codec
-        self.weights = weights
-        self.focal_alpha = focal_alpha
-
-    def target_vectors(self, target: Dict[str, torch.Tensor]) -> torch.Tensor:
-        """Every GT mask cut by its own GT box, resized to S x S and binarised (>= 0.5), DCT-encoded -> [G, n_keep]."""
-        num_gt = target["boxes"].shape[0]
-        index = torch.arange(num_gt, device=target["boxes"].device)
-        crops = crop_and_resize_masks(target["masks"], target["boxes"], index, size=self.codec.mask_size)
-        return self.codec.encode(crops)
-
-    def __call__(
-        self, out: SOLQOutput, targets: Sequence[Dict[str, torch.Tensor]], image_sizes: Sequence[Tuple[int, int]]
-    ) -> Tuple[Dict[str, torch.Tensor], List[Tuple[torch.Tensor, torch.Tensor]]]:
-        """-> ({loss name: weighted loss}, the last layer's matches [(pred_idx, gt_idx)] per image)."""
-        num_layers = out.logits.shape[0]
-        gt_boxes = []
-        for target, (h, w) in zip(targets, image_sizes):
-            scale = target["boxes"].new_tensor([w, h, w, h])
-            gt_boxes.append(box_convert(target["boxes"] / scale, "xyxy", "cxcywh"))  # normalised cxcywh
-        # Targets depend on the GT only: encode once for all layers.
-        gt_vectors = [self.target_vectors(t) for t in targets]
-        num_boxes = out.logits.new_tensor(float(sum(len(t["labels"]) for t in targets)))
-        num_boxes = reduce_mean(num_boxes).clamp(min=1.0)
-
-        losses: Dict[str, torch.Tensor] = {}
-        matches: List[Tuple[torch.Tensor, torch.Tensor]] = []
-        for layer in range(num_layers):
-            abs_boxes = normalized_cxcywh_to_xyxy(out.boxes[layer].detach(), image_sizes)
-            matches = self.matcher(out.logits[layer].detach(), abs_boxes, targets, image_sizes)
-            layer_losses = self.layer_losses(
-                out.logits[layer], out.boxes[layer], out.vectors[layer], targets, gt_boxes, gt_vectors, matches,
-                num_boxes,
-            )
-            suffix = "" if layer == num_layers - 1 else f"_{layer}"
-            for name, value in layer_losses.items():
-                losses[name + suffix] = value
-        return losses, matches
-
-    def layer_losses(
-        self,
-        logits: torch.Tensor,
-        boxes: torch.Tensor,
-        vectors: torch.Tensor,
-        targets: Sequence[Dict[str, torch.Tensor]],
-        gt_boxes: Sequence[torch.Tensor],
-        gt_vectors: Sequence[torch.Tensor],
-        matches: Sequence[Tuple[torch.Tensor, torch.Tensor]],
-        num_boxes: torch.Tensor,
-    ) -> Dict[str, torch.Tensor]:
-        """One layer: logits [N, Q, K], boxes [N, Q, 4] normalised cxcywh, vectors [N, Q, n_keep]."""
-        onehot = torch.zeros_like(logits)  # background queries: all-zero rows
-        for i, (target, (pred_idx, gt_idx)) in enumerate(zip(targets, matches)):
-            onehot[i, pred_idx, target["labels"][gt_idx]] = 1.0
-        # The reference's ``focal.mean(1).sum() / num_boxes * num_queries`` is the plain sum / num_boxes.
-        loss_ce = sigmoid_focal_loss(logits, onehot, alpha=self.focal_alpha, gamma=2.0, reduction="sum") / num_boxes
-
-        src_boxes = torch.cat([boxes[i, p] for i, (p, _) in enumerate(matches)])  # [M, 4]
-        tgt_boxes = torch.cat([gt[g] for gt, (_, g) in zip(gt_boxes, matches)])
-        loss_bbox = l1_loss(src_boxes, tgt_boxes, reduction="sum") / num_boxes
-        loss_giou = giou_loss(
-            box_convert(src_boxes, "cxcywh", "xyxy"), box_convert(tgt_boxes, "cxcywh", "xyxy"), reduction="sum"
-        ) / num_boxes
-
-        src_vectors = torch.cat([vectors[i, p] for i, (p, _) in enumerate(matches)])  # [M, n_keep]
-        tgt_vectors = torch.cat([gt[g] for gt, (_, g) in zip(gt_vectors, matches)])
-        if src_vectors.shape[0] > 0:
-            loss_vector = F.l1_loss(src_vectors, tgt_vectors, reduction="mean")
-        else:  # no GT on this GPU: a zero that keeps the vector head in the graph
-            loss_vector = vectors.sum() * 0.0
-        return {
-            "loss_ce": loss_ce * self.weights["cls"],
-            "loss_bbox": loss_bbox * self.weights["bbox"],
-            "loss_giou": loss_giou * self.weights["giou"],
-            "loss_vector": loss_vector * self.weights["vector"],
-        }
+    def __call__(self, preds: PredictionSet, inputs: LossInputs, matches: Matches, normalizer: torch.Tensor):
+        src = matched(preds["vectors"], matches)  # [M, n_keep]
+        if src.shape[0] == 0:  # no GT on this process: a zero that keeps the vector head in the graph
+            return preds["vectors"].sum() * 0.0
+        return F.l1_loss(src, matched_targets(inputs.extras["gt_vectors"], matches), reduction="mean")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -248,6 +171,7 @@ class SOLQ(FrameSegmenter):
         match_costs: Optional[Dict[str, float]] = None,
         focal_alpha: float = 0.25,
         max_per_img: int = 100,
+        mask_threshold: float = 0.5,
         class_names: Optional[Sequence[str]] = None,
         pixel_mean: Sequence[float] = IMAGENET_PIXEL_MEAN,
         pixel_std: Sequence[float] = IMAGENET_PIXEL_STD,
@@ -275,6 +199,7 @@ class SOLQ(FrameSegmenter):
         self.num_feature_levels = num_feature_levels
         self.dec_layers = dec_layers
         self.max_per_img = max_per_img
+        self.mask_threshold = mask_threshold
 
         # Registration order follows the reference's __init__ (transformer first), so names and init match.
         self.transformer = DeformableTransformer(
@@ -330,8 +255,14 @@ class SOLQ(FrameSegmenter):
             cost_class=costs["cls"], cost_bbox=costs["bbox"], cost_giou=costs["giou"],
             focal_alpha=focal_alpha, eps=1e-8, l1_box_format="cxcywh",
         )
-        weights = merge_weights(loss_weights, _DEFAULT_LOSS_WEIGHTS, "loss_weights")
-        self.criterion = SOLQCriterion(self.matcher, self.codec, weights, focal_alpha)
+        # Reference SetCriterion: every box/class term / #GT in the batch (averaged over processes, >= 1).
+        self.criterion = SetCriterion(
+            self.matcher,
+            {"cls": FocalClassLoss(alpha=focal_alpha, gamma=2.0), "bbox": BoxL1Loss("normalized_cxcywh"),
+             "giou": GIoULoss("normalized_cxcywh"), "vector": DCTVectorLoss()},
+            merge_weights(loss_weights, _DEFAULT_LOSS_WEIGHTS, "loss_weights"),
+            count="gt",
+        )
 
     # -- shared forward pieces --------------------------------------------------------------------
     @property
@@ -385,20 +316,38 @@ class SOLQ(FrameSegmenter):
         self, images: Images, targets: Sequence[Dict]
     ) -> Tuple[Dict[str, torch.Tensor], FeatureMaps, MatchedPredictions]:
         """images: ImageBatch or list of [3, h, w] (0..255); targets: per image ``boxes`` [G, 4] xyxy, ``labels``
-        [G], ``masks`` bool [G, h, w] -> ({'loss_{ce,bbox,giou,vector}[_{layer}]': weighted loss}, the encoder
+        [G], ``masks`` bool [G, h, w] -> ({'s{layer}.loss_{cls,bbox,giou,vector}': weighted loss}, the encoder
         memory maps, the last layer's matched predictions)."""
         if targets is None:
             raise ValueError("SOLQ.forward computes training losses and needs targets; use predict()")
         batch = self.preprocess(images)
         targets = self.targets_to_device(targets)
         enc, out = self._run(batch)
-        losses, matches = self.criterion(out, targets, batch.image_sizes)
-        last_boxes = normalized_cxcywh_to_xyxy(out.boxes[-1].detach(), batch.image_sizes)  # [N, Q, 4]
-        matched = MatchedPredictions(
-            boxes=[last_boxes[i, pred_idx] for i, (pred_idx, _) in enumerate(matches)],
-            gt_index=[gt_idx for _, gt_idx in matches],
-        )
-        return losses, FeatureMaps(enc.maps(), list(self.feature_strides), batch.image_sizes), matched
+        losses, matched_predictions = self.criterion(self.prediction_sets(out, batch.image_sizes),
+                                                     self.loss_inputs(targets, batch.image_sizes))
+        return losses, FeatureMaps(enc.maps(), list(self.feature_strides), batch.image_sizes), matched_predictions
+
+    @staticmethod
+    def prediction_sets(out: SOLQOutput, image_sizes: Sequence[Tuple[int, int]]) -> List[Dict[str, torch.Tensor]]:
+        """Every decoder layer's raw outputs as a prediction set: ``logits``, ``boxes`` (absolute xyxy, for the
+        matching), ``boxes_cxcywh`` (the normalised output the box losses use), ``vectors``."""
+        return [
+            {"logits": out.logits[layer], "boxes": normalized_cxcywh_to_xyxy(out.boxes[layer], image_sizes),
+             "boxes_cxcywh": out.boxes[layer], "vectors": out.vectors[layer]}
+            for layer in range(out.logits.shape[0])
+        ]
+
+    def loss_inputs(self, targets: Sequence[Dict[str, torch.Tensor]], image_sizes: Sequence[Tuple[int, int]]
+                    ) -> LossInputs:
+        """The GT DCT vectors depend on the GT only: encoded once for all layers."""
+        return LossInputs(targets, image_sizes, {"gt_vectors": [self.target_vectors(t) for t in targets]})
+
+    def target_vectors(self, target: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """Every GT mask cut by its own GT box, resized to S x S and binarised (>= 0.5), DCT-encoded -> [G, n_keep]."""
+        num_gt = target["boxes"].shape[0]
+        index = torch.arange(num_gt, device=target["boxes"].device)
+        crops = crop_and_resize_masks(target["masks"], target["boxes"], index, size=self.codec.mask_size)
+        return self.codec.encode(crops)
 
     # -- inference --------------------------------------------------------------------------------
     @torch.no_grad()
@@ -411,26 +360,17 @@ class SOLQ(FrameSegmenter):
         128x128 mask (threshold (max+min)/2) and pasted into its box at ``orig_sizes``. ``embeds`` is the query's
         last decoder hidden state. Call ``eval()`` first (dropout).
         """
-        batch = self.preprocess(images)
-        if orig_sizes is None:
-            orig_sizes = batch.image_sizes
-        if len(orig_sizes) != len(batch):
-            raise ValueError(f"got {len(orig_sizes)} orig_sizes for {len(batch)} images")
+        batch, orig_sizes = self.preprocess_with_sizes(images, orig_sizes)
         enc, out = self._run(batch)
         logits, vectors, hidden = out.logits[-1], out.vectors[-1], out.hidden[-1]
         boxes = normalized_cxcywh_to_xyxy(out.boxes[-1], batch.image_sizes)  # [N, Q, 4] input pixels
-        num_images, num_queries, num_classes = logits.shape
         scores = logits.sigmoid()  # [N, Q, K]
         if self.unused_labels:  # slots no category uses (the 91-slot COCO head) are never emitted
             scores[..., self.unused_labels] = 0.0
-        scores = scores.flatten(1)  # [N, Q*K], index = query * K + label
-        k = min(self.max_per_img, num_queries * num_classes)
-        top_scores, top_idx = scores.topk(k, dim=1, sorted=True)
-        labels = top_idx % num_classes
-        query_index = top_idx // num_classes
+        top_scores, labels, query_index = top_query_classes(scores, self.max_per_img)  # [N, k]
 
         results = []
-        for i in range(num_images):
+        for i in range(len(batch)):
             masks = self.codec.decode(vectors[i, query_index[i]])  # [k, S, S] in {0, 1}
             results.append(
                 make_instances(
@@ -439,8 +379,8 @@ class SOLQ(FrameSegmenter):
                     labels[i],
                     masks,
                     input_size=batch.image_sizes[i],
-                    output_size=tuple(orig_sizes[i]),
-                    mask_threshold=0.5,  # detectron2 paste_masks_in_image(threshold=0.5) of the binary mask
+                    output_size=orig_sizes[i],
+                    mask_threshold=self.mask_threshold,  # of the binary mask (detectron2 paste_masks_in_image: 0.5)
                     defer_masks=defer_masks,
                     embeds=hidden[i, query_index[i]],
                     query_index=query_index[i],
