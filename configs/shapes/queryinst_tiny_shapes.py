@@ -1,6 +1,6 @@
 # Tiny QueryInst for CPU training on the synthetic shapes images (tools/make_synthetic_data.py --out data/shapes).
 # Same architecture as the R-50 model, smaller: ResNet-18 trained from scratch (no ImageNet weights here, so
-# nothing is frozen and BatchNorm trains), 64-d queries, 3 stages, 50 proposals.
+# nothing is frozen and BatchNorm trains), 64-d queries, 3 stages, 30 proposals.
 _base_ = ['../_base_/models/queryinst_r50_fpn.py']
 _root = 'data/shapes/coco/'
 _classes = 6  # circle, square, triangle, star, hexagon, cross (vis.data.synthetic.CLASS_NAMES)

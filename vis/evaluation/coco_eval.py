@@ -92,7 +92,7 @@ def encode_masks_rle(masks: Any) -> List[Dict[str, Any]]:
 LabelMap = Union[Sequence[int], Mapping[int, int], Callable[[int], int]]
 
 
-def _label_mapper(label_to_cat_id: LabelMap) -> Callable[[int], int]:
+def label_mapper(label_to_cat_id: LabelMap) -> Callable[[int], int]:
     if callable(label_to_cat_id):
         return lambda label: int(label_to_cat_id(label))
     table = label_to_cat_id
@@ -126,7 +126,7 @@ def instances_to_coco_results(
     n = len(instances)
     if n == 0:
         return []
-    to_cat = _label_mapper(label_to_cat_id)
+    to_cat = label_mapper(label_to_cat_id)
     boxes = _as_list(instances.boxes)
     scores = _as_list(instances.scores)
     labels = _as_list(instances.labels)

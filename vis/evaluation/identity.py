@@ -25,7 +25,7 @@ from pycocotools import mask as mask_util
 from scipy.optimize import linear_sum_assignment
 
 from ..errors import DataError
-from .ytvis_eval import (PathOrDict, PathOrList, _gt_tracks, _result_tracks, load_ytvis_gt, load_ytvis_results,
+from .ytvis_eval import (PathOrDict, PathOrList, gt_tracks, result_tracks, load_ytvis_gt, load_ytvis_results,
                          ytvis_category_ids, ytvis_videos)
 
 IDENTITY_KEYS = ("IDSW", "IDSW_per_video", "matched_fraction")
@@ -49,12 +49,12 @@ def count_identity_switches(gt: PathOrDict, results: PathOrList, iou_thr: float 
         raise DataError("the ground truth has no 'annotations' list: identity switches need labels")
     videos = ytvis_videos(gt["videos"])
     cat_ids = ytvis_category_ids(gt)
-    gt_tracks = _gt_tracks(gt, videos, cat_ids)
-    dt_tracks = _result_tracks(load_ytvis_results(results), videos, cat_ids)
+    gt_by_video = gt_tracks(gt, videos, cat_ids)
+    dt_tracks = result_tracks(load_ytvis_results(results), videos, cat_ids)
 
     switches, matched, present = 0, 0, 0
     for video_id in sorted(videos):
-        gts = [t for t in gt_tracks.get(video_id, []) if not t.crowd]
+        gts = [t for t in gt_by_video.get(video_id, []) if not t.crowd]
         dts = [t for t in dt_tracks.get(video_id, []) if t.score >= score_thr]
         last_track: List[Optional[int]] = [None] * len(gts)  # predicted track each object was last matched to
         for frame in range(videos[video_id].length):
@@ -69,7 +69,7 @@ def count_identity_switches(gt: PathOrDict, results: PathOrList, iou_thr: float 
                 if last_track[g] is not None and last_track[g] != d:
                     switches += 1
                 last_track[g] = d
-    num_videos = len(gt_tracks)
+    num_videos = len(gt_by_video)
     return {
         "IDSW": float(switches),
         "IDSW_per_video": switches / num_videos if num_videos else -1.0,

@@ -182,7 +182,7 @@ def _track_rles(segms: Any, info: VideoInfo, where: str) -> List[Optional[Dict[s
     return rles
 
 
-def _gt_tracks(gt: Mapping[str, Any], videos: Mapping[int, VideoInfo],
+def gt_tracks(gt: Mapping[str, Any], videos: Mapping[int, VideoInfo],
                cat_ids: Sequence[int]) -> Dict[int, List[_Track]]:
     """{video id: ground-truth tracks in file order}."""
     known_cats = set(cat_ids)
@@ -208,7 +208,7 @@ def _gt_tracks(gt: Mapping[str, Any], videos: Mapping[int, VideoInfo],
     return tracks
 
 
-def _result_tracks(results: Sequence[Mapping[str, Any]], videos: Mapping[int, VideoInfo],
+def result_tracks(results: Sequence[Mapping[str, Any]], videos: Mapping[int, VideoInfo],
                    cat_ids: Sequence[int]) -> Dict[int, List[_Track]]:
     """{video id: predicted tracks in results order}; the first bad entry raises DataError."""
     known_cats = set(cat_ids)
@@ -361,13 +361,13 @@ def evaluate_ytvis(gt: PathOrDict, results: PathOrList) -> Dict[str, float]:
     results = load_ytvis_results(results)
     videos = ytvis_videos(gt["videos"])
     cat_ids = ytvis_category_ids(gt)
-    gt_tracks = _gt_tracks(gt, videos, cat_ids)
-    dt_tracks = _result_tracks(results, videos, cat_ids)
+    gt_by_video = gt_tracks(gt, videos, cat_ids)
+    dt_tracks = result_tracks(results, videos, cat_ids)
 
     # evals[(category, size range)] = one _VideoEval per video that has ground truth or results of it.
     evals: Dict[Tuple[int, int], List[_VideoEval]] = {}
     for video_id in sorted(videos):
-        video_gts, video_dts = gt_tracks.get(video_id, []), dt_tracks.get(video_id, [])
+        video_gts, video_dts = gt_by_video.get(video_id, []), dt_tracks.get(video_id, [])
         for cat_id in sorted({t.category_id for t in video_gts} | {t.category_id for t in video_dts}):
             gts = [t for t in video_gts if t.category_id == cat_id]
             dts = [t for t in video_dts if t.category_id == cat_id]

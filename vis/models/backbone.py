@@ -211,3 +211,15 @@ def build_backbone(
     body = ResNetTrunk(depth=depth, frozen_stages=frozen_stages, norm_eval=norm_eval, norm=norm)
     body.pretrained = pretrained
     return ResNetFPN(body, build_fpn(body.out_channels, fpn_channels))
+
+
+def check_fpn_backbone_config(given: Optional[Dict], defaults: Dict) -> Dict:
+    """A model's ``backbone`` config over its defaults, checked against `build_backbone` (unknown keys are a
+    ConfigError). ``fpn_channels`` is not accepted: the FPN width is the model's ``hidden_dim``."""
+    from ..config import check_kwargs
+
+    cfg = {**defaults, **(given or {})}
+    check_kwargs(build_backbone, cfg, "model backbone")
+    if "fpn_channels" in cfg:
+        raise ConfigError("model backbone: 'fpn_channels' is set by the model's hidden_dim")
+    return cfg

@@ -25,7 +25,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 import torch
 
-from ..evaluation.coco_eval import LabelMap, _label_mapper, encode_masks_rle
+from ..evaluation.coco_eval import LabelMap, label_mapper, encode_masks_rle
 from ..structures import Instances
 
 
@@ -185,7 +185,7 @@ class VideoResultAccumulator:
         ``label_to_category_id`` maps the model's contiguous labels to dataset category ids (a sequence, a
         mapping or a callable). ``top_k`` keeps only the best-scoring tracks (None = all, as the reference).
         """
-        to_category = _label_mapper(label_to_category_id)
+        to_category = label_mapper(label_to_category_id)
         # Best score first; stable sort, so equal scores stay in track-id order (deterministic).
         track_ids = sorted(self._summaries)
         scores = {t: self._summaries[t].score_sum / self._summaries[t].frames for t in track_ids}

@@ -129,8 +129,9 @@ class FrameSegmenter(nn.Module):
 
     @property
     def feature_channels(self) -> int:
-        """Channels of every map returned by `extract_features` (what a track head is built for)."""
-        raise NotImplementedError
+        """Channels of every map returned by `extract_features` (what a track head is built for): the query
+        width ``hidden_dim`` in all three segmenters."""
+        return int(self.hidden_dim)
 
     def extract_features(self, tensor: torch.Tensor) -> List[torch.Tensor]:
         """Normalised padded images [N, 3, H, W] -> multi-scale maps at ``feature_strides``."""

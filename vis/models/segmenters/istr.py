@@ -31,10 +31,9 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from ...config import check_kwargs
 from ...errors import ConfigError
 from ...structures import Instances
-from ..backbone import build_backbone, run_fpn
+from ..backbone import build_backbone, check_fpn_backbone_config, run_fpn
 from ..box_coder import DeltaXYWHBoxCoder
 from ..dynamic_conv import DynamicConv
 from ..losses import dice_loss
@@ -290,10 +289,7 @@ class ISTR(FrameSegmenter):
         pixel_std: Sequence[float] = IMAGENET_PIXEL_STD,
     ):
         super().__init__(num_classes, class_names, pixel_mean, pixel_std, size_divisibility=32)
-        backbone_cfg = {**_DEFAULT_BACKBONE, **(backbone or {})}
-        check_kwargs(build_backbone, backbone_cfg, "model backbone")
-        if "fpn_channels" in backbone_cfg:
-            raise ConfigError("model backbone: 'fpn_channels' is set by the model's hidden_dim")
+        backbone_cfg = check_fpn_backbone_config(backbone, _DEFAULT_BACKBONE)
         if not 1 <= mask_dim <= mask_size * mask_size:
             raise ConfigError(f"model: mask_dim must be in 1..mask_size^2, got {mask_dim} (mask_size {mask_size})")
 
@@ -328,10 +324,6 @@ class ISTR(FrameSegmenter):
             count="gt",
             extra_match_cost=MaskEmbeddingCost(self.mask_encoding, costs["mask"]),
         )
-
-    @property
-    def feature_channels(self) -> int:
-        return self.hidden_dim
 
     def extract_features(self, tensor: torch.Tensor) -> List[torch.Tensor]:
         """Normalised padded images [N, 3, H, W] -> [P2, P3, P4, P5]."""

@@ -25,10 +25,9 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from ...config import check_kwargs
 from ...errors import ConfigError
 from ...structures import Instances
-from ..backbone import build_backbone, run_fpn
+from ..backbone import build_backbone, check_fpn_backbone_config, run_fpn
 from ..box_coder import DeltaXYWHBoxCoder
 from ..dynamic_conv import DynamicConv
 from ..losses import dice_loss
@@ -401,10 +400,7 @@ class QueryInst(FrameSegmenter):
         pixel_std: Sequence[float] = IMAGENET_PIXEL_STD,
     ):
         super().__init__(num_classes, class_names, pixel_mean, pixel_std, size_divisibility=32)
-        backbone_cfg = {**_DEFAULT_BACKBONE, **(backbone or {})}
-        check_kwargs(build_backbone, backbone_cfg, "model backbone")
-        if "fpn_channels" in backbone_cfg:
-            raise ConfigError("model backbone: 'fpn_channels' is set by the model's hidden_dim")
+        backbone_cfg = check_fpn_backbone_config(backbone, _DEFAULT_BACKBONE)
         if stage_loss_weights is None:
             stage_loss_weights = [1.0] * num_stages
         if len(stage_loss_weights) != num_stages:
@@ -443,10 +439,6 @@ class QueryInst(FrameSegmenter):
         return run_fpn(self.neck, self.backbone(tensor))
 
     # -- training ---------------------------------------------------------------------------------
-    @property
-    def feature_channels(self) -> int:
-        return self.hidden_dim
-
     def forward_train(
         self, images: Images, targets: Sequence[Dict]
     ) -> Tuple[Dict[str, torch.Tensor], FeatureMaps, MatchedPredictions]:

@@ -265,10 +265,6 @@ class SOLQ(FrameSegmenter):
         )
 
     # -- shared forward pieces --------------------------------------------------------------------
-    @property
-    def feature_channels(self) -> int:
-        return self.hidden_dim
-
     def _levels(
         self, tensor: torch.Tensor, padding_mask: torch.Tensor
     ) -> Tuple[List[torch.Tensor], List[torch.Tensor], List[torch.Tensor]]:
