@@ -63,7 +63,8 @@ def assert_same(expected, actual, exact, where="record"):
             torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5, msg=where)
     elif isinstance(expected, float):
         if exact or math.isnan(expected):
-            assert expected == actual or (math.isnan(expected) and math.isnan(actual)), f"{where}: {actual} != {expected}"
+            same = expected == actual or (math.isnan(expected) and math.isnan(actual))
+            assert same, f"{where}: {actual} != {expected}"
         else:
             assert actual == pytest.approx(expected, rel=1e-4, abs=1e-5), where
     elif isinstance(expected, str) and not exact and where.endswith(".mot"):

@@ -3,7 +3,8 @@
 # 10") + MaskTrack R-CNN track head and association; 12-epoch finetune from the COCO pretraining of
 # configs/queryinst_vis/queryinst_r50_fpn_10q_coco_ytvis-classes.py (same architecture and label space):
 #   python tools/train.py configs/queryinst_vis/queryinst_r50_fpn_ytvis19.py --load-from work/coco/iter_N.pth
-_base_ = ['../_base_/datasets/ytvis_2019.py', '../_base_/schedules/schedule_1x.py']
+_base_ = ['../_base_/datasets/ytvis_2019.py', '../_base_/schedules/schedule_1x.py',
+          '../_base_/video/masktrack_tracking.py']
 model = dict(
     type='VideoSegmenter',
     segmenter=dict(
@@ -17,8 +18,4 @@ model = dict(
     track_head=dict(fc_channels=1024, num_fcs=2, last_relu=True),
     track_loss_weight=1.0,
 )
-# MaskTrack R-CNN association weights and detector output (score >= 0.05, per-class NMS 0.5, 10 per frame);
-# optimal assignment; tracks kept 20 frames unseen (mmdet 3).
-tracker = dict(type='OnlineTracker', match_weights=dict(det_score=1.0, iou=2.0, det_label=10.0),
-               score_thr=0.05, init_score_thr=0.1, nms_iou_thr=0.5, max_per_frame=10, num_frames_retain=20)
 schedule = dict(max_epochs=12, milestones=[8, 11], warmup_iters=500)

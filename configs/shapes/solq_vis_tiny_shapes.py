@@ -1,37 +1,12 @@
 # Tiny SOLQ-VIS on the synthetic YouTube-VIS videos (tools/make_synthetic_data.py --out data/shapes): the tiny
 # image model of solq_tiny_shapes_d128.py + a MaskTrack-style track head (7x7 RoIs of the encoder memory), finetuned
 # on key/reference frame pairs from the image checkpoint (--load-from).
-_base_ = ['./solq_tiny_shapes_d128.py']  # the 64-d model reached only 0.314 segm AP (docs/learning_runs.md)
-_ytvis = 'data/shapes/ytvis/'
-model = dict(
-    _delete_=True,
-    type='VideoSegmenter',
-    segmenter={{_base_.model}},
-    track_head=dict(fc_channels=256, num_fcs=2, last_relu=True),
-    track_loss_weight=1.0,
-)
-_eval_split = dict(type='YTVISDataset', test_mode=True,  # val and test: the same transforms, other files
-                   transforms=[dict(type='Resize', scale=(192, 144), keep_ratio=True)])
-data = dict(
-    _delete_=True,
-    samples_per_gpu=4,
-    workers_per_gpu=1,
-    train=dict(
-        type='YTVISDataset',
-        ann_file=_ytvis + 'train.json',
-        img_dir=_ytvis + 'train/JPEGImages/',
-        ref_frame_range=100,
-        transforms=[
-            dict(type='RandomChoiceResize', scales=[(192, 128), (192, 144), (192, 160)], keep_ratio=True),
-            dict(type='RandomFlip', prob=0.5),
-        ],
-    ),
-    # Tracker settings are chosen on valid (tools/test_seeds.py --split val); figures are reported on test.
-    val=dict(_eval_split, ann_file=_ytvis + 'valid.json', img_dir=_ytvis + 'valid/JPEGImages/'),
-    test=dict(_eval_split, ann_file=_ytvis + 'test.json', img_dir=_ytvis + 'test/JPEGImages/'),
-)
-tracker = dict(type='OnlineTracker', score_thr=0.05, init_score_thr=0.3, nms_iou_thr=0.5, max_per_frame=10,
-               num_frames_retain=20)
-optimizer = dict(lr=1e-4)
-schedule = dict(_delete_=True, max_iters=1000, milestones=[800], gamma=0.1, warmup_iters=50, warmup_factor=0.001)
-runtime = dict(eval_interval=0, checkpoint_interval=500)
+_base_ = ['./solq_tiny_shapes_d128.py',  # the 64-d model reached only 0.314 segm AP (docs/learning_runs.md)
+          '../_base_/video/shapes_vis_finetune.py']
+model = dict(_delete_=True, type='VideoSegmenter', segmenter={{_base_.model}},
+             track_head={{_base_._shapes_track_head}}, track_loss_weight=1.0)
+data = {{_base_._shapes_vis_data}}
+tracker = {{_base_._shapes_vis_tracker}}
+optimizer = dict(lr={{_base_._shapes_vis_lr}})
+schedule = {{_base_._shapes_vis_schedule}}
+runtime = {{_base_._shapes_vis_runtime}}

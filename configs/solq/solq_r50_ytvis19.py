@@ -6,7 +6,8 @@
 # Finetune from a COCO SOLQ checkpoint (configs/solq/solq_r50_coco.py, or the official R-50 file):
 #   python tools/train.py configs/solq/solq_r50_ytvis19.py --load-from work/solq_coco/iter_N.pth
 # (the COCO classifier is re-initialised for the 40 YouTube-VIS classes; every other weight loads).
-_base_ = ['../_base_/datasets/ytvis_2019.py', '../_base_/schedules/schedule_solq_50e.py']
+_base_ = ['../_base_/datasets/ytvis_2019.py', '../_base_/schedules/schedule_solq_50e.py',
+          '../_base_/video/masktrack_tracking.py']
 model = dict(
     type='VideoSegmenter',
     segmenter=dict(
@@ -19,7 +20,5 @@ model = dict(
     track_head=dict(fc_channels=1024, num_fcs=2, last_relu=True),
     track_loss_weight=1.0,
 )
-tracker = dict(type='OnlineTracker', match_weights=dict(det_score=1.0, iou=2.0, det_label=10.0),
-               score_thr=0.05, init_score_thr=0.1, nms_iou_thr=0.5, max_per_frame=10, num_frames_retain=20)
 optimizer = dict(lr=1e-4)  # backbone x0.1, reference points and sampling offsets x0.1, as the COCO config
 schedule = dict(max_epochs=12, milestones=[8, 11], warmup_iters=0)
