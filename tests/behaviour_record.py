@@ -28,6 +28,7 @@ if REPO not in sys.path:
 from vis.config import load_config  # noqa: E402
 from vis.data import synthetic  # noqa: E402
 from vis.models import build_model  # noqa: E402
+from vis.models.pca_codec import save_codec  # noqa: E402
 
 DEMO_CONFIG = os.path.join(REPO, "models", "demo", "queryinst_vis_tiny_shapes.py")
 DEMO_CKPT = os.path.join(REPO, "models", "demo", "queryinst_vis_tiny_shapes.pth")
@@ -176,7 +177,6 @@ def training_record(work_dir: str) -> Dict[str, List[Dict[str, float]]]:
     synthetic.make_ytvis_split(data_root, "train", num_videos=2, seed=3, num_frames=(4, 6), height=96, width=128,
                                progress=False)
     codec_file = os.path.join(work_dir, "codec.pth")
-    from vis.models.pca_codec import save_codec
     save_codec(codec_file, seeded_codec(60, 28))
     coco, ytvis = os.path.join(data_root, "coco"), os.path.join(data_root, "ytvis")
     record = {}

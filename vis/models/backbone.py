@@ -26,6 +26,7 @@ import torchvision
 from torch import nn
 from torchvision.ops import FeaturePyramidNetwork, FrozenBatchNorm2d
 
+from ..config import check_kwargs
 from ..errors import CheckpointError, ConfigError
 
 _RESNETS = {
@@ -216,8 +217,6 @@ def build_backbone(
 def check_fpn_backbone_config(given: Optional[Dict], defaults: Dict) -> Dict:
     """A model's ``backbone`` config over its defaults, checked against `build_backbone` (unknown keys are a
     ConfigError). ``fpn_channels`` is not accepted: the FPN width is the model's ``hidden_dim``."""
-    from ..config import check_kwargs
-
     cfg = {**defaults, **(given or {})}
     check_kwargs(build_backbone, cfg, "model backbone")
     if "fpn_channels" in cfg:

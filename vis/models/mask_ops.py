@@ -162,3 +162,10 @@ def crop_and_resize_masks(
         aligned=True,
     )[:, 0]
     return (resized >= threshold).to(torch.float32)
+
+
+def crop_masks_by_own_boxes(target: dict, size: int) -> torch.Tensor:
+    """A target's GT masks, each cut by its own GT box and resized -> float [G, size, size] in {0, 1} (the mask
+    targets of ISTR's PCA codec and SOLQ's DCT codec)."""
+    index = torch.arange(target["boxes"].shape[0], device=target["boxes"].device)
+    return crop_and_resize_masks(target["masks"], target["boxes"], index, size=size)

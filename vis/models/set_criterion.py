@@ -14,6 +14,8 @@ model and gets what it needs through `LossInputs.extras`.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import torch
@@ -23,11 +25,12 @@ from .losses import giou_loss, l1_loss, reduce_mean, sigmoid_focal_loss
 from .matcher import HungarianMatcher
 
 Matches = List[Tuple[torch.Tensor, torch.Tensor]]  # per image (pred_idx [M_i], gt_idx [M_i])
-PredictionSet = Dict[str, torch.Tensor]
+PredictionSet = Dict[str, Any]  # tensors, plus e.g. QueryInst's int ``stage``
 
 
-class LossInputs(NamedTuple):
-    """What the loss terms see besides one prediction set.
+@dataclass
+class LossInputs:
+    """What the loss terms see besides one prediction set: the same for every set of one forward.
 
     targets: per image ``labels`` [G], ``boxes`` [G, 4] xyxy, ``masks`` [G, h, w]; image_sizes: unpadded (h, w);
     extras: what a model's own terms need, computed once per forward (features, GT mask crops, ...).
@@ -35,7 +38,15 @@ class LossInputs(NamedTuple):
 
     targets: Sequence[Dict[str, torch.Tensor]]
     image_sizes: Sequence[Tuple[int, int]]
-    extras: Mapping[str, Any]
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def gt_boxes_normalized_cxcywh(self) -> List[torch.Tensor]:
+        """Per image, the GT boxes as DETR's normalised (cx, cy, w, h) of the unpadded image (once per forward)."""
+        gt = []
+        for target, (h, w) in zip(self.targets, self.image_sizes):
+            gt.append(box_convert(target["boxes"] / target["boxes"].new_tensor([w, h, w, h]), "xyxy", "cxcywh"))
+        return gt
 
 
 LossTerm = Callable[[PredictionSet, LossInputs, Matches, torch.Tensor], torch.Tensor]
@@ -78,11 +89,13 @@ class FocalClassLoss:
         return sigmoid_focal_loss(logits, onehot, alpha=self.alpha, gamma=self.gamma, reduction="sum") / normalizer
 
 
-def _normalized_cxcywh_targets(inputs: LossInputs) -> List[torch.Tensor]:
-    gt = []
-    for target, (h, w) in zip(inputs.targets, inputs.image_sizes):
-        gt.append(box_convert(target["boxes"] / target["boxes"].new_tensor([w, h, w, h]), "xyxy", "cxcywh"))
-    return gt
+BOX_SPACES = ("pixels", "normalized_cxcywh")
+
+
+def _check_box_space(space: str) -> str:
+    if space not in BOX_SPACES:
+        raise ValueError(f"space must be one of {BOX_SPACES}, got '{space}'")
+    return space
 
 
 class BoxL1Loss:
@@ -94,14 +107,12 @@ class BoxL1Loss:
     """
 
     def __init__(self, space: str = "pixels"):
-        if space not in ("pixels", "normalized_cxcywh"):
-            raise ValueError(f"space must be 'pixels' or 'normalized_cxcywh', got '{space}'")
-        self.space = space
+        self.space = _check_box_space(space)
 
     def __call__(self, preds: PredictionSet, inputs: LossInputs, matches: Matches, normalizer: torch.Tensor):
         if self.space == "normalized_cxcywh":
             src = matched(preds["boxes_cxcywh"], matches)
-            return l1_loss(src, matched_targets(_normalized_cxcywh_targets(inputs), matches)) / normalizer
+            return l1_loss(src, matched_targets(inputs.gt_boxes_normalized_cxcywh, matches)) / normalizer
         src = matched(preds["boxes"], matches)
         gt = matched_targets([t["boxes"] for t in inputs.targets], matches).to(src.dtype)
         whwh = image_whwh(src, inputs.image_sizes, matches)
@@ -112,12 +123,12 @@ class GIoULoss:
     """``1 - GIoU`` of matched boxes and their GT boxes / normalizer, in `BoxL1Loss`'s ``space``."""
 
     def __init__(self, space: str = "pixels"):
-        self.space = BoxL1Loss(space).space
+        self.space = _check_box_space(space)
 
     def __call__(self, preds: PredictionSet, inputs: LossInputs, matches: Matches, normalizer: torch.Tensor):
         if self.space == "normalized_cxcywh":
             src = box_convert(matched(preds["boxes_cxcywh"], matches), "cxcywh", "xyxy")
-            gt = box_convert(matched_targets(_normalized_cxcywh_targets(inputs), matches), "cxcywh", "xyxy")
+            gt = box_convert(matched_targets(inputs.gt_boxes_normalized_cxcywh, matches), "cxcywh", "xyxy")
             return giou_loss(src, gt) / normalizer
         src = matched(preds["boxes"], matches)
         gt = matched_targets([t["boxes"] for t in inputs.targets], matches).to(src.dtype)

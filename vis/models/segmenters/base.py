@@ -21,7 +21,7 @@ from torch import nn
 from ...errors import ConfigError
 from ...structures import ImageBatch, Instances
 from ..mask_ops import DeferredMasks, paste_masks_in_image
-from ..set_criterion import MatchedPredictions  # noqa: F401  (part of the model contract)
+from ..set_criterion import MatchedPredictions
 
 IMAGENET_PIXEL_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_PIXEL_STD = (58.395, 57.12, 57.375)

@@ -37,7 +37,7 @@ from ..backbone import build_backbone, check_fpn_backbone_config, run_fpn
 from ..box_coder import DeltaXYWHBoxCoder
 from ..dynamic_conv import DynamicConv
 from ..losses import dice_loss
-from ..mask_ops import crop_and_resize_masks
+from ..mask_ops import crop_masks_by_own_boxes
 from ..matcher import HungarianMatcher, cosine_embedding_cost
 from ..pca_codec import PCAMaskCodec
 from ..postprocess import top_query_classes
@@ -342,12 +342,7 @@ class ISTR(FrameSegmenter):
     def gt_box_masks(self, targets: Sequence[Dict[str, torch.Tensor]]) -> List[torch.Tensor]:
         """Per image, the GT masks cut by the GT boxes at ``mask_size`` -> [G_i, S, S] in {0, 1} (the same
         targets for the matching cost and the losses)."""
-        out = []
-        for target in targets:
-            num = target["boxes"].shape[0]
-            index = torch.arange(num, device=target["boxes"].device)
-            out.append(crop_and_resize_masks(target["masks"], target["boxes"], index, size=self.mask_size))
-        return out
+        return [crop_masks_by_own_boxes(target, self.mask_size) for target in targets]
 
     def forward_train(
         self, images: Images, targets: Sequence[Dict]

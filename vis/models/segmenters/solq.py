@@ -47,7 +47,7 @@ from ...structures import ImageBatch, Instances
 from ..backbone import ResNetTrunk, build_resnet
 from ..dct_codec import DCTMaskCodec
 from ..deformable_transformer import DeformableTransformer, EncoderOutput, PositionEmbeddingSine
-from ..mask_ops import crop_and_resize_masks
+from ..mask_ops import crop_masks_by_own_boxes
 from ..matcher import HungarianMatcher
 from ..postprocess import top_query_classes
 from ..set_criterion import (BoxL1Loss, FocalClassLoss, GIoULoss, LossInputs, MatchedPredictions, Matches,
@@ -255,7 +255,8 @@ class SOLQ(FrameSegmenter):
             cost_class=costs["cls"], cost_bbox=costs["bbox"], cost_giou=costs["giou"],
             focal_alpha=focal_alpha, eps=1e-8, l1_box_format="cxcywh",
         )
-        # Reference SetCriterion: every box/class term / #GT in the batch (averaged over processes, >= 1).
+        # Reference SetCriterion: every box/class term / #GT in the batch (averaged over processes, >= 1). Its
+        # ``focal.mean(1).sum() / num_boxes * num_queries`` is FocalClassLoss's plain sum / num_boxes.
         self.criterion = SetCriterion(
             self.matcher,
             {"cls": FocalClassLoss(alpha=focal_alpha, gamma=2.0), "bbox": BoxL1Loss("normalized_cxcywh"),
@@ -340,10 +341,7 @@ class SOLQ(FrameSegmenter):
 
     def target_vectors(self, target: Dict[str, torch.Tensor]) -> torch.Tensor:
         """Every GT mask cut by its own GT box, resized to S x S and binarised (>= 0.5), DCT-encoded -> [G, n_keep]."""
-        num_gt = target["boxes"].shape[0]
-        index = torch.arange(num_gt, device=target["boxes"].device)
-        crops = crop_and_resize_masks(target["masks"], target["boxes"], index, size=self.codec.mask_size)
-        return self.codec.encode(crops)
+        return self.codec.encode(crop_masks_by_own_boxes(target, self.codec.mask_size))
 
     # -- inference --------------------------------------------------------------------------------
     @torch.no_grad()
