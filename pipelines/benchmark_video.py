@@ -6,8 +6,8 @@ On the same frames of one synthetic video it measures, in this order:
 2. model fps       -- test-time resize + ``model.predict`` (backbone, heads; masks deferred, since the pipeline
                       pastes only the tracked ones) on frames already in memory, batch 1, after warm-up; the
                       ceiling for end-to-end speed;
-3. tracker ms      -- ``tracker.update`` on the model's own detections of those frames (score filter as the
-                      pipeline applies it), plus the synthetic 10-tracks x 10-detections case of
+3. tracker ms      -- ``tracker.update`` on the model's own detections of those frames (the tracker's own score
+                      filter, as in the pipeline), plus the synthetic 10-tracks x 10-detections case of
                       ``tools/benchmark_tracker.py`` for a figure that does not depend on the weights;
 4. end-to-end fps  -- `pipelines.video.run_video` with every output (annotated mp4, YouTube-VIS JSON, JSONL,
                       MOT), model loading excluded; the target is >= 0.95 x model fps. Model-only and end-to-end
@@ -24,45 +24,30 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import resource
 import statistics
-import sys
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
 import torch
 
 from vis.config import load_config
 from vis.errors import ConfigError, VisError
-from vis.structures import Instances
 
 
-# -- memory ------------------------------------------------------------------------------------------
-def memory_mb() -> Tuple[float, float]:
-    """(current RSS, peak RSS) of this process in MB: /proc/self/status on Linux, else getrusage's peak twice."""
-    try:
-        fields = {}
-        with open("/proc/self/status") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key in ("VmRSS", "VmHWM"):
-                    fields[key] = float(value.split()[0]) / 1024.0  # kB -> MB
-        return fields["VmRSS"], fields["VmHWM"]
-    except (OSError, KeyError, ValueError):
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024.0 * (1024.0 if sys.platform == "darwin" else 1))
-        return peak, peak
+def _quiet(*_: Any) -> None:
+    """The default of the reporting callbacks: a library function prints nothing itself."""
 
 
 # -- inputs ------------------------------------------------------------------------------------------
-def synthetic_video(work_dir: str, num_frames: int, size: Tuple[int, int], seed: int = 0) -> str:
+def synthetic_video(work_dir: str, num_frames: int, size: Tuple[int, int], seed: int = 0,
+                    on_note: Callable[[str], None] = _quiet) -> str:
     """``work_dir/long_<h>x<w>_<n>.mp4`` (written once, then reused): see `write_long_video`."""
     from vis.data.synthetic import write_long_video
 
     height, width = size
     path = os.path.join(work_dir, f"long_{height}x{width}_{num_frames}.mp4")
     if not os.path.isfile(path):
-        print(f"writing {num_frames}-frame synthetic video {path} ...", file=sys.stderr, flush=True)
+        on_note(f"writing {num_frames}-frame synthetic video {path} ...")
         write_long_video(path, num_frames, height, width, seed=seed, progress=True)
     return path
 
@@ -83,88 +68,32 @@ def random_checkpoint(config: str, work_dir: str, cfg_options: Optional[Sequence
     return save_checkpoint(path, model, meta={"note": "random weights, for speed measurements only"})
 
 
-def read_frames(video: str, num_frames: int) -> Tuple[List[np.ndarray], float]:
-    """The first ``num_frames`` frames (RGB uint8) and the decode speed in frames/s."""
-    from vis.io.video import FrameReader, open_frame_source
-
-    source = open_frame_source(video, 0, num_frames)
-    frames = []
-    began = time.perf_counter()
-    with FrameReader(source) as reader:
-        for _, image in reader:
-            frames.append(image)
-    seconds = time.perf_counter() - began
-    source.close()
-    return frames, len(frames) / seconds if seconds > 0 else float("inf")
-
-
 # -- the measurements --------------------------------------------------------------------------------
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def model_speed(model: torch.nn.Module, preprocess: Any, frames: Sequence[np.ndarray], device: torch.device,
-                amp: bool = False, warmup: int = 3) -> Tuple[float, List[Any]]:
-    """(frames/s of preprocess + predict over ``frames``, the per-frame Instances on the CPU)."""
-    from .video import predict_frames
-
-    results = []
-    for i, image in enumerate(list(frames[:warmup]) + list(frames)):
-        if i == warmup:
-            _sync(device)
-            began = time.perf_counter()
-        size = (int(image.shape[0]), int(image.shape[1]))
-        (instances,) = predict_frames(model, [preprocess(image).to(device)], [size], amp, defer_masks=True)
-        if i >= warmup:  # the tracker figure below is taken without masks
-            results.append(Instances(instances.image_size, **{
-                k: v for k, v in instances.fields().items() if k != "masks"}).to("cpu"))
-    _sync(device)
-    seconds = time.perf_counter() - began
-    return len(frames) / seconds, results
-
-
-def tracker_speed(tracker: Any, detections: Sequence[Any], score_thr: Optional[float]) -> Dict[str, float]:
-    """ms/frame of ``tracker.update`` on real detections (filtered as `track_frames` does)."""
-    tracker.reset()
-    timings, live, dets = [], [], []
-    for index, instances in enumerate(detections):
-        if score_thr is not None and len(instances):
-            instances = instances[instances.scores >= score_thr]
-        began = time.perf_counter()
-        tracker.update(instances, frame_index=index)
-        timings.append(time.perf_counter() - began)
-        live.append(tracker.num_tracks)
-        dets.append(len(instances))
-    return {"mean_ms": 1000 * statistics.mean(timings), "median_ms": 1000 * statistics.median(timings),
-            "mean_live_tracks": statistics.mean(live), "mean_detections": statistics.mean(dets)}
-
-
-def synthetic_tracker_ms(objects: int = 10, frames: int = 300, dim: int = 1024) -> float:
-    """Median ms/frame of OnlineTracker.update with ``objects`` live tracks and as many detections (masks
-    not carried), as ``tools/benchmark_tracker.py``."""
-    from vis.tracking import OnlineTracker
-    from vis.utils.benchmark import synthetic_tracking_frames, time_tracker_updates
-
-    timings = time_tracker_updates(OnlineTracker(), synthetic_tracking_frames(frames + 20, objects, dim), warmup=20)
-    return 1000 * statistics.median(timings)
-
-
-def benchmark_video(config: str, checkpoint: Optional[str] = None, video: Optional[str] = None, frames: int = 200,
+def benchmark_video(config: Optional[str] = None, checkpoint: Optional[str] = None, video: Optional[str] = None,
+                    frames: int = 200,
                     long_frames: int = 5000, size: Tuple[int, int] = (360, 640), device: Optional[str] = None,
                     amp: bool = False, score_thr: Optional[float] = None, work_dir: str = "work/benchmark_video",
                     cfg_options: Optional[Sequence[str]] = None, rss_frame: int = 100,
-                    tracker: Optional[str] = None, threads: Optional[int] = None,
-                    repeats: int = 3) -> Dict[str, Any]:
-    """Run every measurement of the module docstring; -> a flat dict of figures (also printed, one per line).
+                    tracker: Optional[str] = None, threads: Optional[int] = None, repeats: int = 3,
+                    on_figure: Callable[[str, Any, str], None] = _quiet,
+                    on_note: Callable[[str], None] = _quiet) -> Dict[str, Any]:
+    """Run every measurement of the module docstring; -> a flat dict of figures.
+
+    ``on_figure(key, value, unit)`` is called as each figure is taken (the tool prints it: the long run takes
+    minutes) and ``on_note(text)`` for what is being prepared. Without ``config`` the bundled demo model runs.
 
     Model-only and end-to-end speed are measured in this one process with the same torch threads (``threads``, by
     default `pipelines.video.streaming_threads`: what `run_video` uses), alternately ``repeats`` times, each
     end-to-end run writing to its own folder; the figures are medians with their min-max. End to end does
     everything the model-only loop does and more, so an honest e2e / model ratio is at most about 1.
     """
-    from .evaluate import resolve_device
-    from .video import build_preprocess, build_video_tracker, check_amp, load_video_model, run_video, streaming_threads
+    from vis.inference import build_preprocess, build_video_tracker, check_amp, load_video_model, resolve_device
+    from vis.utils.benchmark import model_speed, read_frames, synthetic_tracker_ms, tracker_speed
+
+    from .video import resolve_model_files, run_video, streaming_threads
+
+    if config is None:
+        config, checkpoint = resolve_model_files(None, checkpoint)
 
     if frames < 1:
         raise VisError(f"--frames must be >= 1, got {frames}")
@@ -183,14 +112,13 @@ def benchmark_video(config: str, checkpoint: Optional[str] = None, video: Option
     else:
         weights = checkpoint
     if video is None:
-        video = synthetic_video(work_dir, max(frames, long_frames), size)
+        video = synthetic_video(work_dir, max(frames, long_frames), size, on_note=on_note)
     report: Dict[str, Any] = {"config": config, "weights": weights, "video": video, "device": str(torch_device),
                               "amp": amp, "threads": threads, "repeats": repeats, "frames": frames}
 
     def show(key: str, value: Any, unit: str = "") -> None:
         report[key] = value
-        text = f"{value:.3f}" if isinstance(value, float) else str(value)
-        print(f"{key:>28}: {text} {unit}".rstrip(), flush=True)
+        on_figure(key, value, unit)
 
     images, decode_fps = read_frames(video, frames)
     show("frame_size", f"{images[0].shape[0]}x{images[0].shape[1]}")
@@ -220,7 +148,7 @@ def benchmark_video(config: str, checkpoint: Optional[str] = None, video: Option
     show("end_to_end_over_model", e2e_fps / model_fps, "(same process, same threads, runs alternated)")
     del images
 
-    tracking = tracker_speed(build_video_tracker(loaded.tracker_cfg, score_thr), detections, score_thr)
+    tracking = tracker_speed(build_video_tracker(loaded.tracker_cfg, score_thr), detections)
     show("tracker_ms_per_frame", tracking["mean_ms"], f"ms (median {tracking['median_ms']:.3f}; "
          f"{tracking['mean_live_tracks']:.1f} live tracks, {tracking['mean_detections']:.1f} detections per frame)")
     show("tracker_ms_10_tracks", synthetic_tracker_ms(), "ms (synthetic: 10 live tracks x 10 detections, median)")
@@ -253,6 +181,8 @@ def _long_run(queue: Any, video: str, config: str, checkpoint: str, out_dir: str
               score_thr: Optional[float], frames: int, cfg_options: Optional[Sequence[str]], amp: bool,
               rss_frame: int, threads: int, tracker: Optional[str] = None) -> None:
     """Body of the memory run's process: `run_video` with a probe at ``rss_frame``; reports through ``queue``."""
+    from vis.utils.benchmark import memory_mb
+
     from .video import run_video
 
     torch.set_num_threads(threads)

@@ -16,6 +16,7 @@ from vis.engine import dist
 from vis.engine.checkpoint import resolve_checkpoint
 from vis.engine.optim import unwrap_model
 from vis.errors import ConfigError, VisError
+from vis import inference
 from vis.evaluation import IOU_TYPES, evaluate_coco, format_table, instances_to_coco_results, write_coco_results
 
 
@@ -180,19 +181,6 @@ def split_dataset_cfg(cfg: Any, split: str, config_path: str) -> Dict[str, Any]:
     return dict(to_plain(chosen))
 
 
-def resolve_device(device: Optional[str]) -> torch.device:
-    """None -> CUDA when available; under torchrun each rank uses its LOCAL_RANK GPU."""
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda"):
-        raise VisError(f"unknown device '{device}' (use cpu or cuda)")
-    if device == "cuda":
-        if not torch.cuda.is_available():
-            raise VisError("--device cuda requested but CUDA is not available")
-        return torch.device("cuda", dist.get_local_rank())
-    return torch.device("cpu")
-
-
 # -- tools/test.py ---------------------------------------------------------------------------------
 def test_from_config(
     config_path: str,
@@ -227,22 +215,19 @@ def test_from_config(
     joined_here = not dist.is_initialized()
     dist.init_distributed()  # no-op unless launched by torchrun with WORLD_SIZE > 1
     try:
-        return _test(cfg, checkpoint, dataset_cfg, iou_types, format_only, out, resolve_device(device))
+        return _test(cfg, checkpoint, dataset_cfg, iou_types, format_only, out, inference.resolve_device(device))
     finally:
         if joined_here:
             dist.cleanup()
 
 
 def load_model(cfg: Any, checkpoint: str, device: torch.device) -> torch.nn.Module:
-    """``cfg.model`` with the checkpoint's weights, on ``device``; the load report goes to stderr (rank 0)."""
-    from vis.engine.checkpoint import load_checkpoint
-    from vis.models import build_model
-
-    model = build_model(cfg.model)
-    report = load_checkpoint(model, checkpoint, same_architecture=True)
-    if dist.get_rank() == 0 and callable(getattr(report, "summary", None)):
-        print(report.summary(), file=sys.stderr)  # missing / unexpected keys, re-initialised classifier
-    return model.to(device)
+    """`vis.inference.load_model`, with its load report on stderr (rank 0): missing / unexpected keys, a
+    re-initialised classifier."""
+    model, report = inference.load_model(cfg, checkpoint, device)
+    if dist.get_rank() == 0:
+        print(report.summary(), file=sys.stderr)
+    return model
 
 
 def _test(cfg, checkpoint, dataset_cfg, iou_types, format_only, out, device) -> Dict[str, float]:

@@ -137,7 +137,7 @@ def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEF
     the model type. ``split='val'``: the tuning splits of the seeds instead (val / valid), where settings
     are compared before the one test run. ``num_items``: images or videos per seed (default: the
     generator's size of that split). ``tracker`` (videos): 'OnlineTracker' or 'QueryTracker' instead of the
-    config's choice (`pipelines.video.choose_tracker`); an image model tracks with QueryTracker.
+    config's choice (`vis.inference.choose_tracker`); an image model tracks with QueryTracker.
     """
     from vis.data.synthetic import NUM_TEST_IMAGES, NUM_TEST_VIDEOS, NUM_VAL_IMAGES, NUM_VAL_VIDEOS
     from vis.engine.checkpoint import resolve_checkpoint
@@ -168,18 +168,20 @@ def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEF
 
     from vis.data import build_dataset
 
-    from .evaluate import load_model, resolve_device, run_inference, split_dataset_cfg
+    from vis.inference import load_video_model, resolve_device
+
+    from .evaluate import load_model, run_inference, split_dataset_cfg
 
     torch_device = resolve_device(device)
     base_dataset_cfg = split_dataset_cfg(cfg, "test", config_path)  # transforms: always the test-time ones
     split_files = [ensure_split(data_root, seed, task, split, num_items, progress=progress) for seed in seeds]
     if task == "videos":
         from .submission import evaluate_video_results, run_video_inference
-        from .video import load_video_model
 
         loaded = load_video_model(config_path, checkpoint, cfg_options, torch_device, tracker)
         if progress:
-            loaded.print_notes()
+            for note in loaded.notes:
+                print(note, file=sys.stderr)
         model = loaded.model
     else:
         from vis.evaluation import evaluate_coco

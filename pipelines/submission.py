@@ -20,29 +20,25 @@ from vis.data.samplers import InferenceSampler
 from vis.engine import dist
 from vis.engine.checkpoint import resolve_checkpoint
 from vis.errors import VisError
-from vis.structures import image_masks
-from vis.tracking import VideoResultAccumulator, build_tracker
+from vis.inference import build_video_tracker, load_video_model, resolve_device, track_video, transforms_preprocess
+from vis.tracking import VideoResultAccumulator
 
 def infer_video(model: torch.nn.Module, frames: Any, tracker: Any, device: torch.device,
                 label_map: Mapping[int, int], top_k: Optional[int] = None) -> List[Dict[str, Any]]:
     """One video (`vis.data.ytvis.VideoFrames`) -> its YouTube-VIS result entries (one per track).
 
+    The frames go through `vis.inference.track_video`, as in ``run_video``, with the dataset's test transforms.
     ``label_map``: model label -> dataset category id (`vis.data.label_space.model_label_map`); detections of
     labels it lacks are dropped before tracking, so they neither start tracks nor take a track's place.
     """
-    tracker.reset()
+    dataset = frames.dataset
+    preprocess = transforms_preprocess(dataset.transforms, seed=(dataset.seed, frames.video_index))
     accumulator = None
-    mapped = torch.tensor(sorted(label_map), dtype=torch.int64)
-    for position, image, orig_size in frames:
+    for index, image, tracked in track_video(model, frames.images(), tracker, device, preprocess=preprocess,
+                                             keep_labels=sorted(label_map)):
         if accumulator is None:
-            accumulator = VideoResultAccumulator(len(frames), tuple(orig_size))
-        # Masks pasted for the tracked detections only (`DeferredMasks`): the same masks, less time and memory.
-        (instances,) = model.predict([image.to(device)], orig_sizes=[tuple(orig_size)], defer_masks=True)
-        if len(instances):
-            instances = instances[torch.isin(instances.labels, mapped.to(instances.labels.device))]
-        tracked = tracker.update(instances, frame_index=position)
-        tracked.masks = image_masks(tracked.masks)
-        accumulator.add(tracked.to("cpu"), frame_index=position)
+            accumulator = VideoResultAccumulator(len(frames), (int(image.shape[0]), int(image.shape[1])))
+        accumulator.add(tracked, frame_index=index)
     if accumulator is None:
         return []
     return accumulator.results(frames.video_id, label_map, top_k=top_k)
@@ -64,13 +60,11 @@ def run_video_inference(model: torch.nn.Module, dataset: Any, tracker_cfg: Mappi
                         top_k: Optional[int] = None, score_thr: Optional[float] = None) -> List[Dict[str, Any]]:
     """All videos of a `YTVISDataset` (this rank's shard) -> results gathered on rank 0 ([] on other ranks).
 
-    ``tracker_cfg`` and ``class_names`` come from `pipelines.video.load_video_model`; the model's labels are
+    ``tracker_cfg`` and ``class_names`` come from `vis.inference.load_video_model`; the model's labels are
     written as the dataset's categories through `dataset_label_map`. ``score_thr`` replaces the tracker's
     detection and birth thresholds, as in `run_video`.
     """
     from vis.data.ytvis import VideoFrames
-
-    from .video import build_video_tracker
 
     device = device or next(model.parameters()).device
     label_map = dataset_label_map(class_names, dataset, progress)
@@ -112,7 +106,7 @@ def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[s
                          score_thr: Optional[float] = None) -> Dict[str, Any]:
     """Track a YouTube-VIS split; write ``out_dir/results.json`` and ``out_dir/submission.zip``.
 
-    Any model tracks (`pipelines.video.load_video_model`: a video model's track head, or ``tracker``
+    Any model tracks (`vis.inference.load_video_model`: a video model's track head, or ``tracker``
     'QueryTracker', the default for image models). Its labels become the annotation file's categories through
     `vis.data.label_space.model_label_map` (a COCO model on YouTube-VIS: the class table, zero-shot).
     ``score_thr`` (in [0, 1]) replaces the tracker's ``score_thr`` and ``init_score_thr``, as ``run_video``'s.
@@ -128,8 +122,7 @@ def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[s
     from vis.evaluation.ytvis_eval import format_table
     from vis.io.files import atomic_write_json, read_json
 
-    from .evaluate import resolve_device, split_dataset_cfg
-    from .video import load_video_model
+    from .evaluate import split_dataset_cfg
 
     if score_thr is not None and not 0.0 <= float(score_thr) <= 1.0:
         raise VisError(f"--score-thr must be in [0, 1] (detection scores are probabilities), got {score_thr}")
@@ -146,7 +139,8 @@ def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[s
     dataset = build_dataset(dataset_cfg)
     loaded = load_video_model(config_path, checkpoint, cfg_options, torch_device, tracker)
     if dist.get_rank() == 0:
-        loaded.print_notes()
+        for note in loaded.notes:
+            print(note, file=sys.stderr)
     results = run_video_inference(loaded.model, dataset, loaded.tracker_cfg, loaded.class_names, torch_device,
                                   progress, top_k, score_thr)
     if dist.get_rank() != 0:

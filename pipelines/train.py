@@ -1,4 +1,4 @@
-"""Training entry point used by ``tools/train.py``: config -> work dir -> Trainer (+ periodic evaluation)."""
+"""Training entry point used by ``tools/train.py``: config -> work dir -> `build_trainer` (+ periodic evaluation)."""
 from __future__ import annotations
 
 import logging
@@ -27,16 +27,6 @@ def _save_config_copy(cfg: Any, config_path: str, work_dir: str) -> None:
         f.write(text)
 
 
-def _make_evaluator(cfg: Any):
-    """``pipelines.evaluate.make_evaluator(cfg)``, or None (with a log line) when it is unavailable."""
-    try:
-        from pipelines.evaluate import make_evaluator
-    except ImportError as exc:
-        log.info(f"periodic evaluation skipped: pipelines.evaluate.make_evaluator is unavailable ({exc})")
-        return None
-    return make_evaluator(cfg)
-
-
 def train_from_config(
     config_path: str,
     work_dir: Optional[str] = None,
@@ -59,15 +49,18 @@ def train_from_config(
 
     # Imported after the config is validated, so config mistakes are reported without loading torch.
     from vis.engine import dist
-    from vis.engine.trainer import Trainer, preserved_rng
+    from vis.engine.builder import build_trainer
+    from vis.engine.trainer import preserved_rng
 
-    trainer = Trainer(cfg, work_dir, resume=resume, load_from=load_from, amp=amp)
+    from .evaluate import make_evaluator
+
+    trainer = build_trainer(cfg, work_dir, resume=resume, load_from=load_from, amp=amp)
     if trainer.is_main:
         _save_config_copy(cfg, config_path, work_dir)
     data = cfg.get("data") or {}
     if data.get("val") and int(trainer.runtime["eval_interval"]) > 0:
         # Building the val set must not disturb the RNG state a resume has just restored.
         with preserved_rng():
-            trainer.evaluator = _make_evaluator(cfg)
+            trainer.evaluator = make_evaluator(cfg)
     dist.barrier()
     return trainer.train()

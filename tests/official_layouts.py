@@ -8,7 +8,7 @@ import argparse
 
 import torch
 
-from vis.data.coco_classes import COCO_CLASSES, COCO_THING_IDS, NUM_COCO_ID_SLOTS
+from vis.coco_classes import COCO_CLASSES, COCO_THING_IDS, NUM_COCO_ID_SLOTS
 
 
 def to_mmdet_queryinst(state):

@@ -1,13 +1,16 @@
 """Behaviour is unchanged by refactoring: a fresh `behaviour_record.record` equals the one saved from main before
-issue 16's first refactoring commit (tests/data/behaviour_record.pt).
+issue 16's first refactoring commit, one file per CPU kind it was made on (tests/data/behaviour_record*.pt: an
+AVX-512 and an AVX2 machine, the same torch build).
 
-On the machine the record was made on (same torch build and CPU vector instructions) every tensor and number must
-be bit-identical; elsewhere floats may differ at float noise (seeded initialisation and reductions take other
-vector paths), so they are compared to 1e-4 relative, each mask to 0.2% of its pixels, and every integer (labels,
-track ids, query indices) still exactly.
+Where a record of this machine's kind exists (same torch build and CPU vector instructions) every tensor and
+number must be bit-identical; elsewhere floats may differ at float noise (seeded initialisation and reductions
+take other vector paths): floats to 1e-4 relative (gradient norms 1.5e-3, losses after an optimiser step 7%;
+`float_tolerance`), boxes to 0.1 px, each mask to 0.2% of its pixels, and every integer (labels, track ids,
+query indices) still exactly.
 """
 import math
 import os
+import re
 import zlib
 
 import numpy as np
@@ -16,7 +19,8 @@ import torch
 
 import behaviour_record
 
-RECORD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "behaviour_record.pt")
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+RECORDS = [os.path.join(DATA, name) for name in ("behaviour_record.pt", "behaviour_record_avx2.pt")]
 
 
 @pytest.fixture(autouse=True)
@@ -30,12 +34,26 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def saved():
-    return torch.load(RECORD, weights_only=False)
+    """This machine's kind of record when there is one, else the first."""
+    records = [torch.load(path, weights_only=False) for path in RECORDS]
+    return next((r for r in records if r["machine"] == behaviour_record.machine()), records[0])
 
 
 @pytest.fixture(scope="module")
 def exact(saved):
     return saved["machine"] == behaviour_record.machine()
+
+
+def float_tolerance(where: str) -> float:
+    """Relative tolerance of a float across CPU kinds (measured between the AVX-512 and the AVX2 record, then
+    doubled): gradient norms sum squares in other orders (7e-4), and each optimiser step amplifies the first
+    step's noise (after two steps a training loss differs by up to 3.5%)."""
+    match = re.search(r"^training\.\w+\[(\d+)\]", where)
+    if match and int(match.group(1)) > 0:
+        return 7e-2
+    if ".grad_norms." in where or where.endswith(".grad_norm"):
+        return 1.5e-3
+    return 1e-4
 
 
 def assert_same(expected, actual, exact, where="record"):
@@ -60,13 +78,17 @@ def assert_same(expected, actual, exact, where="record"):
         if exact or not expected.is_floating_point():
             assert torch.equal(expected, actual), f"{where}: tensors differ"
         else:
-            torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5, msg=where)
+            # Across CPU kinds boxes move by up to 0.04 px and embeddings by 3e-4 (the two saved records).
+            atol = 0.1 if where.endswith(".boxes") else 1e-3
+            torch.testing.assert_close(actual, expected, rtol=1e-3, atol=atol, msg=where)
     elif isinstance(expected, float):
         if exact or math.isnan(expected):
             same = expected == actual or (math.isnan(expected) and math.isnan(actual))
             assert same, f"{where}: {actual} != {expected}"
         else:
-            assert actual == pytest.approx(expected, rel=1e-4, abs=1e-5), where
+            box_coordinate = ".box[" in where  # written rounded to 0.01 px: one rounding step apart
+            assert actual == pytest.approx(expected, rel=float_tolerance(where), abs=0.1 if box_coordinate else 1e-5), \
+                where
     elif isinstance(expected, str) and not exact and where.endswith(".mot"):
         rows = [line.split(",") for line in expected.splitlines()]
         got = [line.split(",") for line in actual.splitlines()]
@@ -93,12 +115,20 @@ def test_first_training_iterations(saved, exact, tmp_path):
     assert_same(saved["training"], behaviour_record.training_record(str(tmp_path)), exact, "training")
 
 
+def test_the_records_of_two_cpu_kinds_agree_at_float_noise():
+    """The tolerances of the other-machine mode hold between the two saved records (AVX-512 and AVX2)."""
+    first, second = (torch.load(path, weights_only=False) for path in RECORDS)
+    assert first["machine"] != second["machine"]
+    for key in ("models", "tracks", "metrics", "training"):
+        assert_same(first[key], second[key], False, key)
+
+
 def test_the_comparison_can_fail(saved):
     """A changed box, a changed track id and a changed loss are each caught, in both modes."""
     name = behaviour_record.IMAGE_CONFIGS[0]
     changed = {k: v for k, v in saved["models"][name].items()}
     prediction = dict(changed["predictions"][0])
-    prediction["boxes"] = prediction["boxes"] + 0.01
+    prediction["boxes"] = prediction["boxes"] + 0.5
     changed["predictions"] = [prediction] + changed["predictions"][1:]
     for exact in (True, False):
         with pytest.raises(AssertionError):

@@ -26,8 +26,10 @@ from vis.errors import CheckpointError, VisError  # noqa: E402
 from vis.structures import ImageBatch  # noqa: E402
 from vis.data.samplers import InferenceSampler, TrainBatchSampler, TrainSampler  # noqa: E402
 from vis.engine import checkpoint as ckpt  # noqa: E402
+from vis.engine import loading  # noqa: E402
 from vis.engine.optim import build_optimizer, build_scheduler, resolve_schedule  # noqa: E402
-from vis.engine.trainer import NonFiniteLossError, Trainer  # noqa: E402
+from vis.engine.builder import build_trainer  # noqa: E402
+from vis.engine.trainer import NonFiniteLossError  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -131,8 +133,8 @@ def make_cfg(max_iters=12, workers=0, lr=1e-2, **runtime):
 
 
 def make_trainer(cfg, work_dir, model=None, dataset=None, **kwargs):
-    return Trainer(cfg, str(work_dir), model=model or TinySegmenter(), train_dataset=dataset or TinyDataset(),
-                   collate_fn=tiny_collate, **kwargs)
+    return build_trainer(cfg, str(work_dir), model=model or TinySegmenter(), train_dataset=dataset or TinyDataset(),
+                         collate_fn=tiny_collate, **kwargs)
 
 
 def read_jsonl(path):
@@ -272,7 +274,7 @@ def test_load_report_missing_unexpected_and_classifier_reinit(tmp_path):
     logger = logging.getLogger("test_engine.load")
     logger.setLevel(logging.INFO)
     logger.addHandler(_ListHandler(messages))
-    report = ckpt.load_checkpoint(model, path, logger=logger)
+    report = loading.load_checkpoint(model, path, logger=logger)
     assert report.missing == ["box_head.bias"] and report.unexpected == ["extra_head.weight"]
     assert {m[0] for m in report.mismatched} == {"cls_head.weight", "cls_head.bias"}
     assert report.classifier_reinitialised
@@ -282,7 +284,7 @@ def test_load_report_missing_unexpected_and_classifier_reinit(tmp_path):
     assert "1 missing (box_head.bias)" in messages[0] and "1 unexpected (extra_head.weight)" in messages[0]
     assert "classifier re-initialised: checkpoint has 5 classes, model has 3" in messages[0]
     with pytest.raises(CheckpointError, match="strict"):
-        ckpt.load_checkpoint(TinySegmenter(num_classes=3), path, strict=True, logger=logger)
+        loading.load_checkpoint(TinySegmenter(num_classes=3), path, strict=True, logger=logger)
 
 
 class _ListHandler(logging.Handler):
@@ -297,27 +299,27 @@ class _ListHandler(logging.Handler):
 def test_load_checkpoint_rejects_what_does_not_fit(tmp_path):
     other = _save_state(tmp_path / "other.pth", {"model": OtherNet().state_dict()})  # detectron2/DETR layout
     with pytest.raises(CheckpointError) as info:
-        ckpt.load_checkpoint(TinySegmenter(), other)
+        loading.load_checkpoint(TinySegmenter(), other)
     message = str(info.value)
     assert "does not fit model TinySegmenter" in message and "13 of 13 keys missing" in message
     assert "another architecture" in message and "\n" not in message
 
     wide = TinySegmenter(hidden=16).state_dict()  # shapes differ outside the classifier
     with pytest.raises(CheckpointError, match="differ in shape outside the classifier"):
-        ckpt.load_checkpoint(TinySegmenter(), _save_state(tmp_path / "wide.pth", wide))
+        loading.load_checkpoint(TinySegmenter(), _save_state(tmp_path / "wide.pth", wide))
 
     corrupt = tmp_path / "corrupt.pth"
     good = tmp_path / "good.pth"
     torch.save(TinySegmenter().state_dict(), good)
     corrupt.write_bytes(good.read_bytes()[:200])  # truncated download
     with pytest.raises(CheckpointError, match="cannot read checkpoint .*corrupt"):
-        ckpt.load_checkpoint(TinySegmenter(), str(corrupt))
+        loading.load_checkpoint(TinySegmenter(), str(corrupt))
     (tmp_path / "garbage.pth").write_bytes(b"not a checkpoint at all" * 10)
     with pytest.raises(CheckpointError, match="cannot read checkpoint"):
-        ckpt.load_checkpoint(TinySegmenter(), str(tmp_path / "garbage.pth"))
+        loading.load_checkpoint(TinySegmenter(), str(tmp_path / "garbage.pth"))
     with pytest.raises(CheckpointError, match="checkpoint not found"):
-        ckpt.load_checkpoint(TinySegmenter(), str(tmp_path / "missing.pth"))
-    bare = ckpt.load_checkpoint(TinySegmenter(), str(good))  # bare state dict
+        loading.load_checkpoint(TinySegmenter(), str(tmp_path / "missing.pth"))
+    bare = loading.load_checkpoint(TinySegmenter(), str(good))  # bare state dict
     assert not bare.missing and not bare.unexpected and not bare.mismatched
 
 
@@ -384,19 +386,16 @@ def test_dataset_epoch_is_set_inside_loader_workers(tmp_path):
 
 def test_train_from_config_end_to_end(tmp_path, monkeypatch):
     """pipelines.train: config file + overrides, epoch schedule, config copy, periodic evaluation, resume."""
-    import types
-
-    import vis.data
-    import vis.models
+    import pipelines.evaluate
+    import vis.engine.builder as builder
     from pipelines.train import train_from_config
 
-    monkeypatch.setattr(vis.models, "build_model", lambda cfg: TinySegmenter(), raising=False)
-    monkeypatch.setattr(vis.data, "build_dataset", lambda cfg: TinyDataset(), raising=False)
-    monkeypatch.setattr(vis.data, "collate", tiny_collate, raising=False)
+    # The builder's table entries, replaced for this test only (the builder looks them up where it imported them).
+    monkeypatch.setattr(builder, "build_model", lambda cfg: TinySegmenter())
+    monkeypatch.setattr(builder, "build_dataset", lambda cfg: TinyDataset())
+    monkeypatch.setattr(builder, "collate", tiny_collate)
     calls = []
-    fake_evaluate = types.ModuleType("pipelines.evaluate")
-    fake_evaluate.make_evaluator = lambda cfg: _counting_evaluator(calls)
-    monkeypatch.setitem(sys.modules, "pipelines.evaluate", fake_evaluate)
+    monkeypatch.setattr(pipelines.evaluate, "make_evaluator", lambda cfg: _counting_evaluator(calls))
     config = tmp_path / "tiny_config.py"
     config.write_text(
         "model = dict(type='Tiny')\n"
@@ -449,9 +448,9 @@ import torch
 torch.set_num_threads(1)
 from test_engine import TinySegmenter, TinyDataset, tiny_collate, make_cfg
 from vis.engine import dist
-from vis.engine.trainer import Trainer
-trainer = Trainer(make_cfg(max_iters=6, checkpoint_interval=3), {work_dir!r}, model=TinySegmenter(),
-                  train_dataset=TinyDataset(n=9), collate_fn=tiny_collate)
+from vis.engine.builder import build_trainer
+trainer = build_trainer(make_cfg(max_iters=6, checkpoint_interval=3), {work_dir!r}, model=TinySegmenter(),
+                        train_dataset=TinyDataset(n=9), collate_fn=tiny_collate)
 assert trainer.world_size == 2 and isinstance(trainer.model, torch.nn.parallel.DistributedDataParallel)
 trainer.train()
 params = {{k: v.detach().clone() for k, v in trainer.unwrapped_model.named_parameters()}}

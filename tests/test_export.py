@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from test_video_segmenter import VIDEO
-from vis.engine.checkpoint import load_checkpoint, quantize_int8, read_checkpoint, save_checkpoint
+from vis.engine.checkpoint import read_checkpoint, save_checkpoint
+from vis.engine.export import quantize_int8
+from vis.engine.loading import load_checkpoint
 from vis.models import build_model
 
 

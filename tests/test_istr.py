@@ -14,7 +14,7 @@ from torchvision.ops import generalized_box_iou
 from official_layouts import to_detectron2_istr
 from vis.data import collate
 from vis.data.synthetic import make_coco_split
-from vis.engine.checkpoint import load_checkpoint
+from vis.engine.loading import load_checkpoint
 from vis.errors import CheckpointError, ConfigError
 from vis.models import SEGMENTERS, build_model
 from vis.models.pca_codec import fit_pca_codec, save_codec
@@ -199,8 +199,8 @@ def test_stage_structure_and_initialisation():
     assert isinstance(stage.cls_module[2], torch.nn.ELU) and isinstance(stage.inst_interact.activation, torch.nn.ELU)
     assert isinstance(stage.activation, torch.nn.ELU)
     cls, deltas, obj, embeds = stage(torch.randn(2 * 6, 32, 7, 7), torch.randn(2, 6, 32))
-    assert cls.shape == (2, 6, 5) and deltas.shape == (2, 6, 4)
-    assert obj.shape == (2, 6, 32) and embeds.shape == (2, 6, 60)
+    assert cls.shape == (12, 5) and deltas.shape == (12, 4)  # per RoI, image-major
+    assert obj.shape == (12, 32) and embeds.shape == (12, 60)
     model = _tiny()
     for s in model.head.head_series:
         assert torch.allclose(s.class_logits.bias, torch.full((3,), -math.log(99.0)))

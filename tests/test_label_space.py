@@ -29,7 +29,7 @@ def test_label_space_errors():
 
 # -- writing a model's labels as a dataset's categories ---------------------------------------------
 def test_model_label_map_identity_table_names_and_errors():
-    from vis.data.coco_classes import COCO_CLASSES, coco_id_slot_names
+    from vis.coco_classes import COCO_CLASSES, coco_id_slot_names
     from vis.data.label_space import model_label_map
     from vis.data.ytvis import ytvis_categories
 

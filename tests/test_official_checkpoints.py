@@ -2,7 +2,7 @@
 
 Each release layout is rebuilt from generated weights (tests/official_layouts.py): mmdet 2.x and 3.x QueryInst
 files (meta with class names; the 3.x message hub holds mmengine objects), a detectron2 ISTR file, a SOLQ release
-with an ``argparse.Namespace`` and the 91-slot head. They go through `pipelines.video.load_video_model`, the loader
+with an ``argparse.Namespace`` and the 91-slot head. They go through `vis.inference.load_video_model`, the loader
 of run_video / test_vis, with tiny configs of the official key layout.
 """
 import os
@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from official_layouts import detectron2_file, mmdet2_file, mmdet3_file, solq_file
-from vis.data.coco_classes import COCO_CLASSES, COCO_THING_IDS, UNUSED_COCO_ID_SLOTS
-from vis.engine.checkpoint import load_checkpoint, save_checkpoint
+from vis.coco_classes import COCO_CLASSES, COCO_THING_IDS, UNUSED_COCO_ID_SLOTS
+from vis.engine.checkpoint import save_checkpoint
+from vis.engine.loading import load_checkpoint
 
 TINY_MODELS = {
     "QueryInst": "dict(type='QueryInst', num_classes=80, num_proposals=10, num_stages=2, hidden_dim=32, num_heads=4, "
@@ -78,7 +79,7 @@ def image():
 
 
 def predict(config, checkpoint, **kwargs):
-    from pipelines.video import build_preprocess, load_video_model
+    from vis.inference import build_preprocess, load_video_model
 
     loaded = load_video_model(config, checkpoint, **kwargs)
     frame = image()
@@ -181,7 +182,7 @@ def test_official_solq_file_tracks_a_video_with_coco_names(models, tmp_path):
 
 def test_official_configs_name_coco_classes_and_the_query_tracker():
     """The COCO configs of the model zoo (README) run on videos as they are: COCO names, QueryTracker."""
-    from pipelines.video import class_names_for
+    from vis.inference import class_names_for
     from vis.config import load_config
     from vis.models import build_model
 
@@ -199,7 +200,7 @@ def test_official_configs_name_coco_classes_and_the_query_tracker():
 def test_a_file_of_another_segmenter_is_named_in_the_error(models, tmp_path):
     """A SOLQ release given with a QueryInst config (and the reverse): one line naming both architectures."""
     from vis.errors import CheckpointError
-    from pipelines.video import load_video_model
+    from vis.inference import load_video_model
 
     solq = str(tmp_path / "solq_r50_final.pth")
     torch.save(solq_file(models["SOLQ"][2]), solq)

@@ -14,8 +14,6 @@ from vis.models.pca_codec import (
     NOISE_MAX,
     NOISE_MIN,
     PCAMaskCodec,
-    coco_box_masks,
-    fit_codec_from_coco,
     fit_pca_codec,
     load_codec_file,
     mask_iou,
@@ -23,6 +21,7 @@ from vis.models.pca_codec import (
     save_codec,
 )
 from vis.data.synthetic import make_coco_split
+from pipelines.mask_codec import coco_box_masks, fit_codec_from_coco
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(REPO, "tools", "fit_mask_codec.py")

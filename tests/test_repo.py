@@ -19,3 +19,45 @@ def test_dependencies_declared_in_setup_cfg():
     for dep in ["torch", "torchvision", "mmengine", "pycocotools", "scipy", "lap", "av", "numpy",
                 "opencv-python-headless", "tqdm", "tensorboard"]:
         assert re.search(rf"^\s+{re.escape(dep)}\b", text, re.M), dep
+
+
+def test_import_layers_hold():
+    """docs/design.md's layers, as import-linter contracts in setup.cfg (a lower layer never imports a higher one,
+    sibling domain packages never import each other)."""
+    import shutil
+    import subprocess
+    import sys
+
+    lint = shutil.which("lint-imports", path=os.path.dirname(sys.executable)) or shutil.which("lint-imports")
+    assert lint, "import-linter is a dev dependency (setup.cfg)"
+    proc = subprocess.run([lint, "--config", os.path.join(REPO, "setup.cfg")], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "0 broken" in proc.stdout
+
+
+PRIVATE_IMPORT = re.compile(r"^\s*from\s+([.\w]+)\s+import\s+(.*)$")
+
+
+def test_no_private_names_imported_across_modules():
+    """A name with a leading underscore is its module's own: another module that needs it gets a public name."""
+    offenders = []
+    for folder in ("vis", "pipelines", "tools"):
+        for root, _, files in os.walk(os.path.join(REPO, folder)):
+            for name in files:
+                if not name.endswith(".py"):
+                    continue
+                path = os.path.join(root, name)
+                with open(path, encoding="utf-8") as f:
+                    text = f.read()
+                # join parenthesised import lists onto one line
+                text = re.sub(r"import \(([^)]*)\)", lambda m: "import " + " ".join(m.group(1).split()), text)
+                for number, line in enumerate(text.splitlines(), 1):
+                    match = PRIVATE_IMPORT.match(line)
+                    if not match or match.group(1) == "__future__":
+                        continue
+                    names = [n.strip().split(" as ")[0] for n in match.group(2).split("#")[0].split(",")]
+                    private = [n for n in names if n.startswith("_") and not n.startswith("__")]
+                    if private:
+                        offenders.append(f"{os.path.relpath(path, REPO)}:{number}: {', '.join(private)}")
+    assert not offenders, offenders

@@ -515,7 +515,7 @@ def test_image_only_model_writes_four_consistent_outputs(image_model_files, clip
 
 def test_query_tracker_on_a_video_model_uses_its_segmenter(model_files, image_model_files, clip, tmp_path):
     """--tracker QueryTracker on a video model; an image checkpoint in a video config tracks with it and says so."""
-    from pipelines.video import load_video_model
+    from vis.inference import load_video_model
 
     config, checkpoint = model_files
     loaded = load_video_model(config, checkpoint, tracker="QueryTracker")
@@ -551,7 +551,7 @@ def test_model_and_tracker_mismatches_exit_2_with_one_line(model_files, image_mo
 
 # -- what the user sees ----------------------------------------------------------------------------
 def test_boxes_are_clipped_and_empty_masks_hidden_after_tracking():
-    from pipelines.video import clean_detections, visible
+    from vis.inference import clip_boxes, visible
 
     masks = torch.zeros(3, 40, 60, dtype=torch.bool)
     masks[0, 5:10, 5:10] = True
@@ -559,10 +559,9 @@ def test_boxes_are_clipped_and_empty_masks_hidden_after_tracking():
     inst = Instances((40, 60), boxes=torch.tensor([[-12.0, -3.0, 20.0, 15.0], [1.0, 1.0, 5.0, 5.0],
                                                    [45.0, 28.0, 71.5, 44.0]]),
                      scores=torch.tensor([0.9, 0.8, 0.2]), labels=torch.tensor([0, 1, 2]), masks=masks)
-    out = clean_detections(inst)
+    out = clip_boxes(inst)
     assert out.labels.tolist() == [0, 1, 2]  # the tracker still sees the empty-mask one (it keeps tracks going)
     assert out.boxes.tolist() == [[0.0, 0.0, 20.0, 15.0], [1.0, 1.0, 5.0, 5.0], [45.0, 28.0, 60.0, 40.0]]
-    assert clean_detections(inst, score_thr=0.5).labels.tolist() == [0, 1]
     assert visible(out).labels.tolist() == [0, 2]  # ... but it is neither drawn nor written
 
 

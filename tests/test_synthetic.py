@@ -15,6 +15,7 @@ from pycocotools.coco import COCO
 
 from vis.data import synthetic
 from vis.errors import ConfigError
+from vis.formats import encode_mask_uncompressed_rle
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE = dict(min_size=96, max_size=128)  # small images keep the tests fast
@@ -162,7 +163,7 @@ def test_uncompressed_rle_matches_pycocotools():
     for first in (0, 1):
         mask = rng.random((7, 9)) < 0.4
         mask[0, 0] = bool(first)
-        rle = synthetic.encode_uncompressed_rle(mask)
+        rle = encode_mask_uncompressed_rle(mask)
         assert sum(rle["counts"]) == mask.size
         assert np.array_equal(decode(rle), mask)
         compressed = mask_utils.frPyObjects(rle, 7, 9)
@@ -207,6 +208,30 @@ def test_demo_video_opens_with_cv2_and_the_frame_source(tmp_path):
     assert truth["videos"][0]["length"] == 10
     for ann in truth["annotations"]:
         assert len(ann["segmentations"]) == len(ann["areas"]) == 10
+
+
+def test_demo_video_has_the_frames_cv2_mp4v_writes(tmp_path):
+    """The demo mp4 goes through VideoWriter(codec='mp4v'), set up as cv2's 'mp4v' writer: the same packets (an odd
+    last row / column dropped, as cv2 drops it), so the videos decode to the same frames."""
+    import av
+
+    from vis.data.synthetic.scenes import render_video, sample_demo_scene
+    from vis.data.synthetic.textures import item_rng
+
+    def packets(path):
+        with av.open(path) as container:
+            return [bytes(p) for p in container.demux(video=0) if p.size]
+
+    for height, width in ((64, 96), (65, 97)):
+        ours = str(tmp_path / f"ours_{height}.mp4")
+        synthetic.write_demo_video(ours, num_frames=14, height=height, width=width, seed=4)
+        theirs = str(tmp_path / f"cv2_{height}.mp4")
+        writer = cv2.VideoWriter(theirs, cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (width, height))
+        rng = item_rng(4, "demo", 0)
+        for frame, _ in render_video(rng, sample_demo_scene(rng, 14, height, width)):
+            writer.write(np.ascontiguousarray(frame[..., ::-1]))
+        writer.release()
+        assert packets(ours) == packets(theirs) and len(packets(ours)) == 14
 
 
 def test_bad_arguments_raise_config_error(tmp_path):

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from vis.data import collate
-from vis.engine.checkpoint import load_checkpoint
+from vis.engine.loading import load_checkpoint
 from vis.models import build_model
 from vis.models.segmenters.base import FeatureMaps
 from vis.models.track_head import TrackHead

@@ -12,9 +12,9 @@ from vis.evaluation.ytvis_eval import (
     TABLE_KEYS,
     evaluate_ytvis,
     format_table,
-    frame_rle,
     video_iou,
 )
+from vis.evaluation.ytvis_results import frame_rle
 
 H, W = 20, 30
 

@@ -19,6 +19,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from vis.cli import parse_size, run_tool  # noqa: E402
 
 
+def print_figure(key, value, unit: str = "") -> None:
+    text = f"{value:.3f}" if isinstance(value, float) else str(value)
+    print(f"{key:>28}: {text} {unit}".rstrip(), flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Speed and memory of streaming video inference.")
     parser.add_argument("--config", default=None, help="model config, video or image (default: the bundled demo model)")
@@ -43,15 +48,12 @@ def main(argv=None) -> int:
 
     def job():
         from pipelines.benchmark_video import benchmark_video
-        from pipelines.video import resolve_model_files
 
-        config, checkpoint = args.config, args.checkpoint
-        if config is None:
-            config, checkpoint = resolve_model_files(None, checkpoint)
-        report = benchmark_video(config, checkpoint, video=args.video, frames=args.frames,
+        report = benchmark_video(args.config, args.checkpoint, video=args.video, frames=args.frames,
                                  long_frames=args.long_frames, size=args.size, device=args.device, amp=args.amp,
                                  score_thr=args.score_thr, work_dir=args.work_dir, cfg_options=args.cfg_options,
-                                 tracker=args.tracker, threads=args.threads, repeats=args.repeats)
+                                 tracker=args.tracker, threads=args.threads, repeats=args.repeats,
+                                 on_figure=print_figure, on_note=lambda text: print(text, file=sys.stderr, flush=True))
         if args.json:
             print(json.dumps(report))
         return report

@@ -27,7 +27,8 @@ def main(argv=None) -> int:
                         help="tracks below this score are left out of the identity-switch count (default 0.3)")
     args = parser.parse_args(argv)
     from vis.evaluation.identity import IDENTITY_KEYS, count_identity_switches, format_identity
-    from vis.evaluation.ytvis_eval import TABLE_KEYS, evaluate_ytvis, format_table, load_ytvis_gt, load_ytvis_results
+    from vis.evaluation.ytvis_eval import TABLE_KEYS, evaluate_ytvis, format_table
+    from vis.evaluation.ytvis_results import load_ytvis_gt, load_ytvis_results
 
     def job():
         gt, results = load_ytvis_gt(args.ann), load_ytvis_results(args.results)

@@ -7,9 +7,9 @@
 Optimizer, scheduler and RNG states are dropped; --dtype float16 halves the weights, int8 stores the ResNet
 trunk's conv weights as int8 with per-channel scales (a quarter of float32) and the heads as float16, since
 their generated (dynamic) weights amplify int8 rounding. Both load back into the float32
-model (vis.engine.checkpoint.export_checkpoint). The bundled demo model (models/demo/) was made this way.
+model (vis.engine.export.export_checkpoint). The bundled demo model (models/demo/) was made this way.
 --backbone-only writes the ResNet trunk as a torchvision state dict, the file a config's backbone.pretrained
-takes (vis.engine.checkpoint.export_backbone).
+takes (vis.engine.export.export_backbone).
 """
 import argparse
 import os
@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def job():
-        from vis.engine.checkpoint import export_backbone, export_checkpoint
+        from vis.engine.export import export_backbone, export_checkpoint
 
         if args.backbone_only:
             if args.dtype != "float32":

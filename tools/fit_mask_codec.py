@@ -3,8 +3,8 @@
     python tools/fit_mask_codec.py ANN_FILE --out CODEC.pth [--dim 60] [--mask-size 28] [--seed 0]
         [--max-instances N] [--no-progress]
 
-Reads a COCO-format annotation file (only the annotations: images are not needed), cuts every non-crowd
-instance mask to its box at MASK_SIZE x MASK_SIZE, and writes the whitened PCA basis atomically to CODEC.pth,
+Reads a COCO-format annotation file (only the annotations: images are not needed), cuts every instance the
+dataset keeps as a training target (not crowd, a valid mask, a box of >= 1 px inside the image) to its box at MASK_SIZE x MASK_SIZE, and writes the whitened PCA basis atomically to CODEC.pth,
 the file an ISTR config names with ``mask_codec=...``. Example (the tiny synthetic config):
 
     python tools/fit_mask_codec.py data/shapes/coco/annotations/instances_train.json --out work/codecs/shapes_pca60.pth
@@ -38,7 +38,8 @@ def main(argv=None) -> int:
             raise VisError(f"need --mask-size >= 2 and 1 <= --dim <= mask_size^2, got {args.dim} and {args.mask_size}")
         if args.max_instances is not None and args.max_instances <= args.dim:
             raise VisError(f"--max-instances must be larger than --dim ({args.dim})")
-        from vis.models.pca_codec import fit_codec_from_coco, save_codec
+        from pipelines.mask_codec import fit_codec_from_coco
+        from vis.models.pca_codec import save_codec
 
         fitted = fit_codec_from_coco(args.ann_file, dim=args.dim, mask_size=args.mask_size, seed=args.seed,
                                      max_instances=args.max_instances, progress=not args.no_progress)

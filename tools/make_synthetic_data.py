@@ -1,4 +1,4 @@
-"""Write the synthetic COCO / YouTube-VIS stand-in data (see vis/data/synthetic.py for the layout).
+"""Write the synthetic COCO / YouTube-VIS stand-in data (see vis/data/synthetic/ for the layout).
 
     python tools/make_synthetic_data.py --out data/synthetic [--seed 0] [--num-train 3000] [--num-val 200]
         [--num-test 500] [--num-train-videos 60] [--num-val-videos 20] [--num-test-videos 50] [--demo-frames 120]

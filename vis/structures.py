@@ -17,7 +17,16 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Tuple
 
+import numpy as np
 import torch
+
+
+def to_numpy(value: Any, dtype=None) -> np.ndarray:
+    """A field of `Instances` (tensor on any device) or array-like -> numpy array, for code that runs on the CPU
+    (trackers, sinks, rendering)."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value, dtype=dtype)
 
 
 def image_masks(masks: Any) -> Any:

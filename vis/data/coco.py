@@ -14,7 +14,7 @@ import contextlib
 import io
 import os
 import warnings
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -50,6 +50,60 @@ def _has_segmentation(segmentation: Any) -> bool:
     if isinstance(segmentation, dict):
         return "counts" in segmentation and "size" in segmentation
     return False
+
+
+def usable_instance(ann: Mapping[str, Any], image: Mapping[str, Any]) -> bool:
+    """mmdet's rules for a usable training instance: not crowd, a box of at least 1x1 pixel with positive area
+    that overlaps the image, and a valid segmentation. The dataset's targets and the masks ISTR's PCA codec is
+    fitted on (`usable_instances_by_image`) follow this one rule, so the codec is fitted on the instances it encodes."""
+    if ann.get("iscrowd", 0):
+        return False
+    x, y, w, h = (float(v) for v in ann["bbox"])
+    if w < 1 or h < 1 or ann.get("area", 1) <= 0:
+        return False
+    overlap_w = max(0.0, min(x + w, image["width"]) - max(x, 0.0))
+    overlap_h = max(0.0, min(y + h, image["height"]) - max(y, 0.0))
+    if overlap_w * overlap_h == 0:
+        return False
+    return _has_segmentation(ann.get("segmentation"))
+
+
+def usable_instances_by_image(ann_file: str) -> List[Tuple[Dict[str, Any], List[Dict[str, Any]]]]:
+    """The usable instances (`usable_instance`) of a COCO-format file, from the JSON alone (no image files
+    needed) -> ``[(image record, its usable annotations), ...]``, images without one left out.
+
+    Read and checked at once: malformed records are one-line `DataError`s naming them; decode the masks of
+    each image with `instance_masks`."""
+    dataset = read_json(ann_file, what="annotation file")
+    if not isinstance(dataset, dict) or not isinstance(dataset.get("annotations"), list) \
+            or not isinstance(dataset.get("images"), list):
+        raise DataError(f"annotation file {ann_file} must hold a JSON object with 'images' and 'annotations' lists")
+    images: Dict[Any, Dict[str, Any]] = {}
+    for image in dataset["images"]:
+        if not isinstance(image, dict) or not all(k in image for k in ("id", "height", "width")):
+            raise DataError(f"image record {str(image)[:80]} in {ann_file} needs 'id', 'height' and 'width'")
+        images[image["id"]] = image
+    by_image: Dict[Any, List[Dict[str, Any]]] = {}
+    for ann in dataset["annotations"]:
+        if not isinstance(ann, dict) or "image_id" not in ann or "bbox" not in ann:
+            raise DataError(f"annotation {str(ann)[:80]} in {ann_file} needs 'image_id' and 'bbox'")
+        if ann["image_id"] not in images:
+            raise DataError(f"annotation {ann.get('id')} in {ann_file} refers to unknown image {ann['image_id']}")
+        if usable_instance(ann, images[ann["image_id"]]):
+            by_image.setdefault(ann["image_id"], []).append(ann)
+    return [(images[image_id], anns) for image_id, anns in by_image.items()]
+
+
+def instance_masks(image: Mapping[str, Any], anns: Sequence[Mapping[str, Any]],
+                   ann_file: str = "annotation file") -> Tuple[np.ndarray, np.ndarray]:
+    """One image's annotations -> (masks uint8 [n, H, W] 0/1, boxes float32 [n, 4] xyxy pixels)."""
+    height, width = int(image["height"]), int(image["width"])
+    try:
+        masks = np.stack([segmentation_to_mask(a["segmentation"], height, width) for a in anns])
+    except Exception as exc:  # malformed polygons / RLE
+        raise DataError(f"cannot decode a segmentation of image {image['id']} in {ann_file}: {exc}") from None
+    boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)], dtype=np.float32)
+    return masks, boxes
 
 
 class CocoDataset(LabelSpaceMixin, torch.utils.data.Dataset):
@@ -158,19 +212,8 @@ class CocoDataset(LabelSpaceMixin, torch.utils.data.Dataset):
         self.img_ids: List[int] = [image["id"] for image in self._images]
 
     def _keep_annotation(self, ann: Dict[str, Any], image: Dict[str, Any]) -> bool:
-        """mmdet's rules for a usable training instance, plus the category map."""
-        if ann.get("iscrowd", 0):
-            return False
-        if int(ann["category_id"]) not in self._source_to_label:
-            return False
-        x, y, w, h = (float(v) for v in ann["bbox"])
-        if w < 1 or h < 1 or ann.get("area", 1) <= 0:
-            return False
-        overlap_w = max(0.0, min(x + w, image["width"]) - max(x, 0.0))
-        overlap_h = max(0.0, min(y + h, image["height"]) - max(y, 0.0))
-        if overlap_w * overlap_h == 0:
-            return False
-        return _has_segmentation(ann.get("segmentation"))
+        """`usable_instance`, in a category the label space maps."""
+        return int(ann["category_id"]) in self._source_to_label and usable_instance(ann, image)
 
     # -- samples --------------------------------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:

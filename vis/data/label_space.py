@@ -22,7 +22,7 @@ NAMED_CLASSES = ("coco", "coco_id_slots", "ytvis2019", "ytvis2021")
 def named_categories(name: str) -> List[Dict[str, Any]]:
     """A built-in table -> ``[{id, name}, ...]``: 'coco' (the 80 COCO 2017 classes at their category ids),
     'coco_id_slots' (91 entries, id = slot, unused slots 'N/A': DETR-family heads), 'ytvis2019', 'ytvis2021'."""
-    from .coco_classes import COCO_CLASSES, COCO_THING_IDS, coco_id_slot_names
+    from ..coco_classes import COCO_CLASSES, COCO_THING_IDS, coco_id_slot_names
 
     if name == "coco":
         return [{"id": i, "name": n} for i, n in zip(COCO_THING_IDS, COCO_CLASSES)]
@@ -122,7 +122,7 @@ def model_label_map(model_names: Sequence[str], categories: Sequence[Mapping[str
     5-category file of other names).
     """
     from . import ytvis
-    from .coco_classes import COCO_CLASSES, coco_category_id
+    from ..coco_classes import COCO_CLASSES, coco_category_id
 
     cats = sorted(categories, key=lambda c: int(c["id"]))
     names = [str(n) for n in model_names]

@@ -472,6 +472,12 @@ class VideoFrames:
     def __len__(self) -> int:
         return len(self.video["file_names"])
 
+    def images(self) -> Iterator[Tuple[int, np.ndarray]]:
+        """``(position, HxWx3 uint8 RGB)`` as on disk, for `vis.inference.track_video` (which applies the
+        dataset's ``transforms`` itself)."""
+        for t in range(len(self)):
+            yield t, self.dataset.read_frame(self.video_index, t)
+
     def __iter__(self) -> Iterator[Tuple[int, torch.Tensor, Tuple[int, int]]]:
         for t in range(len(self)):
             image = self.dataset.read_frame(self.video_index, t)

@@ -1,8 +1,10 @@
 """Iteration-based training loop: DDP under torchrun, AMP on CUDA, clipping, checkpoints, evaluation.
 
-The loop knows nothing about a specific model (detectron2's ``SimpleTrainer`` spirit): a model maps
-``(ImageBatch, targets)`` to a dict of already-weighted losses; keys containing ``'loss'`` are summed
-(mmdet's rule) and every entry is logged.
+`Trainer` takes built objects (model, `TrainData`, optimizer, scheduler, evaluator) and runs them; building them
+from a config is `vis.engine.builder.build_trainer`. The loop knows nothing about a specific model (detectron2's
+``SimpleTrainer`` spirit): a batch holds the model's forward keyword arguments (`vis.data.collate`: ``images``,
+``targets`` and, for video pairs, ``ref_images`` / ``ref_targets``), and the model returns a dict of
+already-weighted losses; keys containing ``'loss'`` are summed (mmdet's rule) and every entry is logged.
 
 Exact resume. Stopping after iteration k and resuming gives bit-identical weights to an uninterrupted
 run because nothing the loop consumes depends on hidden history:
@@ -24,43 +26,27 @@ import contextlib
 import logging
 import math
 import os
-import sys
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..config import to_plain
-from ..errors import ConfigError, DataError, VisError
 from ..data.samplers import TrainBatchSampler, TrainSampler
+from ..errors import VisError
 from . import dist
 from .checkpoint import (
     capture_rng_state,
     checkpoint_name,
     find_latest_checkpoint,
-    load_checkpoint,
     restore_rng_state,
     resume as resume_checkpoint,
     save_checkpoint,
 )
-from .logger import TrainLogger, setup_logging
-from .optim import build_optimizer, build_scheduler, clip_grad_norm, unwrap_model
-
-# runtime section: key -> default. Unknown keys are config typos and are rejected.
-RUNTIME_DEFAULTS: Dict[str, Any] = {
-    "seed": 0,
-    "log_interval": 50,  # iterations between log lines (also tensorboard / metrics.jsonl)
-    "checkpoint_interval": 5000,  # iterations between checkpoints; the final iteration is always saved
-    "eval_interval": 0,  # iterations between evaluations (0 = never during training)
-    "max_keep_ckpts": 3,  # newest iter_*.pth files kept (<= 0 keeps all)
-    "amp": False,
-    "find_unused_parameters": False,  # DDP: set True for models that skip parameters in some steps
-    "progress_bar": None,  # None = when stderr is a terminal
-    "tensorboard": True,
-}
-
+from .loading import load_checkpoint
+from .logger import TrainLogger
+from .optim import clip_grad_norm, unwrap_model
 
 class NonFiniteLossError(VisError):
     """The loss became nan or inf: training cannot continue from this state."""
@@ -93,16 +79,6 @@ class _EpochIndexedDataset(Dataset):
         return self.dataset[index]
 
 
-def _default_collate() -> Callable:
-    """``vis.data.collate`` (the function, whether or not the package re-exports it)."""
-    import importlib
-
-    collate = getattr(importlib.import_module("vis.data"), "collate", None)
-    if not callable(collate):  # missing, or the module vis/data/collate.py itself
-        collate = importlib.import_module("vis.data.collate").collate
-    return collate
-
-
 def move_to_device(obj: Any, device: torch.device) -> Any:
     """Tensors, ``ImageBatch``-like objects with ``.to`` and nested dicts / lists / tuples -> ``device``."""
     if isinstance(obj, torch.Tensor):
@@ -128,166 +104,117 @@ def preserved_rng():
         restore_rng_state(state)
 
 
-def _section(cfg: Mapping[str, Any], name: str) -> Dict[str, Any]:
-    value = cfg.get(name)
-    return dict(value) if value else {}
+class TrainData:
+    """The training set with its sampler: what the loop draws its batches from.
 
+    `TrainSampler` makes the data order a pure function of (seed, epoch, rank), and `loader` starts it at any
+    iteration, so a resumed run sees exactly the batches it would have seen.
+    """
 
-def check_work_dir(work_dir: str) -> str:
-    """Create ``work_dir`` and prove it is writable; `VisError` (one line) otherwise."""
-    try:
-        os.makedirs(work_dir, exist_ok=True)
-    except OSError as exc:
-        raise VisError(f"cannot create work dir {work_dir}: {exc.strerror or exc}") from None
-    probe = os.path.join(work_dir, f".write_test.{os.getpid()}")
-    try:
-        with open(probe, "w") as f:
-            f.write("ok")
-        os.remove(probe)
-    except OSError as exc:
-        raise VisError(f"work dir {work_dir} is not writable: {exc.strerror or exc}") from None
-    return work_dir
+    def __init__(self, dataset: Dataset, collate_fn: Callable, batch_size: int = 2, num_workers: int = 2,
+                 seed: int = 0, rank: int = 0, world_size: int = 1):
+        self.dataset = dataset
+        self.collate_fn = collate_fn
+        self.batch_size = int(batch_size)
+        self.num_workers = int(num_workers)
+        self.seed = int(seed)
+        self.rank = int(rank)
+        self.sampler = TrainSampler(len(dataset), shuffle=True, seed=seed, rank=rank, world_size=world_size,
+                                    batch_size=self.batch_size)
+        self.iters_per_epoch = self.sampler.iters_per_epoch
+
+    def loader(self, start_iter: int, max_iters: int, pin_memory: bool = False) -> DataLoader:
+        """A DataLoader over iterations ``start_iter .. max_iters-1``."""
+        generator = torch.Generator()
+        generator.manual_seed(self.seed + self.rank)  # worker seeds; not the global RNG
+        return DataLoader(
+            _EpochIndexedDataset(self.dataset),
+            batch_sampler=TrainBatchSampler(self.sampler, start_iter, max_iters),
+            num_workers=self.num_workers,
+            collate_fn=self.collate_fn,
+            pin_memory=pin_memory,
+            generator=generator,
+        )
 
 
 class Trainer:
-    """Builds everything a training run needs from the config (or takes it ready-made) and runs it.
+    """Runs built objects: the loop, checkpoints, resume, logging, periodic evaluation.
 
     Args:
-        cfg: the loaded config (mmengine ``Config`` or plain dict) with ``model``, ``data``,
-            ``optimizer``, ``schedule``, ``runtime`` sections.
-        work_dir: where checkpoints, logs, ``metrics.jsonl`` and ``tf_logs/`` go.
-        resume: False; True = newest checkpoint in ``work_dir`` (start from scratch if there is none);
-            or a checkpoint path. Restores weights, optimizer, schedule, RNG and iteration.
-        load_from: weights to start from (fine-tuning); ignored when a resume checkpoint is found.
-        amp: mixed precision on CUDA (also ``runtime.amp``).
-        model / train_dataset: already-built objects (tests, notebooks); otherwise built from
-            ``cfg.model`` / ``cfg.data.train`` with ``vis.models.build_model`` / ``vis.data.build_dataset``.
-        evaluator: ``evaluator(model) -> dict of metrics``, called on every rank every
-            ``runtime.eval_interval`` iterations with the unwrapped model in eval mode; rank 0's result is logged.
-        collate_fn: batch collation (default ``vis.data.collate``).
+        model: the model on ``device`` (wrapped in DDP here when ``world_size > 1``; `unwrapped_model` is it).
+        data: the training set and its sampler (`TrainData`).
+        optimizer, scheduler: built for ``model`` (`vis.engine.optim`); ``scheduler.max_iters`` ends the run.
+        work_dir: where checkpoints, logs, ``metrics.jsonl`` and ``tf_logs/`` go (already created).
+        runtime: the checked ``runtime`` section (`vis.engine.builder.RUNTIME_DEFAULTS` filled in).
+        device, rank, world_size, local_rank: this process (`vis.engine.dist.init_distributed`).
+        amp: float16 autocast + GradScaler (CUDA only).
+        clip_grad_norm: max gradient norm, or None.
+        config: the plain config saved into every checkpoint.
+        evaluator: ``evaluator(model) -> dict of metrics``, called on every rank every ``runtime.eval_interval``
+            iterations with the unwrapped model in eval mode; rank 0's result is logged.
     """
 
-    def __init__(
-        self,
-        cfg: Any,
-        work_dir: str,
-        resume: Union[bool, str] = False,
-        load_from: Optional[str] = None,
-        amp: bool = False,
-        model: Optional[nn.Module] = None,
-        train_dataset: Optional[Dataset] = None,
-        evaluator: Optional[Evaluator] = None,
-        collate_fn: Optional[Callable] = None,
-    ):
-        self.cfg = to_plain(cfg)
+    def __init__(self, model: nn.Module, data: TrainData, optimizer: torch.optim.Optimizer, scheduler: Any,
+                 work_dir: str, runtime: Mapping[str, Any], device: torch.device, rank: int = 0,
+                 world_size: int = 1, local_rank: int = 0, amp: bool = False,
+                 clip_grad_norm: Optional[float] = None, config: Optional[Mapping[str, Any]] = None,
+                 evaluator: Optional[Evaluator] = None):
+        self.model = model
+        self.data = data
+        self.optimizer = optimizer
+        self.scheduler = scheduler
         self.work_dir = work_dir
+        self.runtime = dict(runtime)
+        self.device = device
+        self.rank, self.world_size, self.local_rank = rank, world_size, local_rank
+        self.is_main = rank == 0
+        self.amp = bool(amp)
+        self.clip_grad_norm = clip_grad_norm
+        self.cfg = dict(config or {})
         self.evaluator = evaluator
-        self.rank, self.world_size, self.local_rank = dist.init_distributed()
-        self.is_main = self.rank == 0
-        self.device = torch.device("cuda", self.local_rank) if torch.cuda.is_available() else torch.device("cpu")
-
-        runtime = _section(self.cfg, "runtime")
-        for key in runtime:
-            if key not in RUNTIME_DEFAULTS:
-                raise ConfigError(
-                    f"unknown config key '{key}' in runtime (accepted: {', '.join(sorted(RUNTIME_DEFAULTS))})"
-                )
-        self.runtime = {**RUNTIME_DEFAULTS, **runtime}
-        progress_bar = self.runtime["progress_bar"]
-        use_bar = sys.stderr.isatty() if progress_bar is None else bool(progress_bar)
-
-        check_work_dir(work_dir)
-        setup_logging(work_dir, main_process=self.is_main, use_tqdm=use_bar and self.is_main)
         self.log = logging.getLogger("vis.train")
-
-        self.amp = bool(amp or self.runtime["amp"])
-        if self.amp and self.device.type != "cuda":
-            self.log.warning("--amp needs CUDA; training in float32 on CPU")
-            self.amp = False
-
-        seed = int(self.runtime["seed"])
-        dist.seed_all(seed)  # the same on every rank: identical model initialisation
-
-        if model is None:
-            from vis.models import build_model
-
-            model = build_model(self.cfg.get("model"))
-        self.model: nn.Module = model.to(self.device)
-
-        data_cfg = _section(self.cfg, "data")
-        if train_dataset is None:
-            from vis.data import build_dataset
-
-            if not data_cfg.get("train"):
-                raise ConfigError("config has no data.train section")
-            train_dataset = build_dataset(data_cfg["train"])
-        self.train_dataset = train_dataset
-        # Class names travel in checkpoints (meta) so inference tools can label results.
-        dataset_names = getattr(train_dataset, "class_names", None)
-        if getattr(self.model, "class_names", "absent") is None and dataset_names is not None:
-            if len(dataset_names) == getattr(self.model, "num_classes", -1):
-                self.model.class_names = list(dataset_names)
-            else:
-                raise ConfigError(
-                    f"model.num_classes is {self.model.num_classes} but the training data has "
-                    f"{len(dataset_names)} classes"
-                )
-        if len(train_dataset) == 0:
-            raise DataError("the training dataset is empty")
-        self.batch_size = int(data_cfg.get("samples_per_gpu", 2))
-        self.num_workers = int(data_cfg.get("workers_per_gpu", 2))
-        self.collate_fn = collate_fn
-        self.sampler = TrainSampler(
-            len(train_dataset), shuffle=True, seed=seed, rank=self.rank, world_size=self.world_size,
-            batch_size=self.batch_size,
-        )
-        self.iters_per_epoch = self.sampler.iters_per_epoch
-
-        optimizer_cfg = _section(self.cfg, "optimizer")
-        self.optimizer = build_optimizer(self.model, optimizer_cfg)
-        self.clip_grad_norm = optimizer_cfg.get("clip_grad_norm")
-        self.scheduler = build_scheduler(self.optimizer, _section(self.cfg, "schedule"), self.iters_per_epoch)
-        self.max_iters = int(self.scheduler.max_iters)
+        self.sampler = data.sampler
+        self.iters_per_epoch = data.iters_per_epoch
+        self.batch_size = data.batch_size
+        self.max_iters = int(scheduler.max_iters)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-
         self.start_iter = 0
         self.iteration = 0
         self.last_checkpoint: Optional[str] = None
         self.last_metrics: Dict[str, Any] = {}
+        self.logger: Optional[TrainLogger] = None
+        if world_size > 1:
+            self.model = nn.parallel.DistributedDataParallel(
+                model, device_ids=[local_rank] if device.type == "cuda" else None,
+                find_unused_parameters=bool(self.runtime["find_unused_parameters"]),
+            )
 
-        # Resume last: restoring the RNG states must be the final thing that touches them.
+    def restore(self, resume: Any = False, load_from: Optional[str] = None) -> None:
+        """Where the run starts: a resume checkpoint (``resume``: True = newest in the work dir, or a path:
+        weights, optimizer, schedule, scaler, RNG and iteration), else ``load_from`` weights (fine-tuning), else
+        the model's ``init_weights`` (ImageNet backbone named by the config). Call it last before `train`:
+        restoring the RNG states must be the final thing that touches them."""
         resume_path = self._resume_path(resume)
         if resume_path is not None:
             if load_from:
                 self.log.info(f"resuming from {resume_path}; load_from {load_from} is ignored")
             self.start_iter = resume_checkpoint(
-                resume_path, self.model, self.optimizer, self.scheduler, self.scaler,
+                resume_path, self.unwrapped_model, self.optimizer, self.scheduler, self.scaler,
                 rank=self.rank, world_size=self.world_size, logger=self.log,
             )
             self.last_checkpoint = resume_path
         elif load_from:
-            load_checkpoint(self.model, load_from, logger=self.log)
-        elif hasattr(self.model, "init_weights"):
-            self.model.init_weights()  # ImageNet backbone weights named by the config, if any
+            load_checkpoint(self.unwrapped_model, load_from, logger=self.log)
+        elif hasattr(self.unwrapped_model, "init_weights"):
+            self.unwrapped_model.init_weights()
         self.iteration = self.start_iter
-
-        if self.world_size > 1:
-            self.model = nn.parallel.DistributedDataParallel(
-                self.model,
-                device_ids=[self.local_rank] if self.device.type == "cuda" else None,
-                find_unused_parameters=bool(self.runtime["find_unused_parameters"]),
-            )
-        self.logger = TrainLogger(
-            work_dir, self.max_iters, enabled=self.is_main, tensorboard=bool(self.runtime["tensorboard"]),
-            progress_bar=use_bar, start_iter=self.start_iter,
-        )
 
     # ----------------------------------------------------------------------------------------------
     @property
     def unwrapped_model(self) -> nn.Module:
         return unwrap_model(self.model)
 
-    def _resume_path(self, resume: Union[bool, str, None]) -> Optional[str]:
+    def _resume_path(self, resume: Any) -> Optional[str]:
         if not resume:
             return None
         if isinstance(resume, str):
@@ -298,17 +225,16 @@ class Trainer:
         return latest
 
     def _build_loader(self) -> DataLoader:
-        collate = self.collate_fn if self.collate_fn is not None else _default_collate()
-        generator = torch.Generator()
-        generator.manual_seed(int(self.runtime["seed"]) + self.rank)  # worker seeds; not the global RNG
-        return DataLoader(
-            _EpochIndexedDataset(self.train_dataset),
-            batch_sampler=TrainBatchSampler(self.sampler, self.start_iter, self.max_iters),
-            num_workers=self.num_workers,
-            collate_fn=collate,
-            pin_memory=self.device.type == "cuda",
-            generator=generator,
-        )
+        return self.data.loader(self.start_iter, self.max_iters, pin_memory=self.device.type == "cuda")
+
+    def _open_logger(self) -> TrainLogger:
+        if self.logger is None:
+            use_bar = self.runtime["progress_bar"]
+            self.logger = TrainLogger(
+                self.work_dir, self.max_iters, enabled=self.is_main, tensorboard=bool(self.runtime["tensorboard"]),
+                progress_bar=bool(use_bar), start_iter=self.start_iter,
+            )
+        return self.logger
 
     def _describe(self) -> str:
         model = self.unwrapped_model
@@ -322,6 +248,7 @@ class Trainer:
     # ----------------------------------------------------------------------------------------------
     def train(self) -> Dict[str, Any]:
         """Run iterations ``start_iter .. max_iters-1``; returns the final iteration, checkpoint and metrics."""
+        self._open_logger()
         if self.start_iter >= self.max_iters:
             self.log.info(f"nothing to do: already at iteration {self.start_iter} of {self.max_iters}")
             self.logger.close()
@@ -351,9 +278,7 @@ class Trainer:
         """One optimisation step; returns (``{name: value}`` incl. ``'loss'``, lr used)."""
         batch = move_to_device(batch, self.device)
         with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp):
-            # Video models also take the reference frames of (key, reference) pairs.
-            refs = {k: batch[k] for k in ("ref_images", "ref_targets") if k in batch}
-            losses = self.model(batch["images"], batch["targets"], **refs)
+            losses = self.model(**batch)  # the batch is the model's forward arguments (module docstring)
         loss_keys = [k for k in losses if "loss" in k]
         if not loss_keys:
             raise RuntimeError(f"model returned no loss terms (keys: {sorted(losses)})")
@@ -437,7 +362,7 @@ class Trainer:
         finally:
             model.train()
         if self.is_main:
-            self.logger.log_eval(self.iteration, metrics)
+            self._open_logger().log_eval(self.iteration, metrics)
         self.last_metrics = metrics
         return metrics
 

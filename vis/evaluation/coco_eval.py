@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
 
 from ..errors import DataError, VisError
 from ..io.files import atomic_write_json, read_json
+from ..formats import LabelMap, encode_masks_rle, label_mapper
 from ..structures import Instances
 
 IOU_TYPES = ("bbox", "segm")
@@ -46,66 +47,7 @@ class CocoMetrics(dict):
         self.summary = summary
 
 
-# -- masks -----------------------------------------------------------------------------------------
-def _to_numpy_bool(masks: Any) -> np.ndarray:
-    """Tensor or array (bool, or float probabilities thresholded at 0.5) -> numpy bool."""
-    if isinstance(masks, torch.Tensor):
-        masks = masks.detach()
-        if masks.dtype != torch.bool:
-            masks = masks >= 0.5 if masks.is_floating_point() else masks != 0
-        return masks.cpu().numpy()
-    masks = np.asarray(masks)
-    if masks.dtype != np.bool_:
-        masks = masks >= 0.5 if np.issubdtype(masks.dtype, np.floating) else masks != 0
-    return masks
-
-
-def encode_mask_rle(mask: Any) -> Dict[str, Any]:
-    """One bool mask [H, W] -> ``{"size": [H, W], "counts": str}`` (COCO compressed RLE)."""
-    return encode_masks_rle(_to_numpy_bool(mask)[None])[0]
-
-
-def encode_masks_rle(masks: Any) -> List[Dict[str, Any]]:
-    """Bool masks [N, H, W] -> N compressed RLEs in one pycocotools call.
-
-    pycocotools wants a Fortran-ordered uint8 [H, W, N] array; ``counts`` comes back as bytes and
-    is decoded to str so results can go straight into JSON.
-    """
-    from pycocotools import mask as mask_util
-
-    masks = _to_numpy_bool(masks)
-    if masks.ndim != 3:
-        raise ValueError(f"encode_masks_rle expects [N, H, W] masks, got shape {tuple(masks.shape)}")
-    if masks.shape[0] == 0:
-        return []
-    rles = mask_util.encode(np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8)))
-    out = []
-    for rle in rles:
-        counts = rle["counts"]
-        if isinstance(counts, bytes):
-            counts = counts.decode("ascii")
-        out.append({"size": [int(s) for s in rle["size"]], "counts": counts})
-    return out
-
-
 # -- instances -> results --------------------------------------------------------------------------
-LabelMap = Union[Sequence[int], Mapping[int, int], Callable[[int], int]]
-
-
-def label_mapper(label_to_cat_id: LabelMap) -> Callable[[int], int]:
-    if callable(label_to_cat_id):
-        return lambda label: int(label_to_cat_id(label))
-    table = label_to_cat_id
-
-    def lookup(label: int) -> int:
-        try:
-            return int(table[label])
-        except (IndexError, KeyError):
-            raise DataError(f"predicted label {label} has no dataset category id ({len(table)} categories)") from None
-
-    return lookup
-
-
 def _as_list(values: Any) -> list:
     if isinstance(values, torch.Tensor):
         return values.detach().cpu().tolist()

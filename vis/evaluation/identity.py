@@ -25,8 +25,8 @@ from pycocotools import mask as mask_util
 from scipy.optimize import linear_sum_assignment
 
 from ..errors import DataError
-from .ytvis_eval import (PathOrDict, PathOrList, gt_tracks, result_tracks, load_ytvis_gt, load_ytvis_results,
-                         ytvis_category_ids, ytvis_videos)
+from .ytvis_eval import gt_tracks, result_tracks
+from .ytvis_results import PathOrDict, PathOrList, load_ytvis_gt, load_ytvis_results, ytvis_category_ids, ytvis_videos
 
 IDENTITY_KEYS = ("IDSW", "IDSW_per_video", "matched_fraction")
 

@@ -10,119 +10,17 @@ on this machine, before an upload and a wait in the server's queue.
 from __future__ import annotations
 
 import json
-import math
-import numbers
 import os
 import zipfile
 import zlib
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import DataError
 from ..io.files import atomic_open, atomic_write_json
-from .ytvis_eval import VideoInfo, load_ytvis_gt, ytvis_category_ids, ytvis_videos
+from .ytvis_results import entry_problems, reference_videos
 
 RESULTS_NAME = "results.json"
 ZIP_NAME = "submission.zip"
-ENTRY_KEYS = ("video_id", "category_id", "score", "segmentations")
-
-
-def _reference(gt_or_videos: Any) -> Tuple[Optional[Dict[int, VideoInfo]], Optional[Set[int]]]:
-    """GT dict / JSON path / ``videos`` list / None -> (video table or None, category ids or None)."""
-    if gt_or_videos is None:
-        return None, None
-    if isinstance(gt_or_videos, (str, os.PathLike)):
-        gt_or_videos = load_ytvis_gt(gt_or_videos)
-    if isinstance(gt_or_videos, Mapping):
-        if not isinstance(gt_or_videos.get("videos"), list):
-            raise DataError("the ground truth needs a 'videos' list")
-        categories = set(ytvis_category_ids(gt_or_videos)) if "categories" in gt_or_videos else None
-        return ytvis_videos(gt_or_videos["videos"]), categories
-    return ytvis_videos(gt_or_videos), None
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _id_list(ids: Set[int]) -> str:
-    ordered = sorted(ids)
-    if ordered and ordered == list(range(ordered[0], ordered[-1] + 1)):
-        return f"{ordered[0]}..{ordered[-1]}"
-    shown = ", ".join(str(i) for i in ordered[:8])
-    return shown + (", ..." if len(ordered) > 8 else "")
-
-
-def _frame_problem(segm: Any, info: Optional[VideoInfo]) -> Optional[str]:
-    """Why one non-null frame entry is not what the server reads, or None."""
-    if not isinstance(segm, Mapping):
-        return f"a mask that is a {type(segm).__name__}, not null or an RLE dict"
-    if "size" not in segm or "counts" not in segm:
-        return "an RLE dict without 'size' and 'counts'"
-    if isinstance(segm["counts"], list):
-        return "uncompressed RLE (counts is a list; submit compressed RLE, counts a str)"
-    if not isinstance(segm["counts"], str):
-        return f"RLE counts of type {type(segm['counts']).__name__}, not str"
-    size = segm["size"]
-    if not isinstance(size, (list, tuple)) or len(size) != 2 or not all(_is_int(s) for s in size):
-        return f"RLE size {size!r}, not [height, width]"
-    if info is not None and [int(s) for s in size] != [info.height, info.width]:
-        return f"RLE size {list(size)} instead of the video's [{info.height}, {info.width}]"
-    return None
-
-
-def _segmentation_problems(where: str, segms: Any, info: Optional[VideoInfo]) -> List[str]:
-    if not isinstance(segms, list):
-        return [f"{where}: segmentations is a {type(segms).__name__}, not a list with one entry per frame"]
-    problems = []
-    if info is not None and len(segms) != info.length:
-        problems.append(f"{where}: {len(segms)} segmentations for a {info.length}-frame video")
-    frames_by_reason: Dict[str, List[int]] = {}
-    for frame, segm in enumerate(segms):
-        if segm is not None:
-            reason = _frame_problem(segm, info)
-            if reason is not None:
-                frames_by_reason.setdefault(reason, []).append(frame)
-    for reason, frames in frames_by_reason.items():
-        more = f" and {len(frames) - 1} more frames" if len(frames) > 1 else ""
-        problems.append(f"{where}: {reason} in frame {frames[0]}{more}")
-    return problems
-
-
-def _entry_problems(index: int, entry: Any, videos: Optional[Dict[int, VideoInfo]],
-                    cat_ids: Optional[Set[int]]) -> List[str]:
-    if not isinstance(entry, Mapping):
-        return [f"entry {index}: a {type(entry).__name__}, not an object"]
-    video_id = entry.get("video_id")
-    where = f"entry {index} (video {video_id!r})"
-    problems = []
-    missing = [k for k in ENTRY_KEYS if k not in entry]
-    if missing:
-        problems.append(f"{where}: missing {', '.join(repr(k) for k in missing)}")
-    info = None
-    if "video_id" in entry:
-        if not _is_int(video_id):
-            problems.append(f"{where}: video_id must be an integer")
-        elif videos is not None and int(video_id) not in videos:
-            problems.append(f"{where}: unknown video id {video_id}")
-        elif videos is not None:
-            info = videos[int(video_id)]
-    if "category_id" in entry:
-        cat_id = entry["category_id"]
-        if not _is_int(cat_id):
-            problems.append(f"{where}: category_id {cat_id!r} is not an integer")
-        elif cat_ids is not None and int(cat_id) not in cat_ids:
-            problems.append(f"{where}: unknown category id {cat_id} (known: {_id_list(cat_ids)})")
-        elif cat_ids is None and cat_id < 1:
-            problems.append(f"{where}: category id {cat_id} (ids are 1-based)")
-    if "score" in entry:
-        score = entry["score"]
-        if isinstance(score, bool) or not isinstance(score, numbers.Real):
-            problems.append(f"{where}: score {score!r} is not a number")
-        elif not math.isfinite(score):
-            problems.append(f"{where}: score {score} is not finite")
-    if "segmentations" in entry:
-        problems.extend(_segmentation_problems(where, entry["segmentations"], info))
-    return problems
 
 
 def validate_results(results: Any, gt_or_videos: Any = None) -> List[str]:
@@ -136,10 +34,10 @@ def validate_results(results: Any, gt_or_videos: Any = None) -> List[str]:
         return [f"results must be a list of track entries, got a {type(results).__name__}"]
     if not results:
         return ["results is empty: no track entries"]
-    videos, cat_ids = _reference(gt_or_videos)
+    videos, cat_ids = reference_videos(gt_or_videos)
     problems: List[str] = []
     for index, entry in enumerate(results):
-        problems.extend(_entry_problems(index, entry, videos, cat_ids))
+        problems.extend(entry_problems(index, entry, videos, cat_ids, server_format=True))
     return problems
 
 

@@ -35,16 +35,14 @@ video or category id, all raise ``DataError`` instead.
 """
 from __future__ import annotations
 
-import math
-import numbers
-import os
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 from pycocotools import mask as mask_util
 
 from ..errors import DataError
-from ..io.files import read_json
+from .ytvis_results import (PathOrDict, PathOrList, VideoInfo, entry_problems, frame_rle, load_ytvis_gt,
+                            load_ytvis_results, ytvis_category_ids, ytvis_videos)
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 RECALL_THRESHOLDS = np.linspace(0.0, 1.0, 101)
@@ -58,95 +56,6 @@ AREA_RANGES = (
 )
 METRIC_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100")
 TABLE_KEYS = METRIC_KEYS[:8]  # the columns the YouTube-VIS leaderboard reports
-
-PathOrDict = Union[str, os.PathLike, Mapping[str, Any]]
-PathOrList = Union[str, os.PathLike, Sequence[Mapping[str, Any]]]
-
-
-class VideoInfo(NamedTuple):
-    length: int
-    height: int
-    width: int
-
-
-# -- loading ---------------------------------------------------------------------------------------
-def load_ytvis_gt(gt: PathOrDict) -> Mapping[str, Any]:
-    """A ground-truth dict or the path of a YouTube-VIS JSON -> the dict, with its top-level keys checked."""
-    data = read_json(os.fspath(gt), "YouTube-VIS annotation file") if isinstance(gt, (str, os.PathLike)) else gt
-    if not isinstance(data, Mapping) or not isinstance(data.get("videos"), list):
-        raise DataError("YouTube-VIS annotation file needs a 'videos' list")
-    if not isinstance(data.get("categories"), list):
-        raise DataError("YouTube-VIS annotation file needs a 'categories' list")
-    return data
-
-
-def load_ytvis_results(results: PathOrList) -> List[Mapping[str, Any]]:
-    """A results list or the path of a results JSON -> the list."""
-    if isinstance(results, (str, os.PathLike)):
-        results = read_json(os.fspath(results), "YouTube-VIS results file")
-    if not isinstance(results, list):
-        raise DataError(f"YouTube-VIS results must be a JSON list of tracks, got {type(results).__name__}")
-    return results
-
-
-def ytvis_videos(videos: Sequence[Mapping[str, Any]]) -> Dict[int, VideoInfo]:
-    """The ``videos`` list of a YouTube-VIS file -> {video id: (frames, height, width)}.
-
-    The frame count is ``len(file_names)`` (results index frames by position in ``file_names``),
-    or ``length`` where a video has no file list.
-    """
-    table: Dict[int, VideoInfo] = {}
-    for index, video in enumerate(videos):
-        try:
-            video_id = int(video["id"])
-            names = video.get("file_names")
-            length = len(names) if isinstance(names, list) else int(video["length"])
-            table[video_id] = VideoInfo(length, int(video["height"]), int(video["width"]))
-        except (KeyError, TypeError, ValueError, AttributeError):
-            raise DataError(f"video entry {index} needs 'id', 'height', 'width' and 'file_names' or 'length'") from None
-    return table
-
-
-def ytvis_category_ids(gt: Mapping[str, Any]) -> List[int]:
-    """Sorted category ids of a YouTube-VIS ground truth."""
-    try:
-        return sorted({int(c["id"]) for c in gt["categories"]})
-    except (KeyError, TypeError, ValueError):
-        raise DataError("every YouTube-VIS category needs an integer 'id'") from None
-
-
-def frame_rle(segm: Any, height: int, width: int) -> Optional[Dict[str, Any]]:
-    """One frame's segmentation -> compressed RLE (counts str or bytes), or None where the track is absent.
-
-    Accepts compressed RLE, uncompressed RLE (``counts`` a list, as in the official train.json),
-    polygons, and null. Empty values (null, [], {}) mean absent, as the official ``if segm`` test does.
-    Raises ValueError with a short reason for anything else.
-    """
-    if not segm:
-        return None
-    if isinstance(segm, list):  # polygons: one RLE per polygon, merged
-        try:
-            return mask_util.merge(mask_util.frPyObjects(segm, height, width))
-        except Exception:
-            raise ValueError("malformed polygon") from None
-    if not isinstance(segm, Mapping) or "size" not in segm or "counts" not in segm:
-        raise ValueError("not an RLE dict ('size', 'counts'), a polygon list or null")
-    try:
-        size = [int(s) for s in segm["size"]]
-    except (TypeError, ValueError):
-        size = None
-    if size != [height, width]:
-        raise ValueError(f"RLE size {segm['size']} is not the video size [{height}, {width}]")
-    counts = segm["counts"]
-    if isinstance(counts, list):
-        try:
-            return mask_util.frPyObjects({"size": size, "counts": counts}, height, width)
-        except Exception:
-            raise ValueError("malformed uncompressed RLE counts") from None
-    if isinstance(counts, (str, bytes)):
-        return {"size": size, "counts": counts}
-    raise ValueError(f"RLE counts must be a str or a list, got {type(counts).__name__}")
-
 
 class _Track(NamedTuple):
     category_id: int
@@ -209,27 +118,21 @@ def gt_tracks(gt: Mapping[str, Any], videos: Mapping[int, VideoInfo],
 
 
 def result_tracks(results: Sequence[Mapping[str, Any]], videos: Mapping[int, VideoInfo],
-                   cat_ids: Sequence[int]) -> Dict[int, List[_Track]]:
-    """{video id: predicted tracks in results order}; the first bad entry raises DataError."""
+                  cat_ids: Sequence[int]) -> Dict[int, List[_Track]]:
+    """{video id: predicted tracks in results order}; the first problem of the first bad entry (as the one
+    parser of the format, `vis.evaluation.ytvis_results.entry_problems`, words it) raises DataError."""
     known_cats = set(cat_ids)
     tracks: Dict[int, List[_Track]] = {}
     for index, entry in enumerate(results):
-        where = f"results entry {index}"
-        if not isinstance(entry, Mapping):
-            raise DataError(f"{where} is not an object")
-        missing = [k for k in ("video_id", "category_id", "score", "segmentations") if k not in entry]
-        if missing:
-            raise DataError(f"{where} has no '{missing[0]}'")
-        video_id, cat_id, score = entry["video_id"], entry["category_id"], entry["score"]
-        if not isinstance(video_id, numbers.Integral) or int(video_id) not in videos:
-            raise DataError(f"{where} refers to video id {video_id!r}, which is not in the ground truth")
-        if not isinstance(cat_id, numbers.Integral) or int(cat_id) not in known_cats:
-            raise DataError(f"{where} (video {video_id}) has category id {cat_id!r}, which is not in the ground truth")
-        if isinstance(score, bool) or not isinstance(score, numbers.Real) or not math.isfinite(score):
-            raise DataError(f"{where} (video {video_id}) has score {score!r}; scores must be finite numbers")
-        rles = _track_rles(entry["segmentations"], videos[int(video_id)], f"{where} (video {video_id})")
+        problems = entry_problems(index, entry, videos, known_cats, server_format=False)
+        if problems:
+            raise DataError(problems[0])
+        video_id = int(entry["video_id"])
+        info = videos[video_id]
+        rles = [frame_rle(segm, info.height, info.width) for segm in entry["segmentations"]]
         area = _mean_area(_decoded_areas(rles))
-        tracks.setdefault(int(video_id), []).append(_Track(int(cat_id), float(score), rles, area, False))
+        tracks.setdefault(video_id, []).append(_Track(int(entry["category_id"]), float(entry["score"]), rles, area,
+                                                      False))
     return tracks
 
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..structures import Instances
+from ..structures import Instances, to_numpy
 
 GOLDEN_RATIO_CONJUGATE = 0.6180339887498949
 MASK_ALPHA = 0.5
@@ -28,12 +28,6 @@ def color_for_track(track_id: int) -> Tuple[int, int, int]:
     hue = (0.1 + int(track_id) * GOLDEN_RATIO_CONJUGATE) % 1.0
     r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 0.95)
     return int(round(r * 255)), int(round(g * 255)), int(round(b * 255))
-
-
-def _numpy(value: Any) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
 
 
 def label_text(class_names: Optional[Sequence[str]], label: int, track_id: Optional[int], score: float) -> str:
@@ -68,10 +62,10 @@ def render_frame(image_rgb: np.ndarray, instances: Instances, class_names: Optio
     if n == 0:
         return out
     height, width = out.shape[:2]
-    track_ids = _numpy(instances.track_ids).astype(np.int64) if instances.has("track_ids") else None
+    track_ids = to_numpy(instances.track_ids).astype(np.int64) if instances.has("track_ids") else None
     colors = [color_for_track(int(track_ids[i]) if track_ids is not None else i) for i in range(n)]
     if instances.has("masks"):
-        masks = _numpy(instances.masks)
+        masks = to_numpy(instances.masks)
         if masks.dtype != np.bool_:
             masks = masks >= 0.5
         for i in range(n):
@@ -90,12 +84,12 @@ def render_frame(image_rgb: np.ndarray, instances: Instances, class_names: Optio
             color = np.asarray(colors[i], dtype=np.float32)
             blended = (1.0 - alpha) * region[local].astype(np.float32) + alpha * color
             region[local] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
-    boxes = _numpy(instances.boxes).astype(np.float64) if instances.has("boxes") else None
+    boxes = to_numpy(instances.boxes).astype(np.float64) if instances.has("boxes") else None
     if boxes is None:
         return out
     field = "track_labels" if instances.has("track_labels") else "labels"
-    labels = _numpy(instances.get(field)).astype(np.int64) if instances.has(field) else np.zeros(n, np.int64)
-    scores = _numpy(instances.scores).astype(np.float64) if instances.has("scores") else np.ones(n)
+    labels = to_numpy(instances.get(field)).astype(np.int64) if instances.has(field) else np.zeros(n, np.int64)
+    scores = to_numpy(instances.scores).astype(np.float64) if instances.has("scores") else np.ones(n)
     font_scale, thickness = label_style(height, width)
     pad = max(1, thickness)
     for i in range(n):

@@ -2,7 +2,7 @@
 
 Every sink has ``write(frame_index, image, tracked)`` (``image`` HxWx3 uint8 RGB, ``tracked`` the frame's
 `Instances` on the CPU with ``track_ids``, ``boxes``, ``scores``, ``labels``, ``masks`` and, from
-`pipelines.video.track_frames`, ``track_labels``) and ``close(complete) -> path or None``. The class the video,
+`vis.inference.track_video`, ``track_labels``) and ``close(complete) -> path or None``. The class the video,
 JSONL and MOT show is the track's (``track_labels``: the majority of its labels so far, so one class per track
 at any moment, and at its last frame the YouTube-VIS ``category_id``); without it the frame's label. For a video
 ``clip.mp4`` and ``out_dir``:
@@ -44,15 +44,14 @@ import contextlib
 import json
 import os
 import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 from ..errors import VisError
-from ..evaluation.coco_eval import encode_masks_rle
-from ..structures import Instances
-from ..tracking.video_results import VideoResultAccumulator
+from ..formats import encode_masks_rle
+from ..structures import Instances, to_numpy
 from .render import render_frame
 from .video import VideoWriter
 
@@ -62,12 +61,6 @@ VIDEO_ID = 1  # the one video of a YouTube-VIS result file written for a single 
 def output_path(out_dir: str, stem: str, kind: str, ext: str, partial: bool = False) -> str:
     """('out', 'clip', 'vis', '.mp4') -> 'out/clip.vis.mp4'; with ``partial`` -> 'out/clip.vis.partial.mp4'."""
     return os.path.join(out_dir, f"{stem}.{kind}{'.partial' if partial else ''}{ext}")
-
-
-def _numpy(value: Any, dtype=None) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value, dtype=dtype)
 
 
 def instance_rles(instances: Instances) -> List[Dict[str, Any]]:
@@ -118,10 +111,10 @@ def remove_stale_temp_files(out_dir: str, stem: str) -> List[str]:
 
 
 def display_labels(tracked: Instances) -> np.ndarray:
-    """The class shown for each instance: its track's (``track_labels``, from `pipelines.video.track_frames`)
+    """The class shown for each instance: its track's (``track_labels``, from `vis.inference.track_video`)
     when present, else the frame's own label."""
     field = "track_labels" if tracked.has("track_labels") else "labels"
-    return _numpy(tracked.get(field), np.int64)
+    return to_numpy(tracked.get(field), np.int64)
 
 
 class Sink:
@@ -196,11 +189,11 @@ class FramesJsonlSink(_TextSink):
     def write(self, frame_index: int, image: np.ndarray, tracked: Instances) -> None:
         instances = []
         if len(tracked):
-            ids = _numpy(tracked.track_ids, np.int64).tolist()
+            ids = to_numpy(tracked.track_ids, np.int64).tolist()
             labels = display_labels(tracked).tolist()
-            det_labels = _numpy(tracked.labels, np.int64).tolist()
-            scores = _numpy(tracked.scores, np.float64).tolist()
-            boxes = _numpy(tracked.boxes, np.float64).tolist()
+            det_labels = to_numpy(tracked.labels, np.int64).tolist()
+            scores = to_numpy(tracked.scores, np.float64).tolist()
+            boxes = to_numpy(tracked.boxes, np.float64).tolist()
             for i, rle in enumerate(instance_rles(tracked)):
                 instances.append({
                     "track_id": ids[i],
@@ -222,10 +215,10 @@ class MOTSink(_TextSink):
     def write(self, frame_index: int, image: np.ndarray, tracked: Instances) -> None:
         lines = []
         if len(tracked):
-            ids = _numpy(tracked.track_ids, np.int64).tolist()
+            ids = to_numpy(tracked.track_ids, np.int64).tolist()
             labels = display_labels(tracked).tolist()
-            scores = _numpy(tracked.scores, np.float64).tolist()
-            boxes = _numpy(tracked.boxes, np.float64).tolist()
+            scores = to_numpy(tracked.scores, np.float64).tolist()
+            boxes = to_numpy(tracked.boxes, np.float64).tolist()
             for i in range(len(tracked)):
                 x1, y1, x2, y2 = boxes[i]
                 lines.append(f"{int(frame_index) + 1},{ids[i]},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},"
@@ -283,17 +276,19 @@ class VisVideoSink(Sink):
 class YTVISSink(Sink):
     """``<stem>.ytvis.json``: one YouTube-VIS entry per track, written at close (see the module doc).
 
-    ``num_frames`` and ``frame_size`` describe the processed range; ``start`` is the index of its first frame.
+    ``start`` is the index of the processed range's first frame. ``make_accumulator(spill_path)`` returns the
+    per-track aggregation (`vis.tracking.VideoResultAccumulator` for the range's frame count and size), given
+    by the caller so that this I/O layer does not import the tracking layer.
     """
 
     kind, ext = "ytvis", ".json"
 
-    def __init__(self, out_dir: str, stem: str, num_frames: int, frame_size: Tuple[int, int], start: int = 0):
+    def __init__(self, out_dir: str, stem: str, make_accumulator: Callable[[str], Any], start: int = 0):
         super().__init__(out_dir, stem)
         self.start = int(start)
         self.tmp_path = f"{self.path}.tmp.{os.getpid()}"
         # RLEs beyond 32 MB go to <tmp>.spill until close, so memory stays flat on long videos.
-        self.accumulator = VideoResultAccumulator(num_frames, frame_size, spill_path=self.tmp_path + ".spill")
+        self.accumulator = make_accumulator(self.tmp_path + ".spill")
         try:  # fail now, not after the whole video, when the folder is not writable
             open(self.tmp_path, "w").close()
         except OSError as exc:

@@ -370,6 +370,12 @@ class VideoWriter:
     CRF still sets the quality, the cap only binds where CRF would spend more (capped CRF). Without it the
     rate is CRF's alone.
 
+    ``codec='mp4v'`` writes MPEG-4 Part 2 with the settings of OpenCV's ``cv2.VideoWriter`` for fourcc 'mp4v'
+    (``cap_ffmpeg_impl.hpp``: a target of 2 x fps x W x H bits/s, qmin 3, an intra frame every 12 frames, frames
+    handed to swscale as BGR, the index at the end): the very packets cv2 writes, in the file layout cv2 writes.
+    It is there for the synthetic demo video, whose frames (and whose layout: cut in half, it does not open) the
+    tests rely on. ``max_bit_rate`` is for H.264 only.
+
     ``write(image_rgb)`` takes HxWx3 uint8 RGB frames of ``frame_size`` (H, W). ``close(success=True,
     path=None)`` renames the temp file to ``path`` (or the one given at construction); ``close(False)``
     removes it. A failing writer never leaves a file under a final-looking name.
@@ -378,33 +384,58 @@ class VideoWriter:
     CRF = 23
     PRESET = "veryfast"
 
-    def __init__(self, path: str, fps: float, frame_size: Tuple[int, int], max_bit_rate: Optional[float] = None):
+    CODECS = ("h264", "mp4v")
+
+    def __init__(self, path: str, fps: float, frame_size: Tuple[int, int], max_bit_rate: Optional[float] = None,
+                 codec: str = "h264"):
         import av  # PyAV; imported here so reading videos does not need it
         from fractions import Fraction
 
+        if codec not in self.CODECS:
+            raise ValueError(f"codec must be one of {', '.join(self.CODECS)}, got {codec!r}")
+        if codec != "h264" and max_bit_rate is not None:
+            raise ValueError(f"max_bit_rate is for the h264 codec only, not {codec!r}")
         self.path = path
+        self.codec = codec
         self.frame_size = (int(frame_size[0]), int(frame_size[1]))
         directory, name = os.path.split(os.path.abspath(path))
         self.tmp_path = os.path.join(directory, f".{name}.tmp.{os.getpid()}.mp4")
         height, width = self.frame_size
         try:
-            self._container = av.open(self.tmp_path, mode="w", format="mp4", options={"movflags": "+faststart"})
+            options = {"movflags": "+faststart"} if codec == "h264" else {}  # cv2 writes its index at the end
+            self._container = av.open(self.tmp_path, mode="w", format="mp4", options=options)
         except (OSError, av.error.FFmpegError) as exc:
             self._remove_tmp()
             raise VisError(f"cannot write video {path} (is the folder writable?): {exc}") from None
         rate = Fraction(float(fps)).limit_denominator(1001) if fps and fps > 0 else Fraction(10)
-        self._stream = self._container.add_stream("libx264", rate=rate)
+        self._stream = self._container.add_stream("mpeg4" if codec == "mp4v" else "libx264", rate=rate)
         self._stream.width, self._stream.height = width + width % 2, height + height % 2
         self._stream.pix_fmt = "yuv420p"
         self._stream.thread_count = 1
+        self._av = av
+        self.frames_written = 0
+        if codec == "mp4v":
+            self._set_up_mp4v(float(rate))
+            return
         options = {"crf": str(self.CRF), "preset": self.PRESET, "profile": "high"}
         if max_bit_rate is not None:
             if not max_bit_rate > 0:
                 raise ValueError(f"max_bit_rate must be positive, got {max_bit_rate}")
             options.update(maxrate=str(int(max_bit_rate)), bufsize=str(int(2 * max_bit_rate)))
         self._stream.options = options
-        self._av = av
-        self.frames_written = 0
+
+    def _set_up_mp4v(self, fps: float) -> None:
+        """OpenCV's MPEG-4 Part 2 settings: a target of fps x W x H bits/s to which it adds half the target twice
+        (where it configures the stream and where it opens the encoder), in its int arithmetic; qmin 3; GOP 12."""
+        int_max = 2 ** 31 - 1
+        target = min(fps * self._stream.width * self._stream.height, int_max / 2)
+        rounded = int(target + 0.5)
+        bit_rate = min(rounded + rounded // 2 + int(target / 2), int_max)
+        context = self._stream.codec_context
+        context.codec_tag = "mp4v"
+        context.bit_rate = context.bit_rate_tolerance = bit_rate
+        context.qmin = 3
+        context.gop_size = 12
 
     def write(self, image_rgb: np.ndarray) -> None:
         if tuple(image_rgb.shape[:2]) != self.frame_size:
@@ -412,7 +443,10 @@ class VideoWriter:
         height, width = self.frame_size
         if height % 2 or width % 2:
             image_rgb = np.pad(image_rgb, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
-        frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(image_rgb), format="rgb24")
+        if self.codec == "mp4v":  # as BGR, like OpenCV: swscale's RGB and BGR paths round differently
+            frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(image_rgb[..., ::-1]), format="bgr24")
+        else:
+            frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(image_rgb), format="rgb24")
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
         self.frames_written += 1

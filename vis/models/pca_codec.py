@@ -3,7 +3,8 @@
 ISTR predicts a short vector per query instead of a mask and decodes it with a fixed linear basis fitted once
 on the training masks (reference_models.md §3.1, ``LME/mask_generation.py`` and ``MaskEncoding.py``):
 
-- fitting data: every non-crowd training instance, cropped to its GT box and resized to ``S x S`` (binary);
+- fitting data: every usable training instance, cropped to its GT box and resized to ``S x S`` (binary)
+  (`pipelines.mask_codec`: the instances `vis.data.coco.CocoDataset` keeps as targets);
 - noise-then-logit: per pixel ``r ~ U(0, 0.05)`` floored at 0.01, ``m -> 1 - r`` if ``m > r`` else ``r``,
   then ``logit(m)`` (so 0/1 pixels become finite, slightly jittered logits around -/+3.2);
 - a whitened PCA on those ``S*S`` logit vectors: ``components`` [D, S*S] orthonormal rows,
@@ -28,14 +29,13 @@ first 100,000).
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..errors import CheckpointError, DataError
-from .mask_ops import crop_and_resize_masks
 
 NOISE_MAX = 0.05  # reference VALUE_MAX
 NOISE_MIN = 0.01  # reference VALUE_MIN
@@ -210,74 +210,6 @@ def fit_pca_codec(
     return {**fitted, "mask_size": mask_size, "dim": int(dim), "num_instances": stats.count}
 
 
-def coco_box_masks(
-    ann_file: str, mask_size: int = 28, progress: bool = False
-) -> Iterator[torch.Tensor]:
-    """Every usable non-crowd instance of a COCO-format file, cut by its GT box -> batches [n, S, S] in {0, 1},
-    one batch per image.
-
-    Masks are decoded at image size (polygons or RLE, `vis.data.coco.segmentation_to_mask`) and cut with the
-    same aligned-RoIAlign crop that makes the training targets (`crop_and_resize_masks`), so the codec is
-    fitted on exactly the kind of mask it later encodes. Instances kept: not crowd, with a segmentation,
-    a box of at least 1x1 pixel.
-    """
-    from tqdm import tqdm
-
-    from ..data.coco import segmentation_to_mask
-    from ..io.files import read_json
-
-    dataset = read_json(ann_file, what="annotation file")
-    if not isinstance(dataset, dict) or not isinstance(dataset.get("annotations"), list) \
-            or not isinstance(dataset.get("images"), list):
-        raise DataError(f"annotation file {ann_file} must hold a JSON object with 'images' and 'annotations' lists")
-    images = {}
-    for image in dataset["images"]:
-        if not isinstance(image, dict) or not all(k in image for k in ("id", "height", "width")):
-            raise DataError(f"image record {str(image)[:80]} in {ann_file} needs 'id', 'height' and 'width'")
-        images[image["id"]] = image
-    by_image: Dict[Any, list] = {}
-    for ann in dataset["annotations"]:
-        if not isinstance(ann, dict) or "image_id" not in ann or "bbox" not in ann:
-            raise DataError(f"annotation {str(ann)[:80]} in {ann_file} needs 'image_id' and 'bbox'")
-        if ann.get("iscrowd", 0) or not ann.get("segmentation"):
-            continue
-        x, y, w, h = (float(v) for v in ann["bbox"])
-        if w < 1 or h < 1:
-            continue
-        if ann["image_id"] not in images:
-            raise DataError(f"annotation {ann.get('id')} in {ann_file} refers to unknown image {ann['image_id']}")
-        by_image.setdefault(ann["image_id"], []).append(ann)
-
-    for image_id in tqdm(list(by_image), desc="masks", unit="img", disable=not progress):
-        image = images[image_id]
-        height, width = int(image["height"]), int(image["width"])
-        anns = by_image[image_id]
-        try:
-            masks = np.stack([segmentation_to_mask(a["segmentation"], height, width) for a in anns])
-        except Exception as exc:  # malformed polygons / RLE
-            raise DataError(f"cannot decode a segmentation of image {image_id} in {ann_file}: {exc}") from None
-        boxes = torch.tensor([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
-                              for a in anns], dtype=torch.float32)
-        index = torch.arange(len(anns))
-        yield crop_and_resize_masks(torch.from_numpy(masks).bool(), boxes, index, size=mask_size)
-
-
-def fit_codec_from_coco(
-    ann_file: str,
-    dim: int = 60,
-    mask_size: int = 28,
-    seed: int = 0,
-    max_instances: Optional[int] = None,
-    progress: bool = False,
-) -> Dict[str, Any]:
-    """`fit_pca_codec` on the masks of a COCO-format annotation file; records the source file."""
-    fitted = fit_pca_codec(coco_box_masks(ann_file, mask_size, progress), dim, seed, max_instances)
-    fitted["mask_size"] = int(mask_size)
-    fitted["source"] = os.path.abspath(ann_file)
-    fitted["seed"] = int(seed)
-    return fitted
-
-
 # ------------------------------------------------------------------------------------------------
 # Files
 # ------------------------------------------------------------------------------------------------
@@ -336,8 +268,6 @@ __all__: Sequence[str] = [
     "PCAStatistics",
     "noisy_logit",
     "fit_pca_codec",
-    "coco_box_masks",
-    "fit_codec_from_coco",
     "save_codec",
     "load_codec_file",
     "mask_iou",

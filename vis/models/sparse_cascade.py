@@ -30,15 +30,27 @@ def learned_boxes(weight: torch.Tensor, image_sizes: Sequence[Tuple[int, int]]) 
     return box_convert(weight, "cxcywh", "xyxy")[None] * imgs_whwh, imgs_whwh
 
 
+def fc_norm_act(num_layers: int, dim: int, activation: Callable[[], nn.Module]) -> nn.Sequential:
+    """``num_layers`` x [Linear(no bias), LayerNorm, activation]: the class / box / mask towers of both papers'
+    stage heads (ReLU in mmdet's DIIHead, ELU in ISTR); keys ``{3i}.weight``, ``{3i+1}.{weight,bias}``."""
+    layers: List[nn.Module] = []
+    for _ in range(num_layers):
+        layers += [nn.Linear(dim, dim, bias=False), nn.LayerNorm(dim), activation()]
+    return nn.Sequential(*layers)
+
+
 def refine_boxes(pooler: nn.Module, head: nn.Module, box_coder, features: List[torch.Tensor], boxes: torch.Tensor,
                  queries: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One stage: boxes [N, P, 4] xyxy, queries [N, P, C] -> (cls_logits [N, P, K], new boxes [N, P, 4] with
-    gradient through the deltas, next queries [N, P, C], the head's fourth output [N, P, ...])."""
+    gradient through the deltas, next queries [N, P, C], the head's fourth output [N, P, ...]).
+
+    The head maps (RoI features [N*P, C, S, S], queries [N, P, C]) to four per-RoI outputs [N*P, ...] in
+    image-major order; they are laid out per image here."""
     num_images, num_queries = boxes.shape[:2]
     roi_feats = pooler(features, list(boxes))  # [N*P, C, S, S]
-    cls_logits, deltas, obj_feats, extra = head(roi_feats, queries)
-    new_boxes = box_coder.decode(boxes.reshape(-1, 4), deltas.reshape(-1, 4))
-    return cls_logits, new_boxes.view(num_images, num_queries, 4), obj_feats, extra
+    cls_logits, deltas, obj_feats, extra = head(roi_feats, queries)  # each [N*P, ...]
+    new_boxes = box_coder.decode(boxes.reshape(-1, 4), deltas)  # [N*P, 4]
+    return tuple(t.view(num_images, num_queries, *t.shape[1:]) for t in (cls_logits, new_boxes, obj_feats, extra))
 
 
 def run_cascade(stage_fn: StageFn, num_stages: int, features: List[torch.Tensor], boxes: torch.Tensor,

@@ -26,6 +26,11 @@ class VideoSegmenter(nn.Module):
     """Per-frame segmenter + track head. Training takes (key, reference) frame pairs; `predict` adds
     ``track_embeds`` [n, D] to every frame's Instances for the tracker."""
 
+    # Read by vis.engine.loading / vis.engine.export: only video checkpoints have track-head keys, and the
+    # segmenter's keys (and its ResNet trunk's) are those of an image checkpoint below "segmenter.".
+    checkpoint_signature = "track_head."
+    wrapped_prefix = "segmenter."
+
     def __init__(self, segmenter: Union[Mapping[str, Any], FrameSegmenter], track_head: Optional[Mapping] = None,
                  track_loss_weight: float = 1.0):
         super().__init__()

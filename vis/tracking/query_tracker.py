@@ -28,8 +28,8 @@ from typing import Any, Dict, Mapping, Optional
 import numpy as np
 
 from ..errors import ConfigError
-from ..structures import Instances, image_masks
-from .tracker import OnlineTracker, _numpy, box_iou_np
+from ..structures import Instances, image_masks, to_numpy
+from .tracker import OnlineTracker, box_iou_np
 
 DEFAULT_QUERY_MATCH_WEIGHTS = {"embed": 1.0, "iou": 1.0, "det_label": 0.5}
 MASK_IOU_STRIDE = 4  # mask IoU on every 4th pixel in each direction: 1/16 of the work, same ranking
@@ -110,7 +110,7 @@ class QueryTracker(OnlineTracker):
     def _begin_frame(self, instances: Instances, rows: Any) -> None:
         self._frame_masks = None
         if self.iou_type == "mask" and instances.has("masks") and len(instances.masks):
-            masks = _numpy(image_masks(instances.masks[rows]))[:, ::MASK_IOU_STRIDE, ::MASK_IOU_STRIDE]  # [K', h, w]
+            masks = to_numpy(image_masks(instances.masks[rows]))[:, ::MASK_IOU_STRIDE, ::MASK_IOU_STRIDE]  # [K', h, w]
             self._frame_masks = masks.reshape(len(masks), -1).astype(np.float32)  # [K', P]
 
     def _match_scores(self, boxes, scores, labels, embeds) -> np.ndarray:

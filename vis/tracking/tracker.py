@@ -51,16 +51,9 @@ from scipy.optimize import linear_sum_assignment
 from torchvision.ops import batched_nms
 
 from ..errors import ConfigError
-from ..structures import Instances
+from ..structures import Instances, to_numpy
 
 DEFAULT_MATCH_WEIGHTS = {"det_score": 1.0, "iou": 2.0, "det_label": 10.0}
-
-
-def _numpy(value: Any, dtype=None) -> np.ndarray:
-    """Tensor (any device) or array-like -> numpy array."""
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value, dtype=dtype)
 
 
 def box_iou_np(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
@@ -189,7 +182,7 @@ class OnlineTracker:
         self.frame_index = frame
 
         num_in = len(instances)
-        all_scores = _numpy(instances.scores, np.float64) if num_in else np.zeros(0)  # [N]
+        all_scores = to_numpy(instances.scores, np.float64) if num_in else np.zeros(0)  # [N]
         keep = self._select(instances, all_scores)  # [K'] indices into the input, ascending
         if len(keep):
             if not instances.has(self.embed_field):
@@ -197,10 +190,10 @@ class OnlineTracker:
                                   f"(fields: {sorted(instances.fields())}); does the model have a track head?")
             rows = slice(None) if len(keep) == num_in else keep  # skip the gather in the common case
             self._begin_frame(instances, rows)
-            boxes = _numpy(instances.boxes, np.float64)[rows]  # [K', 4]
+            boxes = to_numpy(instances.boxes, np.float64)[rows]  # [K', 4]
             scores = all_scores[rows]  # [K']
-            labels = _numpy(instances.labels, np.int64)[rows]  # [K']
-            embeds = _numpy(instances.get(self.embed_field), np.float32)[rows]  # [K', D]
+            labels = to_numpy(instances.labels, np.int64)[rows]  # [K']
+            embeds = to_numpy(instances.get(self.embed_field), np.float32)[rows]  # [K', D]
             if self.embeds is not None and len(self.ids) and embeds.shape[1] != self.embeds.shape[1]:
                 raise ValueError(f"embedding size changed within a video: {embeds.shape[1]} vs {self.embeds.shape[1]}")
             match = self._associate(boxes, scores, labels, embeds)  # [K'] track row, or -1 for "new"
@@ -239,13 +232,13 @@ class OnlineTracker:
         order = np.argsort(-scores, kind="stable")
         order = order[scores[order] >= self.score_thr]
         if self.dedup_by is not None and instances.has(self.dedup_by):
-            query = _numpy(instances.get(self.dedup_by), np.int64)[order]
+            query = to_numpy(instances.get(self.dedup_by), np.int64)[order]
             if len(set(query.tolist())) < len(query):  # cheaper than np.unique when there is nothing to do
                 _, first = np.unique(query, return_index=True)  # first occurrence = best score of each query
                 order = order[np.sort(first)]
         if self.nms_iou_thr is not None and len(order) > 1:
-            boxes = torch.as_tensor(_numpy(instances.boxes, np.float32)[order])  # [K'', 4], best score first
-            labels = torch.as_tensor(_numpy(instances.labels, np.int64)[order])
+            boxes = torch.as_tensor(to_numpy(instances.boxes, np.float32)[order])  # [K'', 4], best score first
+            labels = torch.as_tensor(to_numpy(instances.labels, np.int64)[order])
             kept = batched_nms(boxes, torch.as_tensor(scores[order], dtype=torch.float32), labels, self.nms_iou_thr)
             order = order[np.sort(kept.numpy())]  # back to best-score-first order
         if self.max_per_frame is not None:

@@ -25,14 +25,8 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 import torch
 
-from ..evaluation.coco_eval import LabelMap, label_mapper, encode_masks_rle
-from ..structures import Instances
-
-
-def _numpy(value: Any, dtype=None) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value, dtype=dtype)
+from ..formats import LabelMap, encode_masks_rle, label_mapper
+from ..structures import Instances, to_numpy
 
 
 class _TrackSummary:
@@ -75,8 +69,8 @@ class TrackLabelVotes:
 
     def update(self, track_ids: Any, labels: Any) -> np.ndarray:
         """Count this frame's (track id, label) pairs; -> each track's majority label so far, int64 [n]."""
-        ids = _numpy(track_ids, np.int64).tolist()
-        labs = _numpy(labels, np.int64).tolist()
+        ids = to_numpy(track_ids, np.int64).tolist()
+        labs = to_numpy(labels, np.int64).tolist()
         out = np.empty(len(ids), dtype=np.int64)
         for i, (track_id, label) in enumerate(zip(ids, labs)):
             votes = self._votes.setdefault(track_id, {})
@@ -136,9 +130,9 @@ class VideoResultAccumulator:
         masks = instances.masks
         if tuple(masks.shape[-2:]) != self.frame_size:
             raise ValueError(f"masks are {tuple(masks.shape[-2:])}, the video's frames {self.frame_size}")
-        ids = _numpy(instances.track_ids, np.int64)  # [N]
-        scores = _numpy(instances.scores, np.float64)  # [N]
-        labels = _numpy(instances.labels, np.int64)  # [N]
+        ids = to_numpy(instances.track_ids, np.int64)  # [N]
+        scores = to_numpy(instances.scores, np.float64)  # [N]
+        labels = to_numpy(instances.labels, np.int64)  # [N]
         # Duplicate ids in a frame (greedy tracker only): keep the best-scoring detection of each id.
         order = np.argsort(-scores, kind="stable")
         _, first = np.unique(ids[order], return_index=True)

@@ -1,15 +1,21 @@
-"""Per-image inference latency of a segmenter, the figure papers and users compare.
+"""Measurement primitives of the benchmarks: each returns numbers, none prints (the ``tools/benchmark_*.py``
+scripts print; `pipelines.benchmark_video` composes them).
 
-Times ``model.predict`` end to end (pre-processing, backbone, heads, mask pasting) on random images of
-the given sizes, after warm-up, with ``torch.no_grad`` in eval mode. Random weights are fine for
+`measure_latency` times ``model.predict`` end to end (pre-processing, backbone, heads, mask pasting) on random
+images of the given sizes, after warm-up, with ``torch.no_grad`` in eval mode. Random weights are fine for
 latency: no step of these models depends on the values except top-k, which always keeps ``max_per_img``.
+`model_speed`, `tracker_speed` and `read_frames` time the streaming pipeline's stages on real frames;
+`memory_mb` reads this process's resident memory.
 """
 from __future__ import annotations
 
+import resource
 import statistics
+import sys
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 
 
@@ -71,3 +77,85 @@ def time_tracker_updates(tracker, frames: Sequence, warmup: int = 20) -> List[fl
         if index >= warmup:
             timings.append(time.perf_counter() - start)
     return timings
+
+
+def memory_mb() -> Tuple[float, float]:
+    """(current RSS, peak RSS) of this process in MB: /proc/self/status on Linux, else getrusage's peak twice."""
+    try:
+        fields = {}
+        with open("/proc/self/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    fields[key] = float(value.split()[0]) / 1024.0  # kB -> MB
+        return fields["VmRSS"], fields["VmHWM"]
+    except (OSError, KeyError, ValueError):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024.0 * (1024.0 if sys.platform == "darwin" else 1))
+        return peak, peak
+
+
+# -- inputs ------------------------------------------------------------------------------------------
+
+def read_frames(video: str, num_frames: int) -> Tuple[List[np.ndarray], float]:
+    """The first ``num_frames`` frames (RGB uint8) and the decode speed in frames/s."""
+    from ..io.video import FrameReader, open_frame_source
+
+    source = open_frame_source(video, 0, num_frames)
+    frames = []
+    began = time.perf_counter()
+    with FrameReader(source) as reader:
+        for _, image in reader:
+            frames.append(image)
+    seconds = time.perf_counter() - began
+    source.close()
+    return frames, len(frames) / seconds if seconds > 0 else float("inf")
+
+
+# -- the measurements --------------------------------------------------------------------------------
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+def model_speed(model: torch.nn.Module, preprocess: Any, frames: Sequence[np.ndarray], device: torch.device,
+                amp: bool = False, warmup: int = 3) -> Tuple[float, List[Any]]:
+    """(frames/s of preprocess + predict over ``frames``, the per-frame Instances on the CPU)."""
+    from ..inference import predict_frames
+
+    from ..structures import Instances
+
+    results = []
+    for i, image in enumerate(list(frames[:warmup]) + list(frames)):
+        if i == warmup:
+            _sync(device)
+            began = time.perf_counter()
+        size = (int(image.shape[0]), int(image.shape[1]))
+        (instances,) = predict_frames(model, [preprocess(image).to(device)], [size], amp, defer_masks=True)
+        if i >= warmup:  # the tracker figure below is taken without masks
+            results.append(Instances(instances.image_size, **{
+                k: v for k, v in instances.fields().items() if k != "masks"}).to("cpu"))
+    _sync(device)
+    seconds = time.perf_counter() - began
+    return len(frames) / seconds, results
+
+def tracker_speed(tracker: Any, detections: Sequence[Any]) -> Dict[str, float]:
+    """ms/frame of ``tracker.update`` on real detections, which it filters by its own ``score_thr`` as in
+    `vis.inference.track_video`; -> mean and median ms, mean live tracks and detections given."""
+    tracker.reset()
+    timings, live, dets = [], [], []
+    for index, instances in enumerate(detections):
+        began = time.perf_counter()
+        tracker.update(instances, frame_index=index)
+        timings.append(time.perf_counter() - began)
+        live.append(tracker.num_tracks)
+        dets.append(len(instances))
+    return {"mean_ms": 1000 * statistics.mean(timings), "median_ms": 1000 * statistics.median(timings),
+            "mean_live_tracks": statistics.mean(live), "mean_detections": statistics.mean(dets)}
+
+def synthetic_tracker_ms(objects: int = 10, frames: int = 300, dim: int = 1024) -> float:
+    """Median ms/frame of OnlineTracker.update with ``objects`` live tracks and as many detections (masks
+    not carried), as ``tools/benchmark_tracker.py``."""
+    from ..tracking import OnlineTracker
+
+    timings = time_tracker_updates(OnlineTracker(), synthetic_tracking_frames(frames + 20, objects, dim), warmup=20)
+    return 1000 * statistics.median(timings)

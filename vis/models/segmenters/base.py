@@ -63,15 +63,28 @@ class FrameSegmenter(nn.Module):
     def __init__(
         self,
         num_classes: int,
+        hidden_dim: int,
+        max_per_img: int = 100,
+        mask_threshold: float = 0.5,
         class_names: Optional[Sequence[str]] = None,
         pixel_mean: Sequence[float] = IMAGENET_PIXEL_MEAN,
         pixel_std: Sequence[float] = IMAGENET_PIXEL_STD,
         size_divisibility: int = 32,
     ):
+        """The settings every segmenter shares: its label space, query width (``feature_channels``), what the
+        shared post-processor keeps (``max_per_img`` detections, masks above ``mask_threshold``) and its input
+        normalisation."""
         super().__init__()
         if class_names is not None and len(class_names) != num_classes:
             raise ValueError(f"class_names has {len(class_names)} names but num_classes is {num_classes}")
+        if int(max_per_img) < 1:
+            raise ConfigError(f"model: max_per_img must be at least 1, got {max_per_img}")
+        if not 0.0 <= float(mask_threshold) <= 1.0:
+            raise ConfigError(f"model: mask_threshold must be in [0, 1] (a probability), got {mask_threshold}")
         self.num_classes = int(num_classes)
+        self.hidden_dim = int(hidden_dim)
+        self.max_per_img = int(max_per_img)
+        self.mask_threshold = float(mask_threshold)
         self.class_names = list(class_names) if class_names is not None else None
         self.size_divisibility = int(size_divisibility)
         # Not persistent: the checkpoint layout mirrors the reference model, which keeps these in its config.
@@ -144,7 +157,17 @@ class FrameSegmenter(nn.Module):
 
     def forward(self, images: Images, targets: Sequence[Dict[str, Any]]) -> Dict[str, torch.Tensor]:
         """Training: weighted losses, one entry per loss term (the trainer sums them)."""
+        if targets is None:
+            raise ValueError(f"{type(self).__name__}.forward computes training losses and needs targets; use predict()")
         return self.forward_train(images, targets)[0]
+
+    def detections(self, boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, mask_probs: torch.Tensor,
+                   input_size: Tuple[int, int], output_size: Tuple[int, int], defer_masks: bool = False,
+                   **fields: torch.Tensor) -> Instances:
+        """One image's kept detections -> `Instances` at ``output_size`` (`make_instances` with this model's
+        ``mask_threshold``)."""
+        return make_instances(boxes, scores, labels, mask_probs, input_size, output_size, self.mask_threshold,
+                              defer_masks, **fields)
 
     def forward_train(
         self, images: Images, targets: Sequence[Dict[str, Any]]
@@ -176,6 +199,12 @@ class FrameSegmenter(nn.Module):
             path = getattr(module, "pretrained", None)
             if isinstance(path, str) and path and hasattr(module, "load_pretrained"):
                 module.load_pretrained(path)
+
+    # Checkpoint keys, read by vis.engine.loading / vis.engine.export so that the engine knows no model's layout:
+    # a key prefix only this segmenter's checkpoints have, ours and the official ones alike (None: unrecognised),
+    checkpoint_signature: Optional[str] = None
+    # and where its ResNet trunk's keys are (torchvision names below the prefix).
+    backbone_prefix: str = "backbone."
 
     def convert_state_dict(self, state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         """Rename the keys of an official checkpoint to this model's (identity unless a model overrides it).

@@ -44,7 +44,7 @@ from ..postprocess import top_query_classes
 from ..roi_pool import MultiLevelRoIAlign
 from ..set_criterion import (BoxL1Loss, FocalClassLoss, GIoULoss, LossInputs, Matches, PredictionSet, SetCriterion,
                              matched, matched_targets)
-from ..sparse_cascade import init_full_image_boxes_, learned_boxes, refine_boxes, run_cascade
+from ..sparse_cascade import fc_norm_act, init_full_image_boxes_, learned_boxes, refine_boxes, run_cascade
 from .base import (
     IMAGENET_PIXEL_MEAN,
     IMAGENET_PIXEL_STD,
@@ -60,14 +60,6 @@ from .base import (
 # ------------------------------------------------------------------------------------------------
 # One stage (reference ``RCNNHead``)
 # ------------------------------------------------------------------------------------------------
-def _fc_ln_elu(num_layers: int, dim: int) -> nn.Sequential:
-    """``num_layers`` x [Linear(no bias), LayerNorm, ELU]: keys ``{3i}.weight``, ``{3i+1}.{weight,bias}``."""
-    layers: List[nn.Module] = []
-    for _ in range(num_layers):
-        layers += [nn.Linear(dim, dim, bias=False), nn.LayerNorm(dim), nn.ELU(inplace=True)]
-    return nn.Sequential(*layers)
-
-
 class ISTRStage(nn.Module):
     """One recurrent stage, post-norm throughout (reference ``RCNNHead``):
 
@@ -79,16 +71,11 @@ class ISTRStage(nn.Module):
 
     def __init__(
         self,
-        num_classes: int = 80,
-        hidden_dim: int = 256,
-        num_heads: int = 8,
-        feedforward_channels: int = 2048,
-        dynamic_channels: int = 64,
-        roi_size: int = 7,
-        num_cls_fcs: int = 3,
-        num_reg_fcs: int = 3,
-        num_mask_fcs: int = 3,
-        mask_dim: int = 60,
+        num_classes: int = 80, hidden_dim: int = 256,
+        # self-attention, dynamic interaction over roi_size^2 RoI features, FFN
+        num_heads: int = 8, feedforward_channels: int = 2048, dynamic_channels: int = 64, roi_size: int = 7,
+        # class, box and mask towers; the mask tower ends in the PCA embedding
+        num_cls_fcs: int = 3, num_reg_fcs: int = 3, num_mask_fcs: int = 3, mask_dim: int = 60,
     ):
         super().__init__()
         self.num_classes = num_classes
@@ -105,9 +92,9 @@ class ISTRStage(nn.Module):
         self.norm2 = nn.LayerNorm(hidden_dim)
         self.norm3 = nn.LayerNorm(hidden_dim)
         self.activation = nn.ELU(inplace=True)
-        self.cls_module = _fc_ln_elu(num_cls_fcs, hidden_dim)
-        self.reg_module = _fc_ln_elu(num_reg_fcs, hidden_dim)
-        self.mask_module = _fc_ln_elu(num_mask_fcs, hidden_dim)
+        self.cls_module = fc_norm_act(num_cls_fcs, hidden_dim, lambda: nn.ELU(inplace=True))
+        self.reg_module = fc_norm_act(num_reg_fcs, hidden_dim, lambda: nn.ELU(inplace=True))
+        self.mask_module = fc_norm_act(num_mask_fcs, hidden_dim, lambda: nn.ELU(inplace=True))
         self.mask_logits = nn.Linear(hidden_dim, mask_dim)
         self.class_logits = nn.Linear(hidden_dim, num_classes)
         self.bboxes_delta = nn.Linear(hidden_dim, 4)
@@ -115,25 +102,14 @@ class ISTRStage(nn.Module):
     def forward(
         self, roi_feats: torch.Tensor, queries: torch.Tensor
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """roi_feats: [N*P, C, S, S] (image-major), queries: [N, P, C].
-
-        Returns cls_logits [N, P, K], box deltas [N, P, 4], obj_feats [N, P, C], mask embeddings [N, P, D].
-        """
-        num_images, num_queries = queries.shape[:2]
+        """roi_feats: [N*P, C, S, S] (image-major), queries: [N, P, C] -> per RoI, image-major: cls_logits
+        [N*P, K], box deltas [N*P, 4], obj_feats [N*P, C] (next query), mask embeddings [N*P, D]."""
         attn = self.self_attn(queries, queries, queries, need_weights=False)[0]
-        queries = self.norm1(queries + attn)  # [N, P, C]
-        flat = queries.reshape(num_images * num_queries, self.hidden_dim)  # [N*P, C]
+        flat = self.norm1(queries + attn).flatten(0, 1)  # [N, P, C] -> [N*P, C]
         flat = self.norm2(flat + self.inst_interact(flat, roi_feats))
         obj = self.norm3(flat + self.linear2(self.activation(self.linear1(flat))))  # [N*P, C]
-        cls_logits = self.class_logits(self.cls_module(obj))
-        deltas = self.bboxes_delta(self.reg_module(obj))
-        mask_embeds = self.mask_logits(self.mask_module(obj))
-        return (
-            cls_logits.view(num_images, num_queries, self.num_classes),
-            deltas.view(num_images, num_queries, 4),
-            obj.view(num_images, num_queries, self.hidden_dim),
-            mask_embeds.view(num_images, num_queries, self.mask_dim),
-        )
+        return (self.class_logits(self.cls_module(obj)), self.bboxes_delta(self.reg_module(obj)), obj,
+                self.mask_logits(self.mask_module(obj)))
 
 
 class ISTRHead(nn.Module):
@@ -142,19 +118,12 @@ class ISTRHead(nn.Module):
 
     def __init__(
         self,
-        num_classes: int,
-        num_stages: int,
-        hidden_dim: int,
-        num_heads: int,
-        feedforward_channels: int,
-        dynamic_channels: int,
-        roi_size: int,
-        num_cls_fcs: int,
-        num_reg_fcs: int,
-        num_mask_fcs: int,
-        mask_dim: int,
-        strides: Sequence[int] = (4, 8, 16, 32),
-        prior_prob: float = 0.01,
+        num_classes: int, num_stages: int, hidden_dim: int,
+        # ISTRStage
+        num_heads: int, feedforward_channels: int, dynamic_channels: int, roi_size: int, num_cls_fcs: int,
+        num_reg_fcs: int, num_mask_fcs: int, mask_dim: int,
+        # RoI pooler and classifier prior
+        strides: Sequence[int] = (4, 8, 16, 32), prior_prob: float = 0.01,
     ):
         super().__init__()
         self.head_series = nn.ModuleList(
@@ -263,42 +232,31 @@ class ISTR(FrameSegmenter):
     (``mask_encoding.*``), so building the model, resuming and evaluating never need the file.
     """
 
+    checkpoint_signature = "head.head_series."  # the official detectron2 name of the stages, kept
+
     def __init__(
         self,
-        num_classes: int = 80,
-        num_proposals: int = 300,
-        num_stages: int = 6,
-        backbone: Optional[Dict] = None,
-        hidden_dim: int = 256,
-        num_heads: int = 8,
-        feedforward_channels: int = 2048,
-        dynamic_channels: int = 64,
-        num_cls_fcs: int = 3,
-        num_reg_fcs: int = 3,
-        num_mask_fcs: int = 3,
-        roi_size: int = 7,
-        mask_dim: int = 60,
-        mask_size: int = 28,
-        mask_codec: Optional[str] = None,
-        loss_weights: Optional[Dict[str, float]] = None,
-        match_costs: Optional[Dict[str, float]] = None,
-        max_per_img: int = 100,
-        mask_threshold: float = 0.5,
-        class_names: Optional[Sequence[str]] = None,
-        pixel_mean: Sequence[float] = IMAGENET_PIXEL_MEAN,
-        pixel_std: Sequence[float] = IMAGENET_PIXEL_STD,
+        num_classes: int = 80, num_proposals: int = 300, num_stages: int = 6, backbone: Optional[Dict] = None,
+        # the stages
+        hidden_dim: int = 256, num_heads: int = 8, feedforward_channels: int = 2048, dynamic_channels: int = 64,
+        num_cls_fcs: int = 3, num_reg_fcs: int = 3, num_mask_fcs: int = 3, roi_size: int = 7,
+        # the PCA mask codec: mask_dim components of mask_size^2 box-relative masks, fitted into the file mask_codec
+        mask_dim: int = 60, mask_size: int = 28, mask_codec: Optional[str] = None,
+        # training: the set criterion
+        loss_weights: Optional[Dict[str, float]] = None, match_costs: Optional[Dict[str, float]] = None,
+        # inference and input
+        max_per_img: int = 100, mask_threshold: float = 0.5, class_names: Optional[Sequence[str]] = None,
+        pixel_mean: Sequence[float] = IMAGENET_PIXEL_MEAN, pixel_std: Sequence[float] = IMAGENET_PIXEL_STD,
     ):
-        super().__init__(num_classes, class_names, pixel_mean, pixel_std, size_divisibility=32)
+        super().__init__(num_classes, hidden_dim, max_per_img, mask_threshold, class_names, pixel_mean, pixel_std,
+                         size_divisibility=32)
         backbone_cfg = check_fpn_backbone_config(backbone, _DEFAULT_BACKBONE)
         if not 1 <= mask_dim <= mask_size * mask_size:
             raise ConfigError(f"model: mask_dim must be in 1..mask_size^2, got {mask_dim} (mask_size {mask_size})")
 
         self.num_proposals = num_proposals
         self.num_stages = num_stages
-        self.hidden_dim = hidden_dim
         self.mask_size = mask_size
-        self.max_per_img = max_per_img
-        self.mask_threshold = mask_threshold
 
         features = build_backbone(**backbone_cfg, fpn_channels=hidden_dim)
         self.backbone = features.body  # torchvision ResNet names
@@ -350,8 +308,6 @@ class ISTR(FrameSegmenter):
         """images: ImageBatch or list of [3, h, w] (0..255); targets: per image ``boxes`` [G, 4] xyxy,
         ``labels`` [G], ``masks`` bool [G, h, w] -> ({'s{stage}.loss_{cls,bbox,giou,feat,dice}': weighted loss},
         the FPN features, the last stage's matched predictions)."""
-        if targets is None:
-            raise ValueError("ISTR.forward computes training losses and needs targets; use predict()")
         if not self.mask_encoding.is_fitted():
             raise ConfigError(
                 "ISTR's mask codec is not loaded: set model.mask_codec to a file from tools/fit_mask_codec.py "
@@ -398,20 +354,10 @@ class ISTR(FrameSegmenter):
             keep = (det_boxes[:, 2] > det_boxes[:, 0]) & (det_boxes[:, 3] > det_boxes[:, 1])
             kept_queries = query_index[i][keep]
             mask_probs = self.mask_encoding.decode(mask_embeds[i, kept_queries])  # [n, 28, 28]
-            results.append(
-                make_instances(
-                    det_boxes[keep],
-                    top_scores[i][keep],
-                    labels[i][keep],
-                    mask_probs,
-                    input_size=(in_h, in_w),
-                    output_size=orig_sizes[i],
-                    mask_threshold=self.mask_threshold,
-                    defer_masks=defer_masks,
-                    embeds=obj_feats[i, kept_queries],
-                    query_index=kept_queries,
-                )
-            )
+            results.append(self.detections(
+                det_boxes[keep], top_scores[i][keep], labels[i][keep], mask_probs,
+                (in_h, in_w), orig_sizes[i], defer_masks,
+                embeds=obj_feats[i, kept_queries], query_index=kept_queries))
         return results, FeatureMaps(features, list(self.feature_strides), batch.image_sizes)
 
     # -- checkpoints and reporting ----------------------------------------------------------------

@@ -37,7 +37,7 @@ from ..postprocess import top_query_classes
 from ..roi_pool import MultiLevelRoIAlign
 from ..set_criterion import (BoxL1Loss, FocalClassLoss, GIoULoss, LossInputs, Matches, PredictionSet, SetCriterion,
                              matched, matched_targets)
-from ..sparse_cascade import init_full_image_boxes_, learned_boxes, refine_boxes, run_cascade
+from ..sparse_cascade import fc_norm_act, init_full_image_boxes_, learned_boxes, refine_boxes, run_cascade
 from .base import (
     IMAGENET_PIXEL_MEAN,
     IMAGENET_PIXEL_STD,
@@ -107,14 +107,6 @@ class FFN(nn.Module):
         return x + self.layers(x)
 
 
-def _fc_ln_relu(num_layers: int, dim: int) -> nn.Sequential:
-    """``num_layers`` x [Linear(no bias), LayerNorm, ReLU]: keys ``{3i}.weight``, ``{3i+1}.{weight,bias}``."""
-    layers: List[nn.Module] = []
-    for _ in range(num_layers):
-        layers += [nn.Linear(dim, dim, bias=False), nn.LayerNorm(dim), nn.ReLU(inplace=True)]
-    return nn.Sequential(*layers)
-
-
 class DIIHead(nn.Module):
     """Dynamic Instance Interactive head of one stage (mmdet ``DIIHead``), post-norm throughout.
 
@@ -129,14 +121,11 @@ class DIIHead(nn.Module):
 
     def __init__(
         self,
-        num_classes: int = 80,
-        in_channels: int = 256,
-        num_heads: int = 8,
-        feedforward_channels: int = 2048,
-        dynamic_channels: int = 64,
-        roi_size: int = 7,
-        num_cls_fcs: int = 1,
-        num_reg_fcs: int = 3,
+        num_classes: int = 80, in_channels: int = 256,
+        # self-attention, FFN and dynamic interaction
+        num_heads: int = 8, feedforward_channels: int = 2048, dynamic_channels: int = 64, roi_size: int = 7,
+        # class and box towers
+        num_cls_fcs: int = 1, num_reg_fcs: int = 3,
     ):
         super().__init__()
         self.num_classes = num_classes
@@ -149,9 +138,9 @@ class DIIHead(nn.Module):
         self.instance_interactive_conv_norm = nn.LayerNorm(in_channels)
         self.ffn = FFN(in_channels, feedforward_channels)
         self.ffn_norm = nn.LayerNorm(in_channels)
-        self.cls_fcs = _fc_ln_relu(num_cls_fcs, in_channels)
+        self.cls_fcs = fc_norm_act(num_cls_fcs, in_channels, lambda: nn.ReLU(inplace=True))
         self.fc_cls = nn.Linear(in_channels, num_classes)
-        self.reg_fcs = _fc_ln_relu(num_reg_fcs, in_channels)
+        self.reg_fcs = fc_norm_act(num_reg_fcs, in_channels, lambda: nn.ReLU(inplace=True))
         self.fc_reg = nn.Linear(in_channels, 4)
         self._init_weights()
 
@@ -166,24 +155,17 @@ class DIIHead(nn.Module):
     def forward(
         self, roi_feats: torch.Tensor, queries: torch.Tensor
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """roi_feats: [N*P, C, S, S] (image-major), queries: [N, P, C].
-
-        Returns cls_logits [N, P, K], box deltas [N, P, 4], obj_feat [N, P, C] (next query),
-        attn_feats [N, P, C] (query after self-attention; drives the mask head).
-        """
-        num_images, num_queries = queries.shape[:2]
+        """roi_feats: [N*P, C, S, S] (image-major), queries: [N, P, C] -> per RoI, image-major:
+        cls_logits [N*P, K], box deltas [N*P, 4], obj_feat [N*P, C] (next query), attn_feats [N*P, C] (query after
+        self-attention; drives the mask head)."""
         attn_feats = self.attention_norm(self.attention(queries))  # [N, P, C]
-        flat = attn_feats.reshape(num_images * num_queries, self.in_channels)  # [N*P, C]
+        flat = attn_feats.flatten(0, 1)  # [N*P, C]
         obj_feat = self.instance_interactive_conv_norm(flat + self.instance_interactive_conv(flat, roi_feats))
         obj_feat = self.ffn_norm(self.ffn(obj_feat))  # [N*P, C]
-        cls_logits = self.fc_cls(self.cls_fcs(obj_feat))
-        deltas = self.fc_reg(self.reg_fcs(obj_feat))
-        return (
-            cls_logits.view(num_images, num_queries, self.num_classes),
-            deltas.view(num_images, num_queries, 4),
-            obj_feat.view(num_images, num_queries, self.in_channels),
-            attn_feats,
-        )
+        # attn_feats leaves through a view of its own, not `flat`: the mask head's gradient then meets the box
+        # head's at the same node, in the order of the reference (bit-identical backward).
+        return (self.fc_cls(self.cls_fcs(obj_feat)), self.fc_reg(self.reg_fcs(obj_feat)), obj_feat,
+                attn_feats.flatten(0, 1))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -208,10 +190,7 @@ class DynamicMaskHead(nn.Module):
 
     def __init__(
         self,
-        num_classes: int = 80,
-        in_channels: int = 256,
-        dynamic_channels: int = 64,
-        roi_size: int = 14,
+        num_classes: int = 80, in_channels: int = 256, dynamic_channels: int = 64, roi_size: int = 14,
         num_convs: int = 4,
     ):
         super().__init__()
@@ -252,18 +231,11 @@ class QueryRoIHead(nn.Module):
 
     def __init__(
         self,
-        num_classes: int,
-        num_stages: int,
-        hidden_dim: int,
-        num_heads: int,
-        feedforward_channels: int,
-        dynamic_channels: int,
-        num_cls_fcs: int,
-        num_reg_fcs: int,
-        mask_num_convs: int,
-        box_roi_size: int,
-        mask_roi_size: int,
-        strides: Sequence[int] = (4, 8, 16, 32),
+        num_classes: int, num_stages: int, hidden_dim: int,
+        # DIIHead
+        num_heads: int, feedforward_channels: int, dynamic_channels: int, num_cls_fcs: int, num_reg_fcs: int,
+        # DynamicMaskHead and the RoI poolers
+        mask_num_convs: int, box_roi_size: int, mask_roi_size: int, strides: Sequence[int] = (4, 8, 16, 32),
     ):
         super().__init__()
         self.num_stages = num_stages
@@ -375,31 +347,24 @@ class QueryInst(FrameSegmenter):
     parameter so that tiny CPU configurations are possible.
     """
 
+    checkpoint_signature = "roi_head.mask_head."  # only QueryInst has a mask head in its RoI head
+
     def __init__(
         self,
-        num_classes: int = 80,
-        num_proposals: int = 100,
-        num_stages: int = 6,
-        backbone: Optional[Dict] = None,
-        hidden_dim: int = 256,
-        num_heads: int = 8,
-        feedforward_channels: int = 2048,
-        dynamic_channels: int = 64,
-        num_cls_fcs: int = 1,
-        num_reg_fcs: int = 3,
-        mask_num_convs: int = 4,
-        box_roi_size: int = 7,
+        num_classes: int = 80, num_proposals: int = 100, num_stages: int = 6, backbone: Optional[Dict] = None,
+        # the stages: DIIHead, DynamicMaskHead, RoI sizes
+        hidden_dim: int = 256, num_heads: int = 8, feedforward_channels: int = 2048, dynamic_channels: int = 64,
+        num_cls_fcs: int = 1, num_reg_fcs: int = 3, mask_num_convs: int = 4, box_roi_size: int = 7,
         mask_roi_size: int = 14,
-        loss_weights: Optional[Dict[str, float]] = None,
-        match_costs: Optional[Dict[str, float]] = None,
+        # training: the set criterion
+        loss_weights: Optional[Dict[str, float]] = None, match_costs: Optional[Dict[str, float]] = None,
         stage_loss_weights: Optional[Sequence[float]] = None,
-        max_per_img: int = 100,
-        mask_threshold: float = 0.5,
-        class_names: Optional[Sequence[str]] = None,
-        pixel_mean: Sequence[float] = IMAGENET_PIXEL_MEAN,
-        pixel_std: Sequence[float] = IMAGENET_PIXEL_STD,
+        # inference and input
+        max_per_img: int = 100, mask_threshold: float = 0.5, class_names: Optional[Sequence[str]] = None,
+        pixel_mean: Sequence[float] = IMAGENET_PIXEL_MEAN, pixel_std: Sequence[float] = IMAGENET_PIXEL_STD,
     ):
-        super().__init__(num_classes, class_names, pixel_mean, pixel_std, size_divisibility=32)
+        super().__init__(num_classes, hidden_dim, max_per_img, mask_threshold, class_names, pixel_mean, pixel_std,
+                         size_divisibility=32)
         backbone_cfg = check_fpn_backbone_config(backbone, _DEFAULT_BACKBONE)
         if stage_loss_weights is None:
             stage_loss_weights = [1.0] * num_stages
@@ -408,9 +373,6 @@ class QueryInst(FrameSegmenter):
 
         self.num_proposals = num_proposals
         self.num_stages = num_stages
-        self.hidden_dim = hidden_dim
-        self.max_per_img = max_per_img
-        self.mask_threshold = mask_threshold
         self.stage_loss_weights = [float(w) for w in stage_loss_weights]
 
         features = build_backbone(**backbone_cfg, fpn_channels=hidden_dim)
@@ -445,8 +407,6 @@ class QueryInst(FrameSegmenter):
         """images: ImageBatch or list of [3, h, w] (0..255); targets: per image ``boxes`` [G, 4] xyxy,
         ``labels`` [G], ``masks`` bool [G, h, w] -> ({'s{stage}.loss_{cls,bbox,giou,mask}': weighted loss},
         the FPN features, the last stage's matched predictions)."""
-        if targets is None:
-            raise ValueError("QueryInst.forward computes training losses and needs targets; use predict()")
         batch = self.preprocess(images)
         targets = self.targets_to_device(targets)
         features = self.extract_features(batch.tensor)
@@ -499,20 +459,10 @@ class QueryInst(FrameSegmenter):
         results = []
         for i in range(num_images):
             mask_probs = mask_logits[i][inverse[i], labels[i]].sigmoid()  # [k, 28, 28]
-            results.append(
-                make_instances(
-                    boxes[i, query_index[i]],
-                    top_scores[i],
-                    labels[i],
-                    mask_probs,
-                    input_size=batch.image_sizes[i],
-                    output_size=orig_sizes[i],
-                    mask_threshold=self.mask_threshold,
-                    defer_masks=defer_masks,
-                    embeds=obj_feats[i, query_index[i]],
-                    query_index=query_index[i],
-                )
-            )
+            results.append(self.detections(
+                boxes[i, query_index[i]], top_scores[i], labels[i],
+                mask_probs, batch.image_sizes[i], orig_sizes[i], defer_masks,
+                embeds=obj_feats[i, query_index[i]], query_index=query_index[i]))
         return results, FeatureMaps(features, list(self.feature_strides), batch.image_sizes)
 
     # -- checkpoints and reporting --------------------------------------------------------------

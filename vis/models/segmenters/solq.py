@@ -41,7 +41,7 @@ from torch import nn
 from torchvision.ops import box_convert
 
 from ...config import check_kwargs
-from ...data.coco_classes import COCO_THING_IDS, NUM_COCO_ID_SLOTS  # row COCO_THING_IDS[label] of the 91-slot head
+from ...coco_classes import COCO_THING_IDS, NUM_COCO_ID_SLOTS  # row COCO_THING_IDS[label] of the 91-slot head
 from ...errors import ConfigError
 from ...structures import ImageBatch, Instances
 from ..backbone import ResNetTrunk, build_resnet
@@ -150,35 +150,28 @@ class SOLQ(FrameSegmenter):
     batch only to its largest image, with the padding mask, as the official ``nested_tensor_from_tensor_list``.
     """
 
+    checkpoint_signature = "vector_embed."  # the DCT mask-vector MLP
+    backbone_prefix = "backbone.0.body."  # DETR's Joiner(Backbone(body=ResNet), position encoding)
+
     def __init__(
         self,
-        num_classes: int = 80,
-        num_queries: int = 300,
-        backbone: Optional[Dict] = None,
-        hidden_dim: int = 384,
-        num_heads: int = 8,
-        enc_layers: int = 6,
-        dec_layers: int = 6,
-        dim_feedforward: int = 1024,
-        dropout: float = 0.1,
-        num_feature_levels: int = 4,
-        enc_n_points: int = 4,
+        num_classes: int = 80, num_queries: int = 300, backbone: Optional[Dict] = None,
+        # the Deformable DETR transformer
+        hidden_dim: int = 384, num_heads: int = 8, enc_layers: int = 6, dec_layers: int = 6,
+        dim_feedforward: int = 1024, dropout: float = 0.1, num_feature_levels: int = 4, enc_n_points: int = 4,
         dec_n_points: int = 4,
-        vector_hidden_dim: int = 1024,
-        mask_size: int = 128,
-        n_keep: int = 256,
-        loss_weights: Optional[Dict[str, float]] = None,
-        match_costs: Optional[Dict[str, float]] = None,
+        # the DCT mask vectors: the first n_keep zig-zag coefficients of mask_size^2 box-relative masks
+        vector_hidden_dim: int = 1024, mask_size: int = 128, n_keep: int = 256,
+        # training: the set criterion
+        loss_weights: Optional[Dict[str, float]] = None, match_costs: Optional[Dict[str, float]] = None,
         focal_alpha: float = 0.25,
-        max_per_img: int = 100,
-        mask_threshold: float = 0.5,
-        class_names: Optional[Sequence[str]] = None,
-        pixel_mean: Sequence[float] = IMAGENET_PIXEL_MEAN,
-        pixel_std: Sequence[float] = IMAGENET_PIXEL_STD,
-        size_divisibility: int = 1,
-        unused_labels: Optional[Sequence[int]] = None,
+        # inference and input
+        max_per_img: int = 100, mask_threshold: float = 0.5, class_names: Optional[Sequence[str]] = None,
+        pixel_mean: Sequence[float] = IMAGENET_PIXEL_MEAN, pixel_std: Sequence[float] = IMAGENET_PIXEL_STD,
+        size_divisibility: int = 1, unused_labels: Optional[Sequence[int]] = None,
     ):
-        super().__init__(num_classes, class_names, pixel_mean, pixel_std, size_divisibility=size_divisibility)
+        super().__init__(num_classes, hidden_dim, max_per_img, mask_threshold, class_names, pixel_mean, pixel_std,
+                         size_divisibility=size_divisibility)
         unused = sorted({int(label) for label in (unused_labels or ())})
         if any(not 0 <= label < num_classes for label in unused):
             raise ConfigError(f"model unused_labels must lie in 0..{num_classes - 1}, got {unused}")
@@ -195,11 +188,8 @@ class SOLQ(FrameSegmenter):
             raise ConfigError(f"model hidden_dim {hidden_dim} must be divisible by num_heads {num_heads} and by 4")
 
         self.num_queries = num_queries
-        self.hidden_dim = hidden_dim
         self.num_feature_levels = num_feature_levels
         self.dec_layers = dec_layers
-        self.max_per_img = max_per_img
-        self.mask_threshold = mask_threshold
 
         # Registration order follows the reference's __init__ (transformer first), so names and init match.
         self.transformer = DeformableTransformer(
@@ -315,8 +305,6 @@ class SOLQ(FrameSegmenter):
         """images: ImageBatch or list of [3, h, w] (0..255); targets: per image ``boxes`` [G, 4] xyxy, ``labels``
         [G], ``masks`` bool [G, h, w] -> ({'s{layer}.loss_{cls,bbox,giou,vector}': weighted loss}, the encoder
         memory maps, the last layer's matched predictions)."""
-        if targets is None:
-            raise ValueError("SOLQ.forward computes training losses and needs targets; use predict()")
         batch = self.preprocess(images)
         targets = self.targets_to_device(targets)
         enc, out = self._run(batch)
@@ -366,20 +354,10 @@ class SOLQ(FrameSegmenter):
         results = []
         for i in range(len(batch)):
             masks = self.codec.decode(vectors[i, query_index[i]])  # [k, S, S] in {0, 1}
-            results.append(
-                make_instances(
-                    boxes[i, query_index[i]],
-                    top_scores[i],
-                    labels[i],
-                    masks,
-                    input_size=batch.image_sizes[i],
-                    output_size=orig_sizes[i],
-                    mask_threshold=self.mask_threshold,  # of the binary mask (detectron2 paste_masks_in_image: 0.5)
-                    defer_masks=defer_masks,
-                    embeds=hidden[i, query_index[i]],
-                    query_index=query_index[i],
-                )
-            )
+            results.append(self.detections(
+                boxes[i, query_index[i]], top_scores[i], labels[i],
+                masks, batch.image_sizes[i], orig_sizes[i], defer_masks,
+                embeds=hidden[i, query_index[i]], query_index=query_index[i]))
         return results, FeatureMaps(enc.maps(), list(self.feature_strides), batch.image_sizes)
 
     # -- checkpoints and reporting --------------------------------------------------------------
