@@ -31,7 +31,7 @@ def test_label_space_errors():
 def test_model_label_map_identity_table_names_and_errors():
     from vis.coco_classes import COCO_CLASSES, coco_id_slot_names
     from vis.data.label_space import model_label_map
-    from vis.data.ytvis import ytvis_categories
+    from vis.data.ytvis_classes import ytvis_categories
 
     shapes = [{"id": i + 1, "name": n} for i, n in enumerate(["circle", "square", "triangle"])]
     assert model_label_map(["circle", "square", "triangle"], shapes) == ({0: 1, 1: 2, 2: 3}, None)

@@ -19,7 +19,8 @@ from vis.errors import DataError, VisError
 from vis.evaluation.submission import validate_results
 from vis.io.render import color_for_track, render_frame
 from vis.io.sinks import output_path
-from vis.io.video import FrameReader, VideoWriter, open_frame_source
+from vis.io.video import FrameReader, open_frame_source
+from vis.io.video_writer import VideoWriter
 from vis.structures import Instances
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -788,7 +789,8 @@ def test_real_looking_h264_clip_through_the_bundled_model(tmp_path):
 def test_annotated_video_rate_is_capped_relative_to_the_input(tmp_path):
     """Noise at CRF 23 costs many times the cap; with ``max_bit_rate`` the file stays near rate x duration."""
     from vis.io.sinks import MAX_RATE_OVER_INPUT, annotated_rate_cap
-    from vis.io.video import VideoWriter, open_frame_source
+    from vis.io.video import open_frame_source
+    from vis.io.video_writer import VideoWriter
 
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (128, 160, 3), dtype=np.uint8) for _ in range(50)]  # 2 s at 25 fps

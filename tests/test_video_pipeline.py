@@ -200,7 +200,7 @@ def test_zero_shot_submission_of_a_coco_model_through_the_class_table(shapes, tm
     import torch
 
     from vis.config import load_config
-    from vis.data.ytvis import COCO_TO_YTVIS_2019, ytvis_categories
+    from vis.data.ytvis_classes import COCO_TO_YTVIS_2019, ytvis_categories
     from vis.engine.checkpoint import save_checkpoint
     from vis.models import build_model
 

@@ -12,18 +12,9 @@ from vis.data import DATASETS, build_dataset
 from vis.data.pairs import PseudoVideoPairs, collate_pairs
 from vis.data.synthetic import make_coco_split, make_ytvis_split
 from vis.data.transforms import RandomChoiceResize, RandomFlip, Resize
-from vis.data.ytvis import (
-    COCO_TO_YTVIS_2019,
-    COCO_TO_YTVIS_2021,
-    YTVIS_2019_CLASSES,
-    YTVIS_2021_CLASSES,
-    YTVISDataset,
-    default_img_dir,
-    detect_year,
-    load_ytvis,
-    ref_frame_candidates,
-    ytvis_categories,
-)
+from vis.data.ytvis import YTVISDataset, default_img_dir, load_ytvis, ref_frame_candidates
+from vis.data.ytvis_classes import (COCO_TO_YTVIS_2019, COCO_TO_YTVIS_2021, YTVIS_2019_CLASSES, YTVIS_2021_CLASSES,
+                                    detect_year, ytvis_categories)
 from vis.errors import ConfigError, DataError
 from vis.structures import ImageBatch
 

@@ -18,7 +18,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from vis.cli import run_tool  # noqa: E402
-from vis.errors import VisError  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -34,16 +33,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def job():
-        if args.mask_size < 2 or not 1 <= args.dim <= args.mask_size ** 2:
-            raise VisError(f"need --mask-size >= 2 and 1 <= --dim <= mask_size^2, got {args.dim} and {args.mask_size}")
-        if args.max_instances is not None and args.max_instances <= args.dim:
-            raise VisError(f"--max-instances must be larger than --dim ({args.dim})")
-        from pipelines.mask_codec import fit_codec_from_coco
-        from vis.models.pca_codec import save_codec
+        from pipelines.mask_codec import fit_codec_file
 
-        fitted = fit_codec_from_coco(args.ann_file, dim=args.dim, mask_size=args.mask_size, seed=args.seed,
-                                     max_instances=args.max_instances, progress=not args.no_progress)
-        save_codec(args.out, fitted)
+        fitted = fit_codec_file(args.ann_file, args.out, dim=args.dim, mask_size=args.mask_size, seed=args.seed,
+                                max_instances=args.max_instances, progress=not args.no_progress)
         kept = float(fitted["explained_variance_ratio"].sum())
         print(f"wrote {args.out}: {args.dim} components of {args.mask_size}x{args.mask_size} masks from "
               f"{fitted['num_instances']} instances ({100 * kept:.1f}% of the logit variance)")

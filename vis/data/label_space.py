@@ -30,7 +30,7 @@ def named_categories(name: str) -> List[Dict[str, Any]]:
         return [{"id": i, "name": n} for i, n in enumerate(coco_id_slot_names())]
     if name not in NAMED_CLASSES:
         raise ConfigError(f"unknown class list '{name}' (known: {', '.join(NAMED_CLASSES)})")
-    from .ytvis import ytvis_categories  # the tables live with the YouTube-VIS dataset
+    from .ytvis_classes import ytvis_categories
 
     return ytvis_categories(name)
 
@@ -48,7 +48,7 @@ def config_class_names(names: Any) -> Optional[List[str]]:
 
 
 def _named_class_map(name: str) -> Mapping[int, int]:
-    from . import ytvis
+    from . import ytvis_classes as ytvis
 
     tables = {"coco_to_ytvis2019": ytvis.COCO_TO_YTVIS_2019, "coco_to_ytvis2021": ytvis.COCO_TO_YTVIS_2021}
     if name not in tables:
@@ -115,13 +115,13 @@ def model_label_map(model_names: Sequence[str], categories: Sequence[Mapping[str
     1. the same class names in the same order (the model was trained on this label space), or a model without
        class names and as many classes as categories: label i -> the i-th category by id;
     2. a COCO model (80 COCO names, or the 91 COCO-id slots) on YouTube-VIS 2019 / 2021: the class tables of
-       `vis.data.ytvis` (zero-shot; e.g. car -> sedan in 2019, classes with no YouTube-VIS counterpart dropped);
+       `vis.data.ytvis_classes` (zero-shot; e.g. car -> sedan in 2019, classes with no YouTube-VIS counterpart dropped);
     3. otherwise by name (case and '_' / ' ' ignored): each model class whose name is a category's name.
 
     No class in common is a one-line ConfigError naming both label spaces (e.g. the 6-class demo model on a
     5-category file of other names).
     """
-    from . import ytvis
+    from . import ytvis_classes as ytvis
     from ..coco_classes import COCO_CLASSES, coco_category_id
 
     cats = sorted(categories, key=lambda c: int(c["id"]))

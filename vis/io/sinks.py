@@ -53,7 +53,7 @@ from ..errors import VisError
 from ..formats import encode_masks_rle
 from ..structures import Instances, to_numpy
 from .render import render_frame
-from .video import VideoWriter
+from .video_writer import VideoWriter
 
 VIDEO_ID = 1  # the one video of a YouTube-VIS result file written for a single clip
 

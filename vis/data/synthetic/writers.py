@@ -1,4 +1,4 @@
-"""Writing files safely: JPEG frames, the demo and long mp4s (through `vis.io.video.VideoWriter`), a split's
+"""Writing files safely: JPEG frames, the demo and long mp4s (through `vis.io.video_writer.VideoWriter`), a split's
 folder swapped into place in one rename, and the argument checks every writer applies first.
 
 Shared by the dataset writers (`datasets`) and the video writers here, so that bad input is one ConfigError
@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from ...errors import ConfigError, VisError
 from ...io.files import atomic_write_json
-from ...io.video import VideoWriter
+from ...io.video_writer import VideoWriter
 from .annotations import LICENSES, TrackRecorder, dataset_info, video_annotations
 from .scenes import render_video, sample_demo_scene
 from .shapes import CATEGORIES

@@ -45,16 +45,8 @@ from ..roi_pool import MultiLevelRoIAlign
 from ..set_criterion import (BoxL1Loss, FocalClassLoss, GIoULoss, LossInputs, Matches, PredictionSet, SetCriterion,
                              matched, matched_targets)
 from ..sparse_cascade import fc_norm_act, init_full_image_boxes_, learned_boxes, refine_boxes, run_cascade
-from .base import (
-    IMAGENET_PIXEL_MEAN,
-    IMAGENET_PIXEL_STD,
-    FeatureMaps,
-    FrameSegmenter,
-    Images,
-    MatchedPredictions,
-    make_instances,
-    merge_weights,
-)
+from .base import (IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, FeatureMaps, FrameSegmenter, Images, MatchedPredictions,
+                   merge_weights)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,5 +1,9 @@
 """QueryInst (Fang et al., ICCV 2021) as implemented in mmdetection 3.x (reference_models.md §1).
 
+About 500 lines on purpose: one paper's model in one file that reads top to bottom (proposals, box head, mask
+head, cascade, mask loss, the segmenter, checkpoint conversion); what it shares with ISTR and SOLQ lives in
+`vis.models.sparse_cascade`, `set_criterion`, `postprocess` and `segmenters.base`.
+
 P learned queries, each with a learned box, are refined by ``num_stages`` cascaded stages. Each stage:
 
 1. pools 7x7 RoI features at its input boxes (detached, except the learned initial boxes at stage 0);
@@ -38,16 +42,8 @@ from ..roi_pool import MultiLevelRoIAlign
 from ..set_criterion import (BoxL1Loss, FocalClassLoss, GIoULoss, LossInputs, Matches, PredictionSet, SetCriterion,
                              matched, matched_targets)
 from ..sparse_cascade import fc_norm_act, init_full_image_boxes_, learned_boxes, refine_boxes, run_cascade
-from .base import (
-    IMAGENET_PIXEL_MEAN,
-    IMAGENET_PIXEL_STD,
-    FeatureMaps,
-    FrameSegmenter,
-    Images,
-    MatchedPredictions,
-    make_instances,
-    merge_weights,
-)
+from .base import (IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, FeatureMaps, FrameSegmenter, Images, MatchedPredictions,
+                   merge_weights)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ GT mask cut by its GT box, resized to 128x128 (aligned RoIAlign, >= 0.5), DCT-en
 
 Inference: top ``max_per_img`` (query, class) pairs of the last layer's sigmoid scores (no NMS, no threshold);
 boxes scaled to the output size; the vector is decoded to a 128x128 mask with the adaptive (max+min)/2 threshold
-and pasted into the box at the output size (`make_instances`).
+and pasted into the box at the output size (`FrameSegmenter.detections`).
 
 State-dict keys mirror the official checkpoint: ``backbone.0.body.*`` (torchvision ResNet names; ``backbone.1``
 is the parameter-free position encoding), ``input_proj.{l}.{0,1}``, ``query_embed``, ``transformer.*``,
@@ -52,15 +52,7 @@ from ..matcher import HungarianMatcher
 from ..postprocess import top_query_classes
 from ..set_criterion import (BoxL1Loss, FocalClassLoss, GIoULoss, LossInputs, MatchedPredictions, Matches,
                              PredictionSet, SetCriterion, matched, matched_targets)
-from .base import (
-    IMAGENET_PIXEL_MEAN,
-    IMAGENET_PIXEL_STD,
-    FeatureMaps,
-    FrameSegmenter,
-    Images,
-    make_instances,
-    merge_weights,
-)
+from .base import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, FeatureMaps, FrameSegmenter, Images, merge_weights
 
 
 # ------------------------------------------------------------------------------------------------
