@@ -12,10 +12,10 @@ import pytest
 import torch
 from torchvision.ops import box_convert
 
+from inputs import TINY_SOLQ, make_empty_target, make_two_rectangles
 from vis.data import collate
 from vis.data.synthetic import make_coco_split, make_ytvis_split
 from vis.engine.loading import load_checkpoint
-from inputs import make_empty_target, make_two_rectangles
 from vis.errors import ConfigError
 from vis.models import SEGMENTERS, SOLQ, build_model
 from vis.models.dct_codec import zigzag_order
@@ -24,22 +24,10 @@ from vis.models.segmenters.solq import COCO_THING_IDS
 from vis.structures import Instances
 from vis.utils.model_info import model_param_info
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAIN_TOOL = os.path.join(REPO, "tools", "train.py")
 
-TINY = dict(
-    num_classes=3,
-    num_queries=12,
-    backbone=dict(depth=18, frozen_stages=1, norm="bn", norm_eval=True),
-    hidden_dim=64,
-    num_heads=4,
-    enc_layers=2,
-    dec_layers=3,
-    dim_feedforward=128,
-    dropout=0.0,
-    vector_hidden_dim=64,
-    max_per_img=15,
-)
+TINY = TINY_SOLQ
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from vis.data import synthetic
 from vis.errors import ConfigError
 from vis.formats import encode_mask_uncompressed_rle
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SIZE = dict(min_size=96, max_size=128)  # small images keep the tests fast
 VIDEO = dict(num_frames=(6, 6), height=96, width=128)
 

@@ -19,7 +19,7 @@ from vis.evaluation.submission import (
 )
 from vis.evaluation.ytvis_eval import TABLE_KEYS
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 H, W = 20, 30
 LENGTHS = {1: 4, 2: 5}
 

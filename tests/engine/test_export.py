@@ -5,7 +5,7 @@ import sys
 import pytest
 import torch
 
-from test_video_segmenter import VIDEO
+from inputs import TINY_VIDEO_SEGMENTER as VIDEO
 from vis.engine.checkpoint import read_checkpoint, save_checkpoint
 from vis.engine.export import quantize_int8
 from vis.engine.loading import load_checkpoint
@@ -64,7 +64,7 @@ def test_export_bad_input_exits_2(tmp_path):
 @pytest.mark.parametrize("source", ["video_queryinst", "solq"])
 def test_backbone_only_export_starts_another_models_training(tmp_path, source):
     """--backbone-only -> a torchvision ResNet state dict that another segmenter's backbone.pretrained loads."""
-    from test_solq import TINY as SOLQ_TINY
+    from inputs import TINY_SOLQ as SOLQ_TINY
 
     torch.manual_seed(0)
     src_cfg = VIDEO if source == "video_queryinst" else dict(type="SOLQ", **SOLQ_TINY)

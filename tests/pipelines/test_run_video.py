@@ -23,7 +23,7 @@ from vis.io.video import FrameReader, open_frame_source
 from vis.io.video_writer import VideoWriter
 from vis.structures import Instances
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOL = os.path.join(REPO, "tools", "run_video.py")
 NUM_FRAMES, HEIGHT, WIDTH = 12, 64, 80
 FINAL_NAMES = ("clip.vis.mp4", "clip.ytvis.json", "clip.frames.jsonl", "clip.mot.txt")
@@ -437,14 +437,14 @@ OTHER_SEGMENTERS = {
 @pytest.mark.parametrize("kind", sorted(OTHER_SEGMENTERS))
 def test_istr_and_solq_run_through_the_same_pipeline(kind, clip, tmp_path):
     """A VideoSegmenter around ISTR or SOLQ needs no pipeline change: outputs valid, names from the checkpoint."""
-    from test_istr import _rectangle_masks
+    from inputs import rectangle_masks
     from vis.config import load_config
     from vis.engine.checkpoint import save_checkpoint
     from vis.models import build_model
     from vis.models.pca_codec import fit_pca_codec, save_codec
 
     codec = str(tmp_path / "codec.pth")
-    save_codec(codec, fit_pca_codec([_rectangle_masks(num=200)], dim=60, seed=0))
+    save_codec(codec, fit_pca_codec([rectangle_masks(num=200)], dim=60, seed=0))
     config = tmp_path / f"{kind.lower()}_vis.py"
     config.write_text(TINY_CONFIG.replace(
         "segmenter=dict(type='QueryInst', num_classes=6, num_proposals=10, num_stages=2,\n"

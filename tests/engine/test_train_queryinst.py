@@ -13,7 +13,7 @@ import torch
 
 from vis.data.synthetic import make_coco_split
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(REPO, "configs", "shapes", "queryinst_tiny_shapes.py")
 TRAIN_TOOL = os.path.join(REPO, "tools", "train.py")
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 from torchvision.ops import generalized_box_iou
 
+from inputs import rectangle_masks
 from official_layouts import to_detectron2_istr
 from vis.data import collate
 from vis.data.synthetic import make_coco_split
@@ -24,7 +25,7 @@ from vis.models.set_criterion import LossInputs
 from vis.structures import Instances
 from vis.utils.model_info import model_param_info
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PYTHON = sys.executable
 R50_HEAD_PARAMS = 81_486_432  # reference_models.md §3.1: 80 classes, 300 proposals, 6 stages
 
@@ -45,28 +46,10 @@ TINY = dict(
 )
 
 
-def _rectangle_masks(num=400, size=28, seed=0):
-    """Random axis-aligned boxes and ellipses inside a 28x28 box frame: enough variety for a 60-d basis."""
-    gen = torch.Generator().manual_seed(seed)
-    ys, xs = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
-    masks = []
-    for i in range(num):
-        x1, y1 = torch.randint(0, size // 2, (2,), generator=gen).tolist()
-        x2, y2 = torch.randint(size // 2 + 1, size + 1, (2,), generator=gen).tolist()
-        if i % 2:
-            cx, cy, rx, ry = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) / 2, (y2 - y1) / 2
-            masks.append((((xs - cx) / rx) ** 2 + ((ys - cy) / ry) ** 2 <= 1).float())
-        else:
-            m = torch.zeros(size, size)
-            m[y1:y2, x1:x2] = 1
-            masks.append(m)
-    return torch.stack(masks)
-
-
 @pytest.fixture(scope="module")
 def codec_file(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("codec") / "rect_pca60.pth")
-    save_codec(path, fit_pca_codec([_rectangle_masks()], dim=60, seed=0))
+    save_codec(path, fit_pca_codec([rectangle_masks()], dim=60, seed=0))
     return path
 
 
@@ -258,7 +241,7 @@ def test_criterion_follows_the_reference_formulas(codec_file):
         "mask_embeds": torch.randn(1, 3, 60, generator=gen),
     }
     target = {"labels": torch.tensor([2, 0]), "boxes": torch.tensor([[25.0, 15, 95, 75], [12.0, 8, 48, 44]])}
-    gt_masks = [_rectangle_masks(2, seed=4)]
+    gt_masks = [rectangle_masks(2, seed=4)]
     matches = [(torch.tensor([0, 2]), torch.tensor([1, 0]))]
     whwh = torch.tensor([[[100.0, 80, 100, 80]]])
     inputs = LossInputs([target], [(80, 100)], {"gt_masks": gt_masks})

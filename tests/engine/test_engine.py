@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
@@ -468,7 +468,7 @@ def _env():
 def test_two_process_ddp_ranks_end_identical(tmp_path):
     work_dir = tmp_path / "ddp"
     script = tmp_path / "ddp_train.py"
-    script.write_text(DDP_SCRIPT.format(repo=REPO, tests=os.path.join(REPO, "tests"), work_dir=str(work_dir)))
+    script.write_text(DDP_SCRIPT.format(repo=REPO, tests=os.path.join(REPO, "tests", "engine"), work_dir=str(work_dir)))
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)],
         capture_output=True, text=True, timeout=120, env=_env(),

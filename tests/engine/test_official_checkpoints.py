@@ -40,11 +40,11 @@ def write_config(path, model, extra=""):
 
 @pytest.fixture(scope="module")
 def codec(tmp_path_factory):
-    from test_istr import _rectangle_masks
+    from inputs import rectangle_masks
     from vis.models.pca_codec import fit_pca_codec, save_codec
 
     path = str(tmp_path_factory.mktemp("codec") / "pca60.pth")
-    save_codec(path, fit_pca_codec([_rectangle_masks(num=200)], dim=60, seed=0))
+    save_codec(path, fit_pca_codec([rectangle_masks(num=200)], dim=60, seed=0))
     return path
 
 
@@ -186,7 +186,7 @@ def test_official_configs_name_coco_classes_and_the_query_tracker():
     from vis.config import load_config
     from vis.models import build_model
 
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     for name, slots in (("queryinst/queryinst_r50_fpn_1x_coco.py", 80), ("istr/istr_r50_fpn_3x_coco.py", 80),
                         ("solq/solq_r50_coco.py", 80), ("solq/solq_r50_91slots_coco.py", 91)):
         cfg = load_config(os.path.join(repo, "configs", name))

@@ -23,7 +23,7 @@ from vis.models.pca_codec import (
 from vis.data.synthetic import make_coco_split
 from pipelines.mask_codec import coco_box_masks, fit_codec_from_coco
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOL = os.path.join(REPO, "tools", "fit_mask_codec.py")
 
 

@@ -14,7 +14,7 @@ import pytest
 from vis.data.synthetic import make_coco_split, make_ytvis_split
 from vis.evaluation.submission import validate_submission_zip
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VIS_CONFIG = os.path.join(REPO, "configs", "shapes", "queryinst_vis_tiny_shapes.py")
 
 

@@ -8,10 +8,7 @@ from vis.models import build_model
 from vis.models.segmenters.base import FeatureMaps
 from vis.models.track_head import TrackHead
 
-TINY_SEGMENTER = dict(type="QueryInst", num_classes=3, num_proposals=10, num_stages=2,
-                      backbone=dict(depth=18, frozen_stages=1, norm_eval=True), hidden_dim=32, num_heads=4,
-                      feedforward_channels=64, dynamic_channels=8, num_reg_fcs=1, mask_num_convs=1, max_per_img=8)
-VIDEO = dict(type="VideoSegmenter", segmenter=TINY_SEGMENTER, track_head=dict(fc_channels=64))
+from inputs import TINY_QUERYINST_CONFIG as TINY_SEGMENTER, TINY_VIDEO_SEGMENTER as VIDEO
 
 
 def frame(shift, ids):

@@ -14,7 +14,7 @@ import pipelines.evaluate as evaluate
 from vis.errors import VisError
 from vis.structures import Instances
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SIZES = {1: (96, 128), 2: (120, 90), 3: (64, 64)}  # image id -> (H, W)
 CAT_IDS = [2, 9]
 
