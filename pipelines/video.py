@@ -28,6 +28,7 @@ from vis.engine.checkpoint import resolve_checkpoint
 from vis.errors import VisError
 from vis.inference import (build_preprocess, build_video_tracker, check_amp, load_video_model, resolve_device,
                            track_video)
+from vis.io.files import make_writable_dir
 from vis.io.sink_thread import SinkThread, close_sinks
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -106,15 +107,6 @@ def _check_outputs(outputs: Sequence[str]) -> Tuple[str, ...]:
     return outputs
 
 
-def _make_out_dir(out_dir: str) -> None:
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-    except OSError as exc:
-        raise VisError(f"cannot create output directory {out_dir}: {exc.strerror or exc}") from None
-    if not os.access(out_dir, os.W_OK | os.X_OK):
-        raise VisError(f"output directory {out_dir} is not writable")
-
-
 def _make_sinks(outputs: Sequence[str], out_dir: str, source: Any, class_names: Sequence[str]) -> List[Any]:
     from vis.io.sinks import FramesJsonlSink, MOTSink, VisVideoSink, YTVISSink
     from vis.tracking import VideoResultAccumulator
@@ -185,7 +177,7 @@ def run_video(path: str, config: Optional[str] = None, checkpoint: Optional[str]
         model, class_names = loaded.model, loaded.class_names
         frame_tracker = build_video_tracker(loaded.tracker_cfg, score_thr)
         preprocess = build_preprocess(loaded.cfg)
-        _make_out_dir(out_dir)
+        make_writable_dir(out_dir, "output directory")
         for stale in remove_stale_temp_files(out_dir, source.name):
             print(f"removed {stale}, left by an earlier run that was killed", file=sys.stderr)
         sinks = _make_sinks(outputs, out_dir, source, class_names)

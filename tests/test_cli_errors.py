@@ -6,6 +6,8 @@ import subprocess
 import sys
 
 import pytest
+
+from assertions import assert_one_line_error
 import torch
 
 from vis.data.synthetic import make_coco_split
@@ -30,15 +32,6 @@ def run_tool(tool, *args):
     proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", tool), *map(str, args)], cwd=REPO,
                           capture_output=True, text=True, timeout=300)
     return proc
-
-
-def assert_one_line_error(proc, *needles):
-    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
-    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, proc.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def test_train_unknown_config_key(coco, tmp_path):

@@ -12,6 +12,8 @@ import threading
 import cv2
 import numpy as np
 import pytest
+
+from assertions import assert_one_line_error
 import torch
 
 from vis.data.synthetic import CLASS_NAMES, write_demo_video
@@ -241,15 +243,6 @@ def test_video_writer_is_atomic(tmp_path):
 
 
 # -- bad input -------------------------------------------------------------------------------------
-def assert_one_line_error(proc, *needles):
-    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
-    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, proc.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-
-
 def test_bad_inputs_exit_2_with_one_line(model_files, clip, tmp_path):
     config, checkpoint = model_files
     model = ["--config", config, "--checkpoint", checkpoint, "--device", "cpu"]

@@ -8,7 +8,6 @@ dataset) are used as they are instead of being built.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from typing import Any, Callable, Dict, Mapping, Optional
 
@@ -18,7 +17,8 @@ from torch.utils.data import Dataset
 
 from ..config import to_plain
 from ..data import build_dataset, collate
-from ..errors import ConfigError, DataError, VisError
+from ..errors import ConfigError, DataError
+from ..io.files import make_writable_dir
 from ..models import build_model
 from . import dist
 from .logger import setup_logging
@@ -58,22 +58,6 @@ def check_runtime(cfg: Mapping[str, Any]) -> Dict[str, Any]:
     return runtime
 
 
-def check_work_dir(work_dir: str) -> str:
-    """Create ``work_dir`` and prove it is writable; `VisError` (one line) otherwise."""
-    try:
-        os.makedirs(work_dir, exist_ok=True)
-    except OSError as exc:
-        raise VisError(f"cannot create work dir {work_dir}: {exc.strerror or exc}") from None
-    probe = os.path.join(work_dir, f".write_test.{os.getpid()}")
-    try:
-        with open(probe, "w") as f:
-            f.write("ok")
-        os.remove(probe)
-    except OSError as exc:
-        raise VisError(f"work dir {work_dir} is not writable: {exc.strerror or exc}") from None
-    return work_dir
-
-
 def name_classes(model: nn.Module, dataset: Dataset) -> None:
     """Give the model the training set's class names (they travel in checkpoint meta, so inference tools can
     label results); a class count that differs from the model's is a one-line ConfigError."""
@@ -100,7 +84,7 @@ def build_trainer(cfg: Any, work_dir: str, resume: Any = False, load_from: Optio
     runtime = check_runtime(cfg)
     rank, world_size, local_rank = dist.init_distributed()
     device = torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
-    check_work_dir(work_dir)
+    make_writable_dir(work_dir, "work dir")
     setup_logging(work_dir, main_process=rank == 0, use_tqdm=bool(runtime["progress_bar"]) and rank == 0)
     log = logging.getLogger("vis.train")
     amp = bool(amp or runtime["amp"])

@@ -22,6 +22,23 @@ def check_can_write(path: str) -> None:
         raise VisError(f"cannot write {path}: {directory} is not a writable folder")
 
 
+def make_writable_dir(path: str, what: str = "folder") -> str:
+    """Create the folder ``path`` (a work dir, an output folder) and prove it is writable by writing a probe file;
+    a one-line `VisError` naming ``what`` otherwise."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise VisError(f"cannot create {what} {path}: {exc.strerror or exc}") from None
+    probe = os.path.join(path, f".write_test.{os.getpid()}")
+    try:
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as exc:
+        raise VisError(f"{what} {path} is not writable: {exc.strerror or exc}") from None
+    return path
+
+
 @contextlib.contextmanager
 def atomic_open(path: str, mode: str = "w", **kwargs: Any) -> Iterator[Any]:
     """Open ``<path>.tmp.<pid>`` for writing; rename to ``path`` only if the block finishes."""
