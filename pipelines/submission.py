@@ -89,14 +89,11 @@ def run_video_inference(model: torch.nn.Module, dataset: Any, tracker_cfg: Mappi
     return [r for part in gathered for r in part] if dist.get_rank() == 0 else []
 
 
-def evaluate_video_results(gt: Mapping[str, Any], results: List[Dict[str, Any]]) -> Dict[str, float]:
+def evaluate_video_results(gt: Any, results: Any) -> Dict[str, float]:
     """YouTube-VIS AP/AR (the official metric) and identity switches of ``results`` against ``gt``."""
-    from vis.evaluation.identity import count_identity_switches
-    from vis.evaluation.ytvis_eval import evaluate_ytvis
+    from vis.evaluation.identity import evaluate_tracks
 
-    metrics = evaluate_ytvis(gt, results)
-    metrics.update(count_identity_switches(gt, results))
-    return metrics
+    return evaluate_tracks(gt, results)
 
 
 def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[str] = None,

@@ -12,7 +12,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from vis.cli import parse_size, run_tool  # noqa: E402
-from vis.errors import ConfigError  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -26,29 +25,16 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def job():
-        import torch
+        from vis.utils.benchmark import config_latencies
 
-        from vis.config import load_config
-        from vis.models import build_model
-        from vis.utils.benchmark import measure_latency
-
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        if args.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigError("--device cuda but no CUDA device is available")
-        for path in args.configs:
-            cfg = load_config(path)
-            torch.manual_seed(0)
-            model = build_model(cfg.model)
-            for row in measure_latency(model, args.sizes, runs=args.runs, device=args.device):
-                row = {"config": path, "model": type(model).__name__, "device": args.device,
-                       "threads": torch.get_num_threads(), **row}
-                if args.json:
-                    print(json.dumps(row), flush=True)
-                else:
-                    print(f"{row['model']:10s} {row['height']}x{row['width']:<5d} {args.device} "
-                          f"median {row['median_s'] * 1000:8.1f} ms  min {row['min_s'] * 1000:8.1f} ms  "
-                          f"({args.runs} runs, {row['threads']} threads)  {path}", flush=True)
+        for row in config_latencies(args.configs, args.sizes, runs=args.runs, device=args.device,
+                                    threads=args.threads):
+            if args.json:
+                print(json.dumps(row), flush=True)
+            else:
+                print(f"{row['model']:10s} {row['height']}x{row['width']:<5d} {args.device} "
+                      f"median {row['median_s'] * 1000:8.1f} ms  min {row['min_s'] * 1000:8.1f} ms  "
+                      f"({args.runs} runs, {row['threads']} threads)  {row['config']}", flush=True)
 
     return run_tool(job)
 

@@ -10,7 +10,6 @@ Each frame is timed on its own; the median is the figure to quote on a busy mach
 """
 import argparse
 import os
-import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -29,24 +28,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def job():
-        import torch
+        from vis.utils.benchmark import tracker_benchmark
 
-        from vis.tracking import OnlineTracker
-        from vis.utils.benchmark import synthetic_tracking_frames, time_tracker_updates
-
-        torch.set_num_threads(args.threads)
-        warmup = 20
-        height, width = args.mask_size or (360, 640)
-        frames = synthetic_tracking_frames(warmup + args.frames, args.objects, args.dim, args.mask_size)
-        tracker = OnlineTracker(assignment=args.assignment)  # defaults; scores are >= 0.2
-        timings = time_tracker_updates(tracker, frames, warmup)
-        mean_ms, median_ms = statistics.mean(timings) * 1000, statistics.median(timings) * 1000
-        masks = f"masks {height}x{width}" if args.mask_size else "no masks"
-        print(f"OnlineTracker({args.assignment}) {tracker.num_tracks} tracks x {len(frames[-1])} detections, "
+        r = tracker_benchmark(args.frames, args.objects, args.dim, args.mask_size, args.assignment, args.threads)
+        masks = "masks {}x{}".format(*args.mask_size) if args.mask_size else "no masks"
+        print(f"OnlineTracker({args.assignment}) {r['tracks']} tracks x {r['detections']} detections, "
               f"dim {args.dim}, {masks}, {args.threads} thread(s): "
-              f"mean {mean_ms:.3f} ms/frame, median {median_ms:.3f} ms/frame over {args.frames} frames "
-              f"(ids used: {tracker.next_id})",
-              flush=True)
+              f"mean {r['mean_ms']:.3f} ms/frame, median {r['median_ms']:.3f} ms/frame over {args.frames} frames "
+              f"(ids used: {r['ids_used']})", flush=True)
+        return r
 
     return run_tool(job)
 

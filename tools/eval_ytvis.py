@@ -26,14 +26,11 @@ def main(argv=None) -> int:
     parser.add_argument("--idsw-score-thr", type=float, default=0.3,
                         help="tracks below this score are left out of the identity-switch count (default 0.3)")
     args = parser.parse_args(argv)
-    from vis.evaluation.identity import IDENTITY_KEYS, count_identity_switches, format_identity
-    from vis.evaluation.ytvis_eval import TABLE_KEYS, evaluate_ytvis, format_table
-    from vis.evaluation.ytvis_results import load_ytvis_gt, load_ytvis_results
+    from vis.evaluation.identity import IDENTITY_KEYS, evaluate_tracks, format_identity
+    from vis.evaluation.ytvis_eval import TABLE_KEYS, format_table
 
     def job():
-        gt, results = load_ytvis_gt(args.ann), load_ytvis_results(args.results)
-        metrics = evaluate_ytvis(gt, results)
-        metrics.update(count_identity_switches(gt, results, score_thr=args.idsw_score_thr))
+        metrics = evaluate_tracks(args.ann, args.results, idsw_score_thr=args.idsw_score_thr)
         if args.json:
             keys = TABLE_KEYS + (IDENTITY_KEYS if args.identity else ())
             print(json.dumps({key: metrics[key] for key in keys}))

@@ -25,7 +25,7 @@ from pycocotools import mask as mask_util
 from scipy.optimize import linear_sum_assignment
 
 from ..errors import DataError
-from .ytvis_eval import gt_tracks, result_tracks
+from .ytvis_eval import evaluate_ytvis, gt_tracks, result_tracks
 from .ytvis_results import PathOrDict, PathOrList, load_ytvis_gt, load_ytvis_results, ytvis_category_ids, ytvis_videos
 
 IDENTITY_KEYS = ("IDSW", "IDSW_per_video", "matched_fraction")
@@ -83,3 +83,12 @@ def format_identity(metrics: Dict[str, float]) -> str:
         return "identity switches: - (no ground-truth objects)"
     return (f"identity switches: {metrics['IDSW']:.0f} ({metrics['IDSW_per_video']:.2f} per video); "
             f"{100.0 * metrics['matched_fraction']:.1f}% of ground-truth object-frames matched to a track")
+
+
+def evaluate_tracks(gt: PathOrDict, results: PathOrList, idsw_score_thr: float = 0.3) -> Dict[str, float]:
+    """The official YouTube-VIS AP/AR (`evaluate_ytvis`) and the identity switches (`count_identity_switches`,
+    tracks scoring at least ``idsw_score_thr``) of ``results`` against ``gt``, each loaded once."""
+    gt, results = load_ytvis_gt(gt), load_ytvis_results(results)
+    metrics = evaluate_ytvis(gt, results)
+    metrics.update(count_identity_switches(gt, results, score_thr=idsw_score_thr))
+    return metrics

@@ -159,3 +159,41 @@ def synthetic_tracker_ms(objects: int = 10, frames: int = 300, dim: int = 1024) 
 
     timings = time_tracker_updates(OnlineTracker(), synthetic_tracking_frames(frames + 20, objects, dim), warmup=20)
     return 1000 * statistics.median(timings)
+
+
+def config_latencies(configs: Sequence[str], sizes: Sequence[Tuple[int, int]], runs: int = 3, device: str = "cpu",
+                     threads: Optional[int] = None):
+    """`measure_latency` of each config's model (seeded random weights) -> rows ``{'config', 'model', 'device',
+    'threads', 'height', 'width', 'median_s', 'min_s', 'runs'}``, yielded as they are measured."""
+    from ..config import load_config
+    from ..errors import ConfigError
+    from ..models import build_model
+
+    if threads:
+        torch.set_num_threads(threads)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda but no CUDA device is available")
+    for path in configs:
+        cfg = load_config(path)
+        torch.manual_seed(0)
+        model = build_model(cfg.model)
+        for row in measure_latency(model, sizes, runs=runs, device=device):
+            yield {"config": path, "model": type(model).__name__, "device": device,
+                   "threads": torch.get_num_threads(), **row}
+
+
+def tracker_benchmark(frames: int = 1000, objects: int = 10, dim: int = 1024,
+                      mask_size: Optional[Tuple[int, int]] = None, assignment: str = "optimal", threads: int = 1,
+                      warmup: int = 20) -> Dict[str, Any]:
+    """ms/frame of `OnlineTracker.update` on `synthetic_tracking_frames` -> ``{'mean_ms', 'median_ms', 'tracks',
+    'detections', 'threads', ...}`` (the settings echoed)."""
+    from ..tracking import OnlineTracker
+
+    torch.set_num_threads(threads)
+    video = synthetic_tracking_frames(warmup + frames, objects, dim, mask_size)
+    tracker = OnlineTracker(assignment=assignment)  # defaults; scores are >= 0.2
+    timings = time_tracker_updates(tracker, video, warmup)
+    return {"mean_ms": statistics.mean(timings) * 1000, "median_ms": statistics.median(timings) * 1000,
+            "tracks": tracker.num_tracks, "detections": len(video[-1]), "ids_used": tracker.next_id, "dim": dim,
+            "mask_size": mask_size,
+            "assignment": assignment, "threads": threads, "frames": frames}

@@ -94,3 +94,36 @@ def format_param_table(info: Dict[str, object], title: str = "") -> str:
         share = 100.0 * count / total if total else 0.0
         lines.append(f"{name.ljust(name_width)}  {count:>{count_width},}  {share:5.1f}%  {count / 1e6:8.2f}")
     return "\n".join(lines)
+
+
+def build_for_counting(model_cfg) -> nn.Module:
+    """Build the model on the meta device (no memory, no init cost); fall back to CPU if it cannot."""
+    import torch
+
+    from ..errors import VisError
+    from ..models import build_model
+
+    try:
+        with torch.device("meta"):
+            return build_model(model_cfg)
+    except VisError:
+        raise
+    except Exception:  # model code that needs real values at build time (e.g. .item()): build on CPU
+        return build_model(model_cfg)
+
+
+def config_param_info(config: str, cfg_options=None) -> Tuple[str, Dict]:
+    """A config file's model -> (its class name, `model_param_info`); the build's own prints go to stderr so that
+    stdout keeps the result only."""
+    import contextlib
+    import sys
+
+    from ..config import load_config
+    from ..errors import VisError
+
+    cfg = load_config(config, cfg_options)
+    if cfg.get("model") is None:
+        raise VisError(f"config {config} has no 'model' section")
+    with contextlib.redirect_stdout(sys.stderr):
+        model = build_for_counting(cfg.model)
+    return type(model).__name__, model_param_info(model)
