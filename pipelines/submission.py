@@ -20,7 +20,7 @@ from vis.data.samplers import InferenceSampler
 from vis.engine import dist
 from vis.engine.checkpoint import resolve_checkpoint
 from vis.errors import VisError
-from vis.inference import build_video_tracker, load_video_model, resolve_device, track_video, transforms_preprocess
+from vis.inference import build_video_tracker, load_video_model, resolve_device, track_video
 from vis.tracking import VideoResultAccumulator
 
 def infer_video(model: torch.nn.Module, frames: Any, tracker: Any, device: torch.device,
@@ -31,10 +31,8 @@ def infer_video(model: torch.nn.Module, frames: Any, tracker: Any, device: torch
     ``label_map``: model label -> dataset category id (`vis.data.label_space.model_label_map`); detections of
     labels it lacks are dropped before tracking, so they neither start tracks nor take a track's place.
     """
-    dataset = frames.dataset
-    preprocess = transforms_preprocess(dataset.transforms, seed=(dataset.seed, frames.video_index))
     accumulator = None
-    for index, image, tracked in track_video(model, frames.images(), tracker, device, preprocess=preprocess,
+    for index, image, tracked in track_video(model, frames.images(), tracker, device, preprocess=frames.preprocess,
                                              keep_labels=sorted(label_map)):
         if accumulator is None:
             accumulator = VideoResultAccumulator(len(frames), (int(image.shape[0]), int(image.shape[1])))

@@ -6,7 +6,9 @@ Where a record of this machine's kind exists (same torch build and CPU vector in
 number must be bit-identical; elsewhere floats may differ at float noise (seeded initialisation and reductions
 take other vector paths): floats to 1e-4 relative (gradient norms 1.5e-3, losses after an optimiser step 7%;
 `float_tolerance`), boxes to 0.1 px, each mask to 0.2% of its pixels, and every integer (labels, track ids,
-query indices) still exactly.
+query indices) still exactly. The demo model's tracks and metrics go through the inference path, which folds
+BatchNorms into convolutions since issue 17 (a deliberate float-noise change): they are compared at float noise
+on every machine.
 """
 import math
 import os
@@ -103,12 +105,17 @@ def test_segmenter_losses_gradients_and_predictions(saved, exact, name):
     assert_same(saved["models"][name], behaviour_record.model_record(name), exact, name)
 
 
-def test_demo_model_tracks_with_both_trackers(saved, exact, tmp_path):
-    assert_same(saved["tracks"], behaviour_record.tracks_record(str(tmp_path)), exact, "tracks")
+def test_demo_model_tracks_with_both_trackers(saved, tmp_path):
+    """At float noise on every machine: since issue 17 the inference path folds BatchNorms into the convolutions
+    (`vis.models.fusion`), which moves scores in the 5th digit (0.63709 -> 0.63708 on the AVX2 record) and
+    changes no track id, label or frame."""
+    assert_same(saved["tracks"], behaviour_record.tracks_record(str(tmp_path)), False, "tracks")
 
 
-def test_demo_model_metrics(saved, exact, tmp_path):
-    assert_same(saved["metrics"], behaviour_record.metrics_record(str(tmp_path)), exact, "metrics")
+def test_demo_model_metrics(saved, tmp_path):
+    """At float noise on every machine, as the tracks: the evaluation loads the model through the inference path
+    that folds BatchNorms (identical on the AVX2 machine of issue 17, not checked on AVX-512)."""
+    assert_same(saved["metrics"], behaviour_record.metrics_record(str(tmp_path)), False, "metrics")
 
 
 def test_first_training_iterations(saved, exact, tmp_path):

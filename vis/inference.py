@@ -22,7 +22,7 @@ import torch
 
 from .config import load_config, to_plain
 from .errors import CheckpointError, ConfigError, VisError
-from .structures import Instances, image_masks
+from .structures import Instances, image_masks, image_tensor
 
 TRACK_HEAD_TRACKER = "OnlineTracker"  # MaskTrack R-CNN association on a trained track head's embeddings
 QUERY_TRACKER = "QueryTracker"  # training-free association on the segmenter's query embeddings
@@ -52,13 +52,19 @@ def check_amp(amp: bool, device: torch.device) -> None:
         raise VisError("--amp (float16 autocast) needs a CUDA device")
 
 
-def load_model(cfg: Any, checkpoint: str, device: Optional[torch.device] = None) -> Tuple[torch.nn.Module, Any]:
+def load_model(cfg: Any, checkpoint: str, device: Optional[torch.device] = None, fold_batchnorm: bool = True
+               ) -> Tuple[torch.nn.Module, Any]:
     """``cfg.model`` with the checkpoint's weights, in eval mode on ``device`` -> (model, `LoadReport`).
+
+    The model is for inference: ``fold_batchnorm`` folds every BatchNorm that follows a convolution into it
+    (`vis.models.fusion.fold_batchnorms`: the same outputs at float noise, less work); its state dict then has
+    no BatchNorm keys, so pass False to get the checkpoint's layout.
 
     A checkpoint of another architecture is a one-line CheckpointError (``same_architecture``); the report
     says which keys were missing or unexpected and what loading changed (e.g. SOLQ's 91 class slots)."""
     from .engine.loading import load_checkpoint
     from .models import build_model
+    from .models.fusion import fold_batchnorms
 
     if cfg.get("model") is None:
         raise ConfigError("the config has no model section")
@@ -66,6 +72,8 @@ def load_model(cfg: Any, checkpoint: str, device: Optional[torch.device] = None)
     report = load_checkpoint(model, checkpoint, same_architecture=True)
     model.to(device or torch.device("cpu"))
     model.eval()
+    if fold_batchnorm:
+        fold_batchnorms(model)
     return model, report
 
 
@@ -155,11 +163,6 @@ def load_video_model(config: str, checkpoint: str, cfg_options: Optional[Sequenc
 
 
 # -- frames in -------------------------------------------------------------------------------------
-def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """HxWx3 uint8 -> float32 [3, H, W] 0..255, the model's input layout."""
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float()
-
-
 def build_preprocess(cfg: Any) -> Callable[[np.ndarray], torch.Tensor]:
     """HxWx3 uint8 RGB -> float32 [3, h, w] 0..255 after the config's test transforms (``data.test``, else
     ``data.val``; none: full resolution). Test transforms are deterministic; a fixed rng keeps it so."""
@@ -167,16 +170,12 @@ def build_preprocess(cfg: Any) -> Callable[[np.ndarray], torch.Tensor]:
 
     data = to_plain(cfg.get("data") or {})
     split = data.get("test") or data.get("val") or {}
-    return transforms_preprocess(Compose(split.get("transforms") or []))
-
-
-def transforms_preprocess(transforms: Callable, seed: Any = 0) -> Callable[[np.ndarray], torch.Tensor]:
-    """A frame preprocessor from built (test) transforms, e.g. a dataset's; ``seed`` fixes any random one."""
+    transforms = Compose(split.get("transforms") or [])
 
     def preprocess(image: np.ndarray) -> torch.Tensor:
         if len(transforms):
-            image = transforms({"image": image}, np.random.default_rng(seed))["image"]
-        return to_tensor(image)
+            image = transforms({"image": image}, np.random.default_rng(0))["image"]
+        return image_tensor(image)
 
     return preprocess
 
@@ -195,11 +194,13 @@ def build_video_tracker(tracker_cfg: Mapping[str, Any], score_thr: Optional[floa
 
 # -- one step --------------------------------------------------------------------------------------
 def predict_frames(model: torch.nn.Module, inputs: Sequence[torch.Tensor], sizes: Sequence[Tuple[int, int]],
-                   amp: bool = False, defer_masks: bool = False) -> List[Instances]:
+                   amp: bool = False, defer_masks: bool = False, score_thr: Optional[float] = None
+                   ) -> List[Instances]:
     """``model.predict`` without gradients, under float16 autocast when ``amp``; float fields back to float32.
-    ``defer_masks``: masks come as `DeferredMasks`, pasted later for the detections kept."""
+    ``defer_masks``: masks come as `DeferredMasks`, pasted later for the detections kept. ``score_thr``:
+    detections below it are not returned (nor their masks predicted)."""
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=amp):
-        results = model.predict(list(inputs), orig_sizes=list(sizes), defer_masks=defer_masks)
+        results = model.predict(list(inputs), orig_sizes=list(sizes), defer_masks=defer_masks, score_thr=score_thr)
     if amp:
         for instances in results:
             for name in ("boxes", "scores", "track_embeds"):
@@ -255,7 +256,7 @@ def track_video(model: torch.nn.Module, frames: Iterable[Tuple[int, np.ndarray]]
     if device is None:
         device = next(model.parameters()).device
     check_amp(amp, device)
-    step = _FrameStep(model, tracker, device, preprocess or to_tensor, amp, keep_labels)
+    step = _FrameStep(model, tracker, device, preprocess or image_tensor, amp, keep_labels)
     model.eval()
     tracker.reset()
     batch: List[Tuple[int, np.ndarray]] = []
@@ -281,9 +282,11 @@ class _FrameStep:
     def __call__(self, batch: Sequence[Tuple[int, np.ndarray]]) -> Iterator[TrackedFrame]:
         inputs = [self.preprocess(image).to(self.device) for _, image in batch]
         sizes = [(int(image.shape[0]), int(image.shape[1])) for _, image in batch]
-        # Masks are pasted after the tracker has chosen (at most max_per_frame of the model's top-k): the same
-        # masks as pasting all first; 720p demo clip, peak RSS 1.14 -> 1.07 GB.
-        results = predict_frames(self.model, inputs, sizes, self.amp, defer_masks=True)
+        # The model leaves out what the tracker would drop first (scores below its score_thr), so no mask is
+        # predicted for those; masks are pasted after the tracker has chosen (at most max_per_frame of the rest):
+        # the same masks as pasting all first; 720p demo clip, peak RSS 1.14 -> 1.07 GB.
+        results = predict_frames(self.model, inputs, sizes, self.amp, defer_masks=True,
+                                 score_thr=getattr(self.tracker, "score_thr", None))
         for (index, image), instances in zip(batch, results):
             instances = clip_boxes(instances)
             if self.keep_labels is not None and len(instances):

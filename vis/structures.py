@@ -29,6 +29,11 @@ def to_numpy(value: Any, dtype=None) -> np.ndarray:
     return np.asarray(value, dtype=dtype)
 
 
+def image_tensor(image: np.ndarray) -> torch.Tensor:
+    """HxWx3 uint8 RGB -> float32 [3, H, W] 0..255, the layout every model takes."""
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float()
+
+
 def image_masks(masks: Any) -> Any:
     """A ``masks`` field as image masks [N, H, W]: a deferred one (it has ``paste()``, e.g. the
     `vis.models.mask_ops.DeferredMasks` of ``predict(..., defer_masks=True)``) is pasted, anything else is

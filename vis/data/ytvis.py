@@ -25,6 +25,7 @@ import torch
 
 from ..errors import ConfigError, DataError
 from ..io.files import read_json
+from ..structures import image_tensor
 from .coco import segmentation_to_mask, to_contract
 from .label_space import LabelSpaceMixin, build_label_space
 from .transforms import Compose, masks_to_boxes
@@ -389,12 +390,12 @@ class VideoFrames:
         for t in range(len(self)):
             yield t, self.dataset.read_frame(self.video_index, t)
 
+    def preprocess(self, image: np.ndarray, position: int = 0) -> torch.Tensor:
+        """One frame (HxWx3 uint8) -> the model input: float32 [3, h, w] after the dataset's (test) transforms.
+        They are deterministic; a fixed stream per video and position keeps any random one reproducible."""
+        rng = np.random.default_rng([self.dataset.seed, self.video_index, position])
+        return image_tensor(self.dataset.transforms({"image": image}, rng)["image"])
+
     def __iter__(self) -> Iterator[Tuple[int, torch.Tensor, Tuple[int, int]]]:
-        for t in range(len(self)):
-            image = self.dataset.read_frame(self.video_index, t)
-            orig_size = (int(image.shape[0]), int(image.shape[1]))
-            # Test transforms are deterministic; a fixed per-frame stream keeps any random one reproducible.
-            rng = np.random.default_rng([self.dataset.seed, self.video_index, t])
-            sample = self.dataset.transforms({"image": image}, rng)
-            tensor = torch.from_numpy(np.ascontiguousarray(sample["image"].transpose(2, 0, 1))).float()
-            yield t, tensor, orig_size
+        for t, image in self.images():
+            yield t, self.preprocess(image, t), (int(image.shape[0]), int(image.shape[1]))

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import roi_align
 
+from ..timing import inference_part
+
 # Bound on the float32 grid-sample output of one chunk (GPU); on CPU masks are pasted one at a time.
 _PASTE_BYTES_LIMIT = 1 << 30
 
@@ -128,7 +130,8 @@ class DeferredMasks:
 
     def paste(self) -> torch.Tensor:
         """-> bool [N, H, W], exactly what `paste_masks_in_image` gives for these masks and boxes."""
-        return paste_masks_in_image(self.probs, self.boxes, self.image_size, threshold=self.threshold)
+        with inference_part("paste"):
+            return paste_masks_in_image(self.probs, self.boxes, self.image_size, threshold=self.threshold)
 
 
 def crop_and_resize_masks(

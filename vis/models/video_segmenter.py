@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..structures import Instances
+from ..timing import inference_part
 from .segmenters.base import FrameSegmenter, Images
 from .track_head import TrackHead
 
@@ -85,17 +86,20 @@ class VideoSegmenter(nn.Module):
     # -- inference --------------------------------------------------------------------------------
     @torch.no_grad()
     def predict(self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None,
-                defer_masks: bool = False) -> List[Instances]:
-        """The segmenter's Instances plus ``track_embeds`` computed from the same features."""
-        results, features = self.segmenter.predict_with_features(images, orig_sizes, defer_masks)
+                defer_masks: bool = False, score_thr: Optional[float] = None) -> List[Instances]:
+        """The segmenter's Instances (`FrameSegmenter.predict`) plus ``track_embeds`` computed from the same
+        features, for the returned detections only."""
+        results, features = self.segmenter.predict_with_features(images, orig_sizes, defer_masks, score_thr)
         boxes = []
         for inst, (in_h, in_w) in zip(results, features.image_sizes):
             out_h, out_w = inst.image_size
             # Detections are at the output size; the track head pools in input-image pixels.
             scale = inst.boxes.new_tensor([in_w / out_w, in_h / out_h, in_w / out_w, in_h / out_h])
             boxes.append(inst.boxes * scale)
-        for inst, embeds in zip(results, self.track_head(features, boxes)):
-            inst.track_embeds = embeds
+        with inference_part("track_head"):
+            embeds = self.track_head(features, boxes)
+        for inst, inst_embeds in zip(results, embeds):
+            inst.track_embeds = inst_embeds
         return results
 
     # -- checkpoints and reporting ----------------------------------------------------------------

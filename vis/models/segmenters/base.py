@@ -4,7 +4,7 @@ The trainer, the evaluators, the tracker and the tools only use this interface (
 "Model contract"):
 
     model(images, targets)                 -> dict[str, Tensor] of weighted losses (training)
-    model.predict(images, orig_sizes=None) -> list[Instances]                     (inference)
+    model.predict(images, orig_sizes=None, score_thr=None) -> list[Instances]     (inference)
 
 Pre-processing (normalise, then pad with 0 to a multiple of 32, as mmdet's ``DetDataPreprocessor``) and
 the mapping of results back to the original image size live here, once, so heads never see raw pixels or
@@ -20,6 +20,7 @@ from torch import nn
 
 from ...errors import ConfigError
 from ...structures import ImageBatch, Instances
+from ...timing import inference_part
 from ..mask_ops import DeferredMasks, paste_masks_in_image
 from ..set_criterion import MatchedPredictions
 
@@ -123,7 +124,8 @@ class FrameSegmenter(nn.Module):
     def preprocess_with_sizes(self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None
                               ) -> Tuple[ImageBatch, List[Tuple[int, int]]]:
         """`preprocess` for inference, plus the output size of each image (default: its input size)."""
-        batch = self.preprocess(images)
+        with inference_part("preprocess"):
+            batch = self.preprocess(images)
         if orig_sizes is None:
             orig_sizes = batch.image_sizes
         if len(orig_sizes) != len(batch):
@@ -176,14 +178,18 @@ class FrameSegmenter(nn.Module):
         raise NotImplementedError
 
     def predict(self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None,
-                defer_masks: bool = False) -> List[Instances]:
+                defer_masks: bool = False, score_thr: Optional[float] = None) -> List[Instances]:
         """Inference: one ``Instances`` per image at ``orig_sizes`` (default: the input sizes) with
-        ``boxes``, ``scores``, ``labels``, ``masks`` (bool), ``embeds`` and ``query_index``. With ``defer_masks``
-        the masks are a `DeferredMasks` to paste once detections are selected (`vis.structures.image_masks`)."""
-        return self.predict_with_features(images, orig_sizes, defer_masks)[0]
+        ``boxes``, ``scores``, ``labels``, ``masks`` (bool), ``embeds`` and ``query_index``: the top
+        ``max_per_img`` (query, class) pairs, and of those only the ones scoring at least ``score_thr`` when it
+        is given (`vis.models.postprocess.select_detections`; masks are predicted for these alone). With
+        ``defer_masks`` the masks are a `DeferredMasks` to paste once detections are selected
+        (`vis.structures.image_masks`)."""
+        return self.predict_with_features(images, orig_sizes, defer_masks, score_thr)[0]
 
     def predict_with_features(
-        self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None, defer_masks: bool = False
+        self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None, defer_masks: bool = False,
+        score_thr: Optional[float] = None,
     ) -> Tuple[List[Instances], FeatureMaps]:
         """`predict` plus the features it computed, so a track head can embed the detections without
         running the backbone twice."""
@@ -243,5 +249,6 @@ def make_instances(
     if defer_masks:
         masks = DeferredMasks(mask_probs, boxes, (out_h, out_w), mask_threshold)
     else:
-        masks = paste_masks_in_image(mask_probs, boxes, (out_h, out_w), threshold=mask_threshold)
+        with inference_part("paste"):
+            masks = paste_masks_in_image(mask_probs, boxes, (out_h, out_w), threshold=mask_threshold)
     return Instances((out_h, out_w), boxes=boxes, scores=scores, labels=labels, masks=masks, **fields)

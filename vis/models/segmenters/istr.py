@@ -33,6 +33,7 @@ from torch import nn
 
 from ...errors import ConfigError
 from ...structures import Instances
+from ...timing import inference_part
 from ..backbone import build_backbone, check_fpn_backbone_config, run_fpn
 from ..box_coder import DeltaXYWHBoxCoder
 from ..dynamic_conv import DynamicConv
@@ -40,7 +41,7 @@ from ..losses import dice_loss
 from ..mask_ops import crop_masks_by_own_boxes
 from ..matcher import HungarianMatcher, cosine_embedding_cost
 from ..pca_codec import PCAMaskCodec
-from ..postprocess import top_query_classes
+from ..postprocess import select_detections
 from ..roi_pool import MultiLevelRoIAlign
 from ..set_criterion import (BoxL1Loss, FocalClassLoss, GIoULoss, LossInputs, Matches, PredictionSet, SetCriterion,
                              matched, matched_targets)
@@ -321,9 +322,11 @@ class ISTR(FrameSegmenter):
     # -- inference --------------------------------------------------------------------------------
     @torch.no_grad()
     def predict_with_features(
-        self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None, defer_masks: bool = False
+        self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None, defer_masks: bool = False,
+        score_thr: Optional[float] = None,
     ) -> Tuple[List[Instances], FeatureMaps]:
-        """Last stage's top ``max_per_img`` (query, class) pairs by sigmoid score; no NMS, no score threshold.
+        """Last stage's top ``max_per_img`` (query, class) pairs by sigmoid score, those below ``score_thr`` (when
+        given) dropped; no NMS.
 
         A query may appear several times with different labels. As detectron2's ``detector_postprocess``, boxes
         are clipped to the image and detections with an empty box are dropped, then the decoded 28x28 masks
@@ -331,23 +334,28 @@ class ISTR(FrameSegmenter):
         ``obj_feat``.
         """
         batch, orig_sizes = self.preprocess_with_sizes(images, orig_sizes)
-        features = self.extract_features(batch.tensor)
-        *_, last = self.forward_sets(features, batch.image_sizes)
+        with inference_part("backbone"):
+            trunk = self.backbone(batch.tensor)
+        with inference_part("neck"):
+            features = run_fpn(self.neck, trunk)
+        with inference_part("heads"):
+            *_, last = self.forward_sets(features, batch.image_sizes)
         boxes, obj_feats, mask_embeds = last["boxes"], last["obj_feats"], last["mask_embeds"]
-        top_scores, labels, query_index = top_query_classes(last["logits"].sigmoid(), self.max_per_img)  # [N, k]
+        selected = select_detections(last["logits"].sigmoid(), self.max_per_img, score_thr)
 
         results = []
-        for i in range(len(batch)):
+        for i, kept in enumerate(selected):
             in_h, in_w = batch.image_sizes[i]
-            det_boxes = boxes[i, query_index[i]].clone()  # [k, 4]
+            det_boxes = boxes[i, kept.query_index].clone()  # [k, 4]
             # Clipping and the empty-box test in input pixels equal detectron2's at the output size.
             det_boxes[:, 0::2] = det_boxes[:, 0::2].clamp(min=0, max=in_w)
             det_boxes[:, 1::2] = det_boxes[:, 1::2].clamp(min=0, max=in_h)
             keep = (det_boxes[:, 2] > det_boxes[:, 0]) & (det_boxes[:, 3] > det_boxes[:, 1])
-            kept_queries = query_index[i][keep]
-            mask_probs = self.mask_encoding.decode(mask_embeds[i, kept_queries])  # [n, 28, 28]
+            kept_queries = kept.query_index[keep]
+            with inference_part("masks"):
+                mask_probs = self.mask_encoding.decode(mask_embeds[i, kept_queries])  # [n, 28, 28]
             results.append(self.detections(
-                det_boxes[keep], top_scores[i][keep], labels[i][keep], mask_probs,
+                det_boxes[keep], kept.scores[keep], kept.labels[keep], mask_probs,
                 (in_h, in_w), orig_sizes[i], defer_masks,
                 embeds=obj_feats[i, kept_queries], query_index=kept_queries))
         return results, FeatureMaps(features, list(self.feature_strides), batch.image_sizes)

@@ -31,13 +31,14 @@ from torch import nn
 
 from ...errors import ConfigError
 from ...structures import Instances
+from ...timing import inference_part
 from ..backbone import build_backbone, check_fpn_backbone_config, run_fpn
 from ..box_coder import DeltaXYWHBoxCoder
 from ..dynamic_conv import DynamicConv
 from ..losses import dice_loss
 from ..mask_ops import crop_and_resize_masks
 from ..matcher import HungarianMatcher
-from ..postprocess import top_query_classes
+from ..postprocess import select_detections
 from ..roi_pool import MultiLevelRoIAlign
 from ..set_criterion import (BoxL1Loss, FocalClassLoss, GIoULoss, LossInputs, Matches, PredictionSet, SetCriterion,
                              matched, matched_targets)
@@ -420,9 +421,11 @@ class QueryInst(FrameSegmenter):
     # -- inference --------------------------------------------------------------------------------
     @torch.no_grad()
     def predict_with_features(
-        self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None, defer_masks: bool = False
+        self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None, defer_masks: bool = False,
+        score_thr: Optional[float] = None,
     ) -> Tuple[List[Instances], FeatureMaps]:
-        """Last stage's top ``max_per_img`` (query, class) pairs by sigmoid score; no NMS, no score threshold.
+        """Last stage's top ``max_per_img`` (query, class) pairs by sigmoid score, those below ``score_thr`` (when
+        given) dropped; no NMS.
 
         A query may appear several times with different labels. Masks come from the last stage's mask head
         (channel = label, dynamic parameters from the last ``attn_feats``), pasted at ``orig_sizes`` with the
@@ -430,35 +433,44 @@ class QueryInst(FrameSegmenter):
         Call ``eval()`` first (the mask head has BatchNorm).
         """
         batch, orig_sizes = self.preprocess_with_sizes(images, orig_sizes)
-        features = self.extract_features(batch.tensor)
-        *_, last = self.forward_sets(features, batch.image_sizes)
+        with inference_part("backbone"):
+            trunk = self.backbone(batch.tensor)
+        with inference_part("neck"):
+            features = run_fpn(self.neck, trunk)
+        with inference_part("heads"):
+            *_, last = self.forward_sets(features, batch.image_sizes)
         boxes, obj_feats, attn_feats = last["boxes"], last["obj_feats"], last["attn_feats"]
-        top_scores, labels, query_index = top_query_classes(last["logits"].sigmoid(), self.max_per_img)  # [N, k]
-        num_images = len(batch)
+        selected = select_detections(last["logits"].sigmoid(), self.max_per_img, score_thr)
 
         # The reference runs the last mask head on all P boxes and picks channel `label` of each kept query.
-        # RoIs are independent in eval mode, so running it only on the distinct kept queries gives the same
-        # masks for less work (a query may be kept under several labels).
-        kept_queries, inverse = [], []
-        for i in range(num_images):
-            unique, where = torch.unique(query_index[i], return_inverse=True)
-            kept_queries.append(unique)
-            inverse.append(where)
-        mask_logits = self.roi_head.forward_mask(
-            self.num_stages - 1,
-            features,
-            [boxes[i, q] for i, q in enumerate(kept_queries)],
-            torch.cat([attn_feats[i, q] for i, q in enumerate(kept_queries)]),
-        )  # [sum of distinct kept queries, K, 28, 28]
-        mask_logits = mask_logits.split([len(q) for q in kept_queries])
+        # RoIs are independent in eval mode, so running it only on the distinct queries that are returned gives
+        # the same masks for less work (a query may be kept under several labels).
+        with inference_part("masks"):
+            kept_queries, inverse = [], []
+            for kept in selected:
+                unique, where = torch.unique(kept.query_index, return_inverse=True)
+                kept_queries.append(unique)
+                inverse.append(where)
+            mask_size = 2 * self.roi_head.mask_roi_pool.output_size[0]
+            if sum(len(q) for q in kept_queries):
+                mask_logits = self.roi_head.forward_mask(
+                    self.num_stages - 1,
+                    features,
+                    [boxes[i, q] for i, q in enumerate(kept_queries)],
+                    torch.cat([attn_feats[i, q] for i, q in enumerate(kept_queries)]),
+                )  # [sum of distinct kept queries, K, 28, 28]
+            else:  # nothing above score_thr: no mask head to run
+                mask_logits = attn_feats.new_zeros((0, self.num_classes, mask_size, mask_size))
+            mask_logits = mask_logits.split([len(q) for q in kept_queries])
+            mask_probs = [logits[where, kept.labels].sigmoid()  # [n, 28, 28]
+                          for logits, where, kept in zip(mask_logits, inverse, selected)]
 
         results = []
-        for i in range(num_images):
-            mask_probs = mask_logits[i][inverse[i], labels[i]].sigmoid()  # [k, 28, 28]
+        for i, kept in enumerate(selected):
             results.append(self.detections(
-                boxes[i, query_index[i]], top_scores[i], labels[i],
-                mask_probs, batch.image_sizes[i], orig_sizes[i], defer_masks,
-                embeds=obj_feats[i, query_index[i]], query_index=query_index[i]))
+                boxes[i, kept.query_index], kept.scores, kept.labels,
+                mask_probs[i], batch.image_sizes[i], orig_sizes[i], defer_masks,
+                embeds=obj_feats[i, kept.query_index], query_index=kept.query_index))
         return results, FeatureMaps(features, list(self.feature_strides), batch.image_sizes)
 
     # -- checkpoints and reporting --------------------------------------------------------------

@@ -44,12 +44,13 @@ from ...config import check_kwargs
 from ...coco_classes import COCO_THING_IDS, NUM_COCO_ID_SLOTS  # row COCO_THING_IDS[label] of the 91-slot head
 from ...errors import ConfigError
 from ...structures import ImageBatch, Instances
+from ...timing import inference_part
 from ..backbone import ResNetTrunk, build_resnet
 from ..dct_codec import DCTMaskCodec
 from ..deformable_transformer import DeformableTransformer, EncoderOutput, PositionEmbeddingSine
 from ..mask_ops import crop_masks_by_own_boxes
 from ..matcher import HungarianMatcher
-from ..postprocess import top_query_classes
+from ..postprocess import select_detections
 from ..set_criterion import (BoxL1Loss, FocalClassLoss, GIoULoss, LossInputs, MatchedPredictions, Matches,
                              PredictionSet, SetCriterion, matched, matched_targets)
 from .base import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, FeatureMaps, FrameSegmenter, Images, merge_weights
@@ -249,11 +250,10 @@ class SOLQ(FrameSegmenter):
 
     # -- shared forward pieces --------------------------------------------------------------------
     def _levels(
-        self, tensor: torch.Tensor, padding_mask: torch.Tensor
+        self, feats: List[torch.Tensor], padding_mask: torch.Tensor
     ) -> Tuple[List[torch.Tensor], List[torch.Tensor], List[torch.Tensor]]:
-        """Normalised images [N, 3, H, W] and padding mask [N, H, W] (True = padding) -> per level the projected
-        map [N, C, H_l, W_l], its padding mask [N, H_l, W_l] (nearest-downsampled) and its position encoding."""
-        feats = self.backbone[0](tensor)
+        """The trunk's C3..C5 and the padding mask [N, H, W] (True = padding) -> per level the projected map
+        [N, C, H_l, W_l], its padding mask [N, H_l, W_l] (nearest-downsampled) and its position encoding."""
         srcs = [proj(f) for proj, f in zip(self.input_proj, feats)]
         for level in range(len(feats), self.num_feature_levels):
             srcs.append(self.input_proj[level](feats[-1] if level == len(feats) else srcs[-1]))
@@ -266,8 +266,11 @@ class SOLQ(FrameSegmenter):
         (None: nothing is padding)."""
         if padding_mask is None:
             padding_mask = torch.zeros(tensor.shape[:1] + tensor.shape[2:], dtype=torch.bool, device=tensor.device)
-        srcs, masks, pos = self._levels(tensor, padding_mask)
-        return self.transformer.encode(srcs, masks, pos)
+        with inference_part("backbone"):
+            feats = self.backbone[0](tensor)
+        with inference_part("neck"):
+            srcs, masks, pos = self._levels(feats, padding_mask)
+            return self.transformer.encode(srcs, masks, pos)
 
     def decode(self, enc: EncoderOutput) -> SOLQOutput:
         """Decoder + per-layer heads -> every layer's logits, boxes, vectors and hidden states."""
@@ -288,7 +291,8 @@ class SOLQ(FrameSegmenter):
 
     def _run(self, batch: ImageBatch) -> Tuple[EncoderOutput, SOLQOutput]:
         enc = self.encode(batch.tensor, ~batch.valid_mask())
-        return enc, self.decode(enc)
+        with inference_part("heads"):
+            return enc, self.decode(enc)
 
     # -- training ---------------------------------------------------------------------------------
     def forward_train(
@@ -326,9 +330,11 @@ class SOLQ(FrameSegmenter):
     # -- inference --------------------------------------------------------------------------------
     @torch.no_grad()
     def predict_with_features(
-        self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None, defer_masks: bool = False
+        self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None, defer_masks: bool = False,
+        score_thr: Optional[float] = None,
     ) -> Tuple[List[Instances], FeatureMaps]:
-        """Last layer's top ``max_per_img`` (query, class) pairs by sigmoid score; no NMS, no score threshold.
+        """Last layer's top ``max_per_img`` (query, class) pairs by sigmoid score, those below ``score_thr`` (when
+        given) dropped; no NMS.
 
         A query may appear several times with different labels. Each kept query's vector is decoded to a binary
         128x128 mask (threshold (max+min)/2) and pasted into its box at ``orig_sizes``. ``embeds`` is the query's
@@ -341,15 +347,16 @@ class SOLQ(FrameSegmenter):
         scores = logits.sigmoid()  # [N, Q, K]
         if self.unused_labels:  # slots no category uses (the 91-slot COCO head) are never emitted
             scores[..., self.unused_labels] = 0.0
-        top_scores, labels, query_index = top_query_classes(scores, self.max_per_img)  # [N, k]
+        selected = select_detections(scores, self.max_per_img, score_thr)
 
         results = []
-        for i in range(len(batch)):
-            masks = self.codec.decode(vectors[i, query_index[i]])  # [k, S, S] in {0, 1}
+        for i, kept in enumerate(selected):
+            with inference_part("masks"):
+                masks = self.codec.decode(vectors[i, kept.query_index])  # [k, S, S] in {0, 1}
             results.append(self.detections(
-                boxes[i, query_index[i]], top_scores[i], labels[i],
+                boxes[i, kept.query_index], kept.scores, kept.labels,
                 masks, batch.image_sizes[i], orig_sizes[i], defer_masks,
-                embeds=hidden[i, query_index[i]], query_index=query_index[i]))
+                embeds=hidden[i, kept.query_index], query_index=kept.query_index))
         return results, FeatureMaps(enc.maps(), list(self.feature_strides), batch.image_sizes)
 
     # -- checkpoints and reporting --------------------------------------------------------------

@@ -1,0 +1,122 @@
+"""Less work at inference for the same result (issue 17): the score threshold applied before mask prediction,
+BatchNorms folded into convolutions, and the per-part timer of the benchmark."""
+import copy
+
+import pytest
+import torch
+
+from vis.models.fusion import fold_batchnorms
+from vis.timing import PARTS, PartTimer, inference_part
+
+
+def _images():
+    generator = torch.Generator().manual_seed(3)
+    return [torch.rand(3, 96, 128, generator=generator) * 255, torch.rand(3, 128, 96, generator=generator) * 255]
+
+
+def _same_detections(expected, actual):
+    assert actual.image_size == expected.image_size
+    for name in ("boxes", "scores", "labels", "query_index", "embeds"):
+        assert torch.equal(actual.get(name), expected.get(name)), name
+    assert actual.masks.shape == expected.masks.shape
+    assert torch.equal(actual.masks, expected.masks)
+
+
+def test_score_threshold_returns_the_detections_above_it_with_the_same_masks(tiny_segmenter):
+    model = tiny_segmenter.eval()
+    images = _images()
+    with torch.no_grad():
+        everything = model.predict(images, orig_sizes=[(192, 256), (128, 96)])
+        threshold = float(everything[0].scores.median())
+        above = model.predict(images, orig_sizes=[(192, 256), (128, 96)], score_thr=threshold)
+    for full, thresholded in zip(everything, above):
+        expected = full[full.scores >= threshold]
+        assert 0 < len(thresholded) < len(full) or len(thresholded) == len(expected)
+        _same_detections(expected, thresholded)
+    assert 0 < len(above[0]) < len(everything[0])
+
+
+def test_score_threshold_above_every_score_returns_empty_instances(tiny_segmenter):
+    model = tiny_segmenter.eval()
+    with torch.no_grad():
+        (result,) = model.predict(_images()[:1], score_thr=1.0)
+    assert len(result) == 0
+    assert result.masks.shape == (0, 96, 128) and result.boxes.shape == (0, 4)
+    with pytest.raises(ValueError, match="score_thr"):
+        model.predict(_images()[:1], score_thr=1.5)
+
+
+def test_queryinst_mask_head_runs_only_for_the_returned_queries():
+    """The mask head sees one RoI per distinct returned query: fewer with a threshold, none above every score."""
+    from behaviour_record import seeded_model
+
+    model = seeded_model("queryinst_tiny_shapes").eval()
+    seen = []
+    head = model.roi_head.mask_head[model.num_stages - 1]
+    handle = head.register_forward_hook(lambda module, args, out: seen.append(args[0].shape[0]))
+    images = _images()[:1]
+    with torch.no_grad():
+        (full,) = model.predict(images)
+        (kept,) = model.predict(images, score_thr=float(full.scores[4]))
+        model.predict(images, score_thr=1.0)
+    handle.remove()
+    assert seen[0] == len(torch.unique(full.query_index))
+    assert seen[1] == len(torch.unique(kept.query_index)) < seen[0]
+    assert len(seen) == 2  # nothing above the threshold: the head did not run
+
+
+def _randomise_batchnorm_statistics(model: torch.nn.Module) -> None:
+    """Seeded weights have identity BatchNorms; give them statistics so that folding has something to fold."""
+    generator = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for module in model.modules():
+            if getattr(module, "running_var", None) is not None:
+                channels = module.running_var.shape[0]
+                module.running_var.copy_(torch.rand(channels, generator=generator) + 0.5)
+                module.running_mean.copy_(torch.randn(channels, generator=generator) * 0.1)
+                module.weight.copy_(torch.rand(channels, generator=generator) + 0.5)
+                module.bias.copy_(torch.randn(channels, generator=generator) * 0.1)
+
+
+def test_folded_batchnorms_give_the_same_predictions_at_float_noise(tiny_segmenter):
+    model = copy.deepcopy(tiny_segmenter).eval()
+    _randomise_batchnorm_statistics(model)
+    images = _images()
+    with torch.no_grad():
+        expected = model.predict(images)
+        folded = fold_batchnorms(model)
+        actual = model.predict(images)
+    norms = [m for m in model.modules() if "BatchNorm" in type(m).__name__]
+    assert folded > 0 and norms == []
+    for e, a in zip(expected, actual):
+        assert torch.equal(a.labels, e.labels) and torch.equal(a.query_index, e.query_index)
+        torch.testing.assert_close(a.scores, e.scores, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(a.boxes, e.boxes, rtol=1e-4, atol=1e-3)
+        differ = (a.masks != e.masks).flatten(1).sum(1)
+        assert (differ <= 0.002 * a.masks[0].numel()).all()
+
+
+def test_training_mode_batchnorm_is_not_folded():
+    from torch import nn
+
+    block = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    assert fold_batchnorms(block) == 0  # training mode: batch statistics, nothing to fold
+    block.eval()
+    x = torch.randn(2, 3, 8, 8)
+    block[1].running_mean.uniform_(-1, 1)
+    expected = block(x)
+    assert fold_batchnorms(block) == 1 and isinstance(block[1], nn.Identity)
+    torch.testing.assert_close(block(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_part_timer_charges_each_marked_part_and_nothing_when_inactive(tiny_segmenter):
+    model = tiny_segmenter.eval()
+    with torch.no_grad(), PartTimer() as timer:
+        model.predict(_images())
+    expected = {"preprocess", "backbone", "neck", "heads", "masks", "paste"}
+    assert set(timer.seconds) == expected and expected <= set(PARTS)
+    assert all(seconds > 0 for seconds in timer.seconds.values())
+    before = dict(timer.seconds)
+    with inference_part("backbone"):  # outside the timer: not charged
+        pass
+    assert timer.seconds == before
