@@ -129,7 +129,8 @@ def format_report(report: Dict[str, Any]) -> str:
 def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEFAULT_SEEDS,
                    data_root: str = DEFAULT_DATA_ROOT, task: Optional[str] = None, num_items: Optional[int] = None,
                    cfg_options: Optional[Sequence[str]] = None, device: Optional[str] = None,
-                   progress: bool = True, split: str = "test", tracker: Optional[str] = None) -> Dict[str, Any]:
+                   progress: bool = True, split: str = "test", tracker: Optional[str] = None,
+                   backend: str = "pytorch", onnx: Optional[str] = None) -> Dict[str, Any]:
     """Evaluate one checkpoint on the test split of each seed; returns {'config', 'checkpoint', 'task',
     'split', 'seeds', 'tracker', 'per_seed': [{'seed', 'num_items', 'metrics'}], 'summary'}.
 
@@ -137,7 +138,8 @@ def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEF
     the model type. ``split='val'``: the tuning splits of the seeds instead (val / valid), where settings
     are compared before the one test run. ``num_items``: images or videos per seed (default: the
     generator's size of that split). ``tracker`` (videos): 'OnlineTracker' or 'QueryTracker' instead of the
-    config's choice (`vis.inference.choose_tracker`); an image model tracks with QueryTracker.
+    config's choice (`vis.inference.choose_tracker`); an image model tracks with QueryTracker. ``backend``,
+    ``onnx``: the runtime of the per-frame network (`vis.inference.runtime_model`), e.g. an int8 ONNX file.
     """
     from vis.data.synthetic import NUM_TEST_IMAGES, NUM_TEST_VIDEOS, NUM_VAL_IMAGES, NUM_VAL_VIDEOS
     from vis.engine.checkpoint import resolve_checkpoint
@@ -168,7 +170,7 @@ def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEF
 
     from vis.data import build_dataset
 
-    from vis.inference import load_video_model, resolve_device
+    from vis.inference import load_video_model, resolve_device, runtime_model
 
     from .evaluate import load_model, run_inference, split_dataset_cfg
 
@@ -178,7 +180,7 @@ def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEF
     if task == "videos":
         from .submission import evaluate_video_results, run_video_inference
 
-        loaded = load_video_model(config_path, checkpoint, cfg_options, torch_device, tracker)
+        loaded = load_video_model(config_path, checkpoint, cfg_options, torch_device, tracker, backend, onnx)
         if progress:
             for note in loaded.notes:
                 print(note, file=sys.stderr)
@@ -186,7 +188,7 @@ def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEF
     else:
         from vis.evaluation import evaluate_coco
 
-        model = load_model(cfg, checkpoint, torch_device)
+        model = runtime_model(load_model(cfg, checkpoint, torch_device), backend, onnx)
     per_seed: List[Dict[str, Any]] = []
     with torch.no_grad():
         for seed, files in zip(seeds, split_files):

@@ -98,13 +98,15 @@ def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[s
                          img_dir: Optional[str] = None, out_dir: str = "out", cfg_options: Optional[Sequence[str]] = None,
                          device: Optional[str] = None, top_k: Optional[int] = None, progress: bool = True,
                          split: str = "test", tracker: Optional[str] = None,
-                         score_thr: Optional[float] = None) -> Dict[str, Any]:
+                         score_thr: Optional[float] = None, backend: str = "pytorch",
+                         onnx: Optional[str] = None) -> Dict[str, Any]:
     """Track a YouTube-VIS split; write ``out_dir/results.json`` and ``out_dir/submission.zip``.
 
     Any model tracks (`vis.inference.load_video_model`: a video model's track head, or ``tracker``
     'QueryTracker', the default for image models). Its labels become the annotation file's categories through
     `vis.data.label_space.model_label_map` (a COCO model on YouTube-VIS: the class table, zero-shot).
     ``score_thr`` (in [0, 1]) replaces the tracker's ``score_thr`` and ``init_score_thr``, as ``run_video``'s.
+    ``backend``, ``onnx``: the runtime of the per-frame network (`vis.inference.runtime_model`).
 
     The split is the config's ``data.test`` (``split='val'``: ``data.val``, where tracker settings are
     chosen), or ``ann_file`` / ``img_dir`` with that split's transforms. With ground truth (annotations
@@ -132,7 +134,7 @@ def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[s
     dist.init_distributed()
     torch_device = resolve_device(device)
     dataset = build_dataset(dataset_cfg)
-    loaded = load_video_model(config_path, checkpoint, cfg_options, torch_device, tracker)
+    loaded = load_video_model(config_path, checkpoint, cfg_options, torch_device, tracker, backend, onnx)
     if dist.get_rank() == 0:
         for note in loaded.notes:
             print(note, file=sys.stderr)

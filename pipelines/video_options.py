@@ -10,12 +10,14 @@ import os
 from typing import Optional
 
 from vis.errors import CheckpointError, ConfigError, DataError, VisError
+from vis.runtime import BACKENDS
 
 
 def check_video_options(score_thr: Optional[float] = None, start: int = 0, end: Optional[int] = None,
                         batch_size: int = 1, threads: Optional[int] = None, fps: Optional[float] = None,
                         input_path: Optional[str] = None, config: Optional[str] = None,
-                        checkpoint: Optional[str] = None) -> None:
+                        checkpoint: Optional[str] = None, backend: str = "pytorch", onnx: Optional[str] = None,
+                        device: Optional[str] = None) -> None:
     """One-line VisError for the first option out of range or path that does not exist. A checkpoint may
     also be a work dir or ``<work dir>/latest.pth`` (resolved later, `vis.engine.checkpoint.resolve_checkpoint`)."""
     if input_path is not None and not os.path.exists(input_path):
@@ -37,3 +39,11 @@ def check_video_options(score_thr: Optional[float] = None, start: int = 0, end: 
         raise VisError(f"--threads must be >= 1, got {threads}")
     if fps is not None and not fps > 0:
         raise VisError(f"--fps must be > 0, got {fps}")
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown --backend '{backend}' (choose from {', '.join(BACKENDS)})")
+    if onnx is not None and backend != "onnxruntime":
+        raise ConfigError("--onnx is run by --backend onnxruntime; the pytorch backend runs the checkpoint")
+    if onnx is not None and not os.path.isfile(onnx):
+        raise CheckpointError(f"ONNX file not found: {onnx}")
+    if backend != "pytorch" and device == "cuda":
+        raise ConfigError(f"--backend {backend} runs on the CPU here: use --device cpu")

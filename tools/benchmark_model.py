@@ -1,8 +1,15 @@
 #!/usr/bin/env python
-"""Per-image inference latency of one or more models (random weights) at given input sizes.
+"""Per-image predict() latency of one or more models at given input sizes, per part of inference.
 
     python tools/benchmark_model.py configs/queryinst/queryinst_r50_fpn_1x_coco.py --sizes 360x640 800x1333
-    python tools/benchmark_model.py CONFIG [CONFIG ...] --runs 5 --device cuda --threads 2 [--json]
+    python tools/benchmark_model.py CONFIG [CONFIG ...] [--runs 7] [--warmup 2] [--device cpu|cuda] [--threads N]
+        [--score-thr T] [--no-fold] [--amp] [--backend onnxruntime [--onnx FILE]] [--json]
+    python tools/benchmark_model.py CONFIG --checkpoint CKPT --sizes 360x640     # trained weights, one config
+
+For each (config, size): warm-up calls, then timed calls of ``model.predict`` on one seeded random image; the
+whole call and each part the model marks (preprocess, backbone, neck, heads, masks, track_head, paste; "post"
+is the rest: top-k, selection, rescaling, the Instances) as median, min and max in ms, the detections returned
+and predict / (backbone + neck). ``--json``: exactly one JSON line per (config, size) on stdout.
 """
 import argparse
 import json
@@ -11,30 +18,50 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vis.cli import parse_size, run_tool  # noqa: E402
+from vis.cli import run_tool  # noqa: E402
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Per-image predict() latency of models at given sizes.")
+    parser = argparse.ArgumentParser(description="Per-image predict() latency of models at given sizes, per part.")
     parser.add_argument("configs", nargs="+", help="model config files")
-    parser.add_argument("--sizes", nargs="+", type=parse_size, default=[(360, 640)], help="HxW input sizes")
-    parser.add_argument("--runs", type=int, default=3, help="timed runs per size (after 1 warm-up)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--sizes", nargs="+", default=["360x640"], metavar="HxW",
+                        help="input sizes, batch 1 (default 360x640)")
+    parser.add_argument("--runs", type=int, default=7,
+                        help="timed runs per (config, size), default 7; the medians need at least 5")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs before them (default 2)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--json", action="store_true", help="one JSON line per (config, size)")
+    parser.add_argument("--checkpoint", default=None,
+                        help="time this checkpoint's model (exactly one config; default: seeded random weights)")
+    parser.add_argument("--score-thr", type=float, default=None,
+                        help="passed to predict: detections below it get no mask. With random weights the scores "
+                             "mean nothing, so the default is no threshold: every top-k detection gets a mask, "
+                             "the worst case")
+    parser.add_argument("--no-fold", action="store_true",
+                        help="keep the BatchNorms (default: folded into the convolutions, as vis.inference.load_model)")
+    parser.add_argument("--backend", default="pytorch",
+                        help="runtime of the per-frame network: pytorch (default) or onnxruntime (CPU; exported now "
+                             "from the model, or the file of --onnx)")
+    parser.add_argument("--onnx", default=None, metavar="FILE",
+                        help="with --backend onnxruntime: a file of tools/export_onnx.py (e.g. --int8) for the one config")
+    parser.add_argument("--amp", action="store_true", help="float16 autocast (CUDA only)")
+    parser.add_argument("--json", action="store_true", help="one JSON line per (config, size), nothing else")
     args = parser.parse_args(argv)
 
     def job():
-        from vis.utils.benchmark import config_latencies
+        from vis.utils.benchmark import config_latencies, latency_header, latency_table, parse_sizes
 
-        for row in config_latencies(args.configs, args.sizes, runs=args.runs, device=args.device,
-                                    threads=args.threads):
+        rows = config_latencies(args.configs, parse_sizes(args.sizes), runs=args.runs, warmup=args.warmup,
+                                device=args.device, threads=args.threads, checkpoint=args.checkpoint,
+                                score_thr=args.score_thr, fold=not args.no_fold, backend=args.backend, amp=args.amp,
+                                onnx=args.onnx)
+        for index, row in enumerate(rows):
             if args.json:
                 print(json.dumps(row), flush=True)
-            else:
-                print(f"{row['model']:10s} {row['height']}x{row['width']:<5d} {args.device} "
-                      f"median {row['median_s'] * 1000:8.1f} ms  min {row['min_s'] * 1000:8.1f} ms  "
-                      f"({args.runs} runs, {row['threads']} threads)  {row['config']}", flush=True)
+                continue
+            if index == 0:
+                print(latency_header(row))
+            print(latency_table(row), flush=True)
 
     return run_tool(job)
 

@@ -48,6 +48,12 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads for the model (default: OMP_NUM_THREADS if set, else the free cores "
                              "(available minus the load average) less one, left to decoding and writing)")
+    parser.add_argument("--backend", default="pytorch",
+                        help="runtime of the per-frame network: pytorch (default) or onnxruntime (CPU, the '.[onnx]' "
+                             "extra; the file of --onnx, or one exported now)")
+    parser.add_argument("--onnx", default=None, metavar="FILE",
+                        help="with --backend onnxruntime: the network exported by tools/export_onnx.py from the same "
+                             "config and checkpoint (float or int8)")
     parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -57,14 +63,14 @@ def main(argv=None) -> int:
         from pipelines.video_options import check_video_options
 
         check_video_options(args.score_thr, args.start, args.end, args.batch_size, args.threads, args.fps,
-                            args.input, args.config, args.checkpoint)
+                            args.input, args.config, args.checkpoint, args.backend, args.onnx, args.device)
         from pipelines.video import run_video  # imports torch: after the options are known to be fine
 
         summary = run_video(args.input, config=args.config, checkpoint=args.checkpoint, out_dir=args.out_dir,
                             device=args.device, score_thr=args.score_thr, start=args.start, end=args.end,
                             outputs=outputs, progress=not args.no_progress, cfg_options=args.cfg_options,
                             fps=args.fps, batch_size=args.batch_size, amp=args.amp,
-                            tracker=args.tracker, threads=args.threads)
+                            tracker=args.tracker, threads=args.threads, backend=args.backend, onnx=args.onnx)
         print(f"{args.input}: {summary['frames']} frames, {summary['tracks']} tracks, {summary['fps']:.1f} frames/s"
               f" -> {', '.join(summary['outputs'].values())}")
         return summary

@@ -38,6 +38,11 @@ def main(argv=None) -> int:
                         help="images / videos per seed (default: the generator's size, test 500 / 50, val 200 / 20)")
     parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
+    parser.add_argument("--backend", default="pytorch",
+                        help="runtime of the per-frame network: pytorch (default) or onnxruntime (CPU)")
+    parser.add_argument("--onnx", default=None, metavar="FILE",
+                        help="with --backend onnxruntime: a file of tools/export_onnx.py (e.g. --int8); default: "
+                             "exported now")
     parser.add_argument("--out", default=None, help="also write the report (per seed and summary) as JSON here")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON line instead of a table")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -49,12 +54,15 @@ def main(argv=None) -> int:
         from pipelines.heldout import evaluate_seeds, format_report
         from vis.io.files import atomic_write_json, check_can_write
 
+        from pipelines.video_options import check_video_options
+
+        check_video_options(backend=args.backend, onnx=args.onnx, device=args.device)
         if args.out:
             check_can_write(args.out)
         report = evaluate_seeds(args.config, args.checkpoint, seeds=args.seeds, data_root=args.data_root,
                                 task=args.task, num_items=args.num, cfg_options=args.cfg_options,
                                 device=args.device, progress=not args.no_progress, split=args.split,
-                                tracker=args.tracker)
+                                tracker=args.tracker, backend=args.backend, onnx=args.onnx)
         if args.out:
             atomic_write_json(args.out, report, indent=2)
         print(json.dumps(report) if args.json else format_report(report))

@@ -38,14 +38,24 @@ def main(argv=None) -> int:
                         help="detection score threshold of the tracker (replaces its score_thr and init_score_thr)")
     parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
+    parser.add_argument("--backend", default="pytorch",
+                        help="runtime of the per-frame network: pytorch (default) or onnxruntime (CPU)")
+    parser.add_argument("--onnx", default=None, metavar="FILE",
+                        help="with --backend onnxruntime: a file of tools/export_onnx.py; default: exported now")
     args = parser.parse_args(argv)
-    from pipelines.submission import test_vis_from_config
 
-    return run_tool(lambda: test_vis_from_config(
-        args.config, args.checkpoint, ann_file=args.ann, img_dir=args.images, out_dir=args.out_dir,
-        cfg_options=args.cfg_options, device=args.device, top_k=args.top_k,
-        split=args.split, tracker=args.tracker, score_thr=args.score_thr,
-    ))
+    def job():
+        from pipelines.video_options import check_video_options
+
+        check_video_options(backend=args.backend, onnx=args.onnx, device=args.device)
+        from pipelines.submission import test_vis_from_config
+
+        return test_vis_from_config(
+            args.config, args.checkpoint, ann_file=args.ann, img_dir=args.images, out_dir=args.out_dir,
+            cfg_options=args.cfg_options, device=args.device, top_k=args.top_k,
+            split=args.split, tracker=args.tracker, score_thr=args.score_thr, backend=args.backend, onnx=args.onnx)
+
+    return run_tool(job)
 
 
 if __name__ == "__main__":

@@ -77,6 +77,34 @@ def load_model(cfg: Any, checkpoint: str, device: Optional[torch.device] = None,
     return model, report
 
 
+def runtime_model(model: torch.nn.Module, backend: str = "pytorch", onnx: Optional[str] = None,
+                  threads: Optional[int] = None, example_size: Tuple[int, int] = (320, 480)) -> torch.nn.Module:
+    """``model`` (from `load_model`) with its per-frame network run by ``backend``: 'pytorch' returns it as it is;
+    'onnxruntime' runs the ONNX file ``onnx`` (`tools/export_onnx.py`; checked against the model), or, without
+    one, a file exported from ``model`` now into a temporary folder (deleted once loaded). Selection, masks of the
+    kept detections, pasting and a track head stay the model's PyTorch code (`vis.runtime`). CPU only."""
+    from .runtime.onnx_network import BACKENDS, OnnxNetwork, RuntimeModel
+
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend '{backend}' (choose from {', '.join(BACKENDS)})")
+    if backend == "pytorch":
+        if onnx is not None:
+            raise ConfigError("--onnx is read by --backend onnxruntime; the pytorch backend runs the checkpoint")
+        return model
+    if next(model.parameters()).device.type != "cpu":
+        raise ConfigError(f"--backend {backend} runs on the CPU here: use --device cpu")
+    segmenter = getattr(model, "segmenter", model)
+    if onnx is not None:
+        return RuntimeModel(model, OnnxNetwork(onnx, segmenter, threads), backend)
+    import tempfile
+
+    from .runtime.export import export_onnx
+
+    with tempfile.TemporaryDirectory(prefix="vis-onnx-") as folder:
+        path = export_onnx(segmenter, os.path.join(folder, "network.onnx"), example_size)
+        return RuntimeModel(model, OnnxNetwork(path, segmenter, threads), backend)
+
+
 def class_names_for(model: torch.nn.Module, cfg: Any, checkpoint_names: Optional[Sequence[str]]) -> List[str]:
     """Names of labels 0..K-1: the checkpoint's (its meta, any layout), else the config's ``class_names`` (a list
     or a table name such as 'coco'), else the model's, else 'class 0', 'class 1', ..."""
@@ -139,12 +167,15 @@ def choose_tracker(cfg: Any, tracker: Optional[str], is_video_model: bool, has_t
 
 
 def load_video_model(config: str, checkpoint: str, cfg_options: Optional[Sequence[str]] = None,
-                     device: Optional[torch.device] = None, tracker: Optional[str] = None) -> VideoModel:
+                     device: Optional[torch.device] = None, tracker: Optional[str] = None,
+                     backend: str = "pytorch", onnx: Optional[str] = None,
+                     threads: Optional[int] = None) -> VideoModel:
     """Config + checkpoint -> `VideoModel` (model in eval mode on ``device``, config, class names, tracker).
 
     Any segmenter tracks: a video model (segmenter + track head) with its track head by default, an image model
     (e.g. an official COCO checkpoint) with `QueryTracker`; see `choose_tracker`. A checkpoint that does not fit
     the config (another segmenter, a video checkpoint with an image config) is a one-line CheckpointError.
+    ``backend``, ``onnx``, ``threads``: the runtime of the per-frame network (`runtime_model`).
     """
     from .models import VideoSegmenter
 
@@ -158,6 +189,7 @@ def load_video_model(config: str, checkpoint: str, cfg_options: Optional[Sequenc
     class_names = class_names_for(model, cfg, report.class_names)
     if is_video_model and tracker_cfg["type"] != TRACK_HEAD_TRACKER:
         model = model.segmenter  # the same per-frame weights; the track head would only cost time
+    model = runtime_model(model, backend, onnx, threads)
     notes = [f"{os.path.basename(checkpoint)}: {line}" for line in report.notes]
     return VideoModel(model, cfg, class_names, tracker_cfg, notes + ([note] if note else []))
 

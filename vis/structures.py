@@ -15,7 +15,7 @@ Fields may be tensors, numpy arrays or lists; anything that supports ``len`` and
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Tuple
+from typing import Any, Dict, Iterable, List, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -156,6 +156,19 @@ class Instances:
         return f"Instances(num={len(self)}, image_size={self._image_size}, {fields})"
 
 
+ImageSizes = Union[torch.Tensor, Sequence[Tuple[int, int]]]  # (h, w) per image: a list, or a tensor [N, 2]
+
+
+def image_whwh(image_sizes: ImageSizes, like: torch.Tensor) -> torch.Tensor:
+    """Image sizes, a list of (h, w) or a tensor [N, 2] of (h, w), -> [N, 1, 4] (w, h, w, h) with ``like``'s dtype
+    and device: the scale from normalised to absolute xyxy boxes. A tensor stays a tensor all the way (an
+    exported graph keeps the sizes as an input instead of freezing them)."""
+    sizes = image_sizes if isinstance(image_sizes, torch.Tensor) else torch.tensor(
+        [[float(h), float(w)] for h, w in image_sizes]).view(-1, 2)
+    sizes = sizes.to(device=like.device, dtype=like.dtype)
+    return sizes[:, [1, 0, 1, 0]][:, None, :]
+
+
 class ImageBatch:
     """A padded batch of images that remembers each image's true size (detectron2's ``ImageList``).
 
@@ -188,6 +201,11 @@ class ImageBatch:
         for i, im in enumerate(images):
             tensor[i, :, : im.shape[-2], : im.shape[-1]].copy_(im)
         return ImageBatch(tensor, [(int(im.shape[-2]), int(im.shape[-1])) for im in images])
+
+    def size_tensor(self) -> torch.Tensor:
+        """float [B, 2]: the unpadded (h, w) of each image, on the batch's device (the per-frame network takes the
+        sizes as a tensor, so that an exported graph keeps them as an input)."""
+        return torch.tensor(self.image_sizes, dtype=torch.float32, device=self.tensor.device).view(-1, 2)
 
     def valid_mask(self) -> torch.Tensor:
         """bool [B, Hp, Wp]: True inside each image, False in the padding."""

@@ -8,6 +8,7 @@ runs on a GPU). Nothing is timed otherwise, so marks stay in the one inference p
 The parts (`PARTS`) are the same for the three segmenters; each names what runs in it:
 
     preprocess  normalise and pad the input batch
+    network     backbone + neck + heads when a runtime runs them (`vis.runtime`: ONNX Runtime), not PyTorch
     backbone    the ResNet trunk
     neck        QueryInst / ISTR: the FPN; SOLQ: input projections + deformable encoder
     heads       the query heads: the box cascade (QueryInst, ISTR) or the decoder with its heads (SOLQ)
@@ -25,7 +26,7 @@ from typing import Dict, Iterator, Optional
 
 import torch
 
-PARTS = ("preprocess", "backbone", "neck", "heads", "masks", "track_head", "paste")
+PARTS = ("preprocess", "network", "backbone", "neck", "heads", "masks", "track_head", "paste")
 
 _current = threading.local()
 

@@ -33,10 +33,11 @@ SpatialShapes = Union[torch.Tensor, Sequence[Tuple[int, int]]]
 
 
 def _as_shape_list(spatial_shapes: SpatialShapes) -> List[Tuple[int, int]]:
-    """[(H_l, W_l)] as python ints (a [L, 2] tensor is accepted, as the official module takes)."""
+    """[(H_l, W_l)] (a [L, 2] tensor is accepted, as the official module takes). The sizes of a list are kept as
+    they are, not cast with ``int()``: while exporting they are symbolic, and a cast would freeze them."""
     if isinstance(spatial_shapes, torch.Tensor):
         return [(int(h), int(w)) for h, w in spatial_shapes.tolist()]
-    return [(int(h), int(w)) for h, w in spatial_shapes]
+    return [(h, w) for h, w in spatial_shapes]
 
 
 def multi_scale_deformable_attention(
@@ -56,12 +57,13 @@ def multi_scale_deformable_attention(
     _, num_queries, _, num_levels, num_points, _ = sampling_locations.shape
     if len(shapes) != num_levels:
         raise ValueError(f"{len(shapes)} spatial shapes for {num_levels} sampling levels")
-    per_level = value.split([h * w for h, w in shapes], dim=1)
     grids = 2 * sampling_locations - 1  # grid_sample's frame: -1 / +1 are the outer edges of the border cells
     output = value.new_zeros((num * heads, head_dim, num_queries))
+    start = 0
     for level, (h, w) in enumerate(shapes):
         # [N, H*W, M, D] -> [N*M, D, H, W]
-        level_value = per_level[level].permute(0, 2, 3, 1).reshape(num * heads, head_dim, h, w)
+        level_value = value[:, start:start + h * w].permute(0, 2, 3, 1).reshape(num * heads, head_dim, h, w)
+        start = start + h * w
         # [N, Q, M, P, 2] -> [N, M, Q, P, 2] -> [N*M, Q, P, 2]
         grid = grids[:, :, :, level].transpose(1, 2).reshape(num * heads, num_queries, num_points, 2)
         sampled = F.grid_sample(level_value, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
@@ -127,8 +129,10 @@ class MSDeformAttn(nn.Module):
         weights = F.softmax(weights, -1).view(num, num_queries, heads, levels, points)
         if reference_points.shape[-1] == 2:
             shapes = _as_shape_list(spatial_shapes)
-            # Offsets are in cells of each level: divide by (W_l, H_l).
-            normalizer = query.new_tensor([[w, h] for h, w in shapes])  # [L, 2]
+            # Offsets are in cells of each level: divide by (W_l, H_l) (a stack, not new_tensor: sizes may be
+            # symbolic while exporting).
+            one = query.new_ones(())
+            normalizer = torch.stack([torch.stack([one * w, one * h]) for h, w in shapes])  # [L, 2]
             locations = reference_points[:, :, None, :, None, :] + offsets / normalizer[None, None, None, :, None, :]
         elif reference_points.shape[-1] == 4:
             # Offsets are relative to the reference box: P points span half its size.

@@ -90,8 +90,11 @@ class EncoderOutput(NamedTuple):
     def maps(self) -> List[torch.Tensor]:
         """The memory as per-level maps [N, C, H_l, W_l]."""
         num, _, channels = self.memory.shape
-        chunks = self.memory.split([h * w for h, w in self.spatial_shapes], dim=1)
-        return [c.transpose(1, 2).reshape(num, channels, h, w) for c, (h, w) in zip(chunks, self.spatial_shapes)]
+        maps, start = [], 0
+        for h, w in self.spatial_shapes:
+            maps.append(self.memory[:, start:start + h * w].transpose(1, 2).reshape(num, channels, h, w))
+            start = start + h * w
+        return maps
 
 
 class DeformableTransformerEncoderLayer(nn.Module):
@@ -136,9 +139,11 @@ class DeformableTransformerEncoder(nn.Module):
         """
         points = []
         for level, (h, w) in enumerate(spatial_shapes):
+            # Cell centres 0.5, 1.5, ..., h - 0.5: the reference's linspace(0.5, h - 0.5, h), exactly (steps of 1
+            # from a half are exact in float32), written with arange so that an exported graph keeps h symbolic.
             ref_y, ref_x = torch.meshgrid(
-                torch.linspace(0.5, h - 0.5, h, dtype=torch.float32, device=device),
-                torch.linspace(0.5, w - 0.5, w, dtype=torch.float32, device=device),
+                torch.arange(h, dtype=torch.float32, device=device) + 0.5,
+                torch.arange(w, dtype=torch.float32, device=device) + 0.5,
                 indexing="ij",
             )
             ref_y = ref_y.reshape(-1)[None] / (ratios[:, None, level, 1] * h)  # [N, H*W]
@@ -299,7 +304,7 @@ class DeformableTransformer(nn.Module):
         """srcs, pos_embeds: per level [N, C, H_l, W_l]; masks: per level bool [N, H_l, W_l] (True = padding)."""
         flat_src, flat_mask, flat_pos, shapes = [], [], [], []
         for level, (src, mask, pos) in enumerate(zip(srcs, masks, pos_embeds)):
-            shapes.append((int(src.shape[2]), int(src.shape[3])))
+            shapes.append((src.shape[2], src.shape[3]))  # no int(): symbolic while exporting
             flat_src.append(src.flatten(2).transpose(1, 2))  # [N, H*W, C]
             flat_mask.append(mask.flatten(1))  # [N, H*W]
             flat_pos.append(pos.flatten(2).transpose(1, 2) + self.level_embed[level].view(1, 1, -1))

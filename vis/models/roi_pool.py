@@ -95,15 +95,13 @@ class MultiLevelRoIAlign(nn.Module):
         )  # [R, 5] = (image index, x1, y1, x2, y2)
         num_channels = features[0].shape[1]
         out = features[0].new_zeros((rois.shape[0], num_channels) + self.output_size)
-        if rois.shape[0] == 0:
-            return out
         levels = self.assign_levels(rois[:, 1:])
+        training = torch.is_grad_enabled()
         unused: List[torch.Tensor] = []
+        # Every level is pooled, also with no RoI on it: no branch on the data at inference, so an exported graph
+        # pools whichever levels its input's boxes need (an empty RoIAlign costs nothing).
         for level, (feature, stride) in enumerate(zip(features, self.strides)):
             index = torch.nonzero(levels == level).squeeze(1)
-            if index.numel() == 0:
-                unused.append(feature)
-                continue
             out[index] = roi_align(
                 feature,
                 rois[index],
@@ -112,9 +110,10 @@ class MultiLevelRoIAlign(nn.Module):
                 sampling_ratio=self.sampling_ratio,
                 aligned=self.aligned,
             ).to(out.dtype)
-        if torch.is_grad_enabled():
-            # Touch the unused levels with weight 0 so every FPN parameter is in the graph (DDP requires it
-            # unless find_unused_parameters; mmdet's extractor does the same).
-            for feature in unused:
-                out = out + feature.flatten()[0] * 0.0
+            if training and index.numel() == 0:
+                unused.append(feature)
+        # Touch the unused levels with weight 0 so every FPN parameter is in the graph (DDP requires it unless
+        # find_unused_parameters; mmdet's extractor does the same).
+        for feature in unused:
+            out = out + feature.flatten()[0] * 0.0
         return out

@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from torchvision.ops import box_convert
 
+from ..structures import ImageSizes, image_whwh
+
 StageFn = Callable[[int, List[torch.Tensor], torch.Tensor, torch.Tensor], Dict[str, torch.Tensor]]
 
 
@@ -23,10 +25,11 @@ def init_full_image_boxes_(boxes: nn.Embedding) -> None:
         boxes.weight[:, 2:] = 1.0
 
 
-def learned_boxes(weight: torch.Tensor, image_sizes: Sequence[Tuple[int, int]]) -> Tuple[torch.Tensor, torch.Tensor]:
-    """weight [P, 4] normalised cxcywh -> boxes [N, P, 4] absolute xyxy per image (keeping their gradient: the
-    stage-0 box losses train them) and imgs_whwh [N, 1, 4]."""
-    imgs_whwh = weight.new_tensor([[w, h, w, h] for h, w in image_sizes])[:, None, :]  # [N, 1, 4]
+def learned_boxes(weight: torch.Tensor, image_sizes: ImageSizes) -> Tuple[torch.Tensor, torch.Tensor]:
+    """weight [P, 4] normalised cxcywh, image_sizes (h, w) per image (a list or a tensor [N, 2]) -> boxes
+    [N, P, 4] absolute xyxy per image (keeping their gradient: the stage-0 box losses train them) and imgs_whwh
+    [N, 1, 4]."""
+    imgs_whwh = image_whwh(image_sizes, weight)  # [N, 1, 4]
     return box_convert(weight, "cxcywh", "xyxy")[None] * imgs_whwh, imgs_whwh
 
 

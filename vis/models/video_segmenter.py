@@ -19,7 +19,7 @@ from torch import nn
 
 from ..structures import Instances
 from ..timing import inference_part
-from .segmenters.base import FrameSegmenter, Images
+from .segmenters.base import FrameSegmenter, Images, Network
 from .track_head import TrackHead
 
 
@@ -86,10 +86,11 @@ class VideoSegmenter(nn.Module):
     # -- inference --------------------------------------------------------------------------------
     @torch.no_grad()
     def predict(self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None,
-                defer_masks: bool = False, score_thr: Optional[float] = None) -> List[Instances]:
+                defer_masks: bool = False, score_thr: Optional[float] = None,
+                network: Optional[Network] = None) -> List[Instances]:
         """The segmenter's Instances (`FrameSegmenter.predict`) plus ``track_embeds`` computed from the same
-        features, for the returned detections only."""
-        results, features = self.segmenter.predict_with_features(images, orig_sizes, defer_masks, score_thr)
+        features, for the returned detections only. ``network`` replaces the segmenter's per-frame network."""
+        results, features = self.segmenter.predict_with_features(images, orig_sizes, defer_masks, score_thr, network)
         boxes = []
         for inst, (in_h, in_w) in zip(results, features.image_sizes):
             out_h, out_w = inst.image_size

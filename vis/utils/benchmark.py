@@ -1,9 +1,14 @@
 """Measurement primitives of the benchmarks: each returns numbers, none prints (the ``tools/benchmark_*.py``
 scripts print; `pipelines.benchmark_video` composes them).
 
-`measure_latency` times ``model.predict`` end to end (pre-processing, backbone, heads, mask pasting) on random
-images of the given sizes, after warm-up, with ``torch.no_grad`` in eval mode. Random weights are fine for
-latency: no step of these models depends on the values except top-k, which always keeps ``max_per_img``.
+`measure_latency` times ``model.predict`` on a seeded random image per input size, after warm-up, with
+``torch.no_grad`` in eval mode: the whole call and each part the model marks (`vis.timing`), as median, min and
+max over the runs, so a figure comes with its spread and with where the time goes. `config_latencies` runs it on
+configs (random weights or a checkpoint) and labels each row with what the numbers depend on (device, threads,
+backend, folded BatchNorms, weights); ``tools/benchmark_model.py`` prints those rows. Random weights time the same
+work as trained ones as long as as many detections come out: without a score threshold top-k keeps
+``max_per_img`` (every one gets a mask, the worst case), but a model that drops empty boxes (ISTR) may return
+fewer, hence the ``detections`` figure in every row.
 `model_speed`, `tracker_speed` and `read_frames` time the streaming pipeline's stages on real frames;
 `memory_mb` reads this process's resident memory.
 """
@@ -13,33 +18,79 @@ import resource
 import statistics
 import sys
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
+from ..timing import PARTS, PartTimer
 
-def measure_latency(model: torch.nn.Module, sizes: Sequence[Tuple[int, int]], runs: int = 3, warmup: int = 1,
-                    device: str = "cpu") -> List[Dict[str, float]]:
-    """-> one dict per (h, w): {'height', 'width', 'median_s', 'min_s', 'runs'} for batch size 1."""
-    model = model.to(device).eval()
-    results = []
+
+def random_image(height: int, width: int, seed: int = 0) -> torch.Tensor:
+    """A [3, h, w] float image of uint8 values drawn from a seeded generator: every run, and every rerun of the
+    benchmark, feeds the model the same pixels."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (3, height, width), generator=generator, dtype=torch.uint8).float()
+
+
+def _spread_ms(seconds: Sequence[float]) -> Dict[str, float]:
+    """Per-run seconds -> median, min and max in ms: the median is the figure, min-max says how noisy it was."""
+    ms = [1000.0 * value for value in seconds]
+    return {"median": statistics.median(ms), "min": min(ms), "max": max(ms)}
+
+
+def measure_latency(model: Any, sizes: Sequence[Tuple[int, int]], runs: int = 7, warmup: int = 2,
+                    device: Any = "cpu", score_thr: Optional[float] = None, amp: bool = False,
+                    seed: int = 0) -> List[Dict[str, Any]]:
+    """Time ``model.predict`` on one seeded random image (batch 1) per (h, w), whole and per part -> one row each.
+
+    Each of the ``warmup + runs`` calls runs inside a `vis.timing.PartTimer`; the whole call is timed with
+    ``perf_counter`` (CUDA-synchronised on a GPU). Per timed run, "post" is the total minus the named parts: what
+    ``predict`` does outside them (top-k, selection, box rescaling, building the Instances). A row holds
+    ``ms[part] = {'median', 'min', 'max'}`` for each part the model marked (in `PARTS` order), then "post" and
+    "total"; ``detections`` (median count returned) and ``predict_over_backbone_neck`` (total median over the
+    backbone + neck medians: how much the rest adds to the feature extraction). On CUDA the part timer
+    synchronises at each part boundary, which a plain ``predict`` would not do; the total includes that.
+    """
+    from ..errors import ConfigError
+
+    if runs < 1:
+        raise ConfigError(f"--runs must be >= 1, got {runs}")
+    if warmup < 0:
+        raise ConfigError(f"--warmup must be >= 0, got {warmup}")
+    device = torch.device(device)
+    if isinstance(model, torch.nn.Module):
+        model = model.to(device).eval()
+    amp_device = "cuda" if device.type == "cuda" else "cpu"
+    rows = []
     for height, width in sizes:
-        image = torch.randint(0, 256, (3, height, width), dtype=torch.uint8).float().to(device)
-        timings = []
-        for i in range(warmup + runs):
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            with torch.no_grad():
-                model.predict([image], orig_sizes=[(height, width)])
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            if i >= warmup:
-                timings.append(time.perf_counter() - start)
-        results.append({"height": height, "width": width, "median_s": statistics.median(timings),
-                        "min_s": min(timings), "runs": runs})
-    return results
+        image = random_image(height, width, seed).to(device)
+        totals: List[float] = []
+        part_runs: List[Dict[str, float]] = []
+        detections: List[int] = []
+        for index in range(warmup + runs):
+            with PartTimer(device) as timer:
+                _sync(device)
+                start = time.perf_counter()
+                with torch.no_grad(), torch.autocast(amp_device, dtype=torch.float16, enabled=amp):
+                    results = model.predict([image], orig_sizes=[(height, width)], score_thr=score_thr)
+                _sync(device)
+                total = time.perf_counter() - start
+            if index >= warmup:
+                totals.append(total)
+                part_runs.append(dict(timer.seconds))
+                detections.append(len(results[0]))
+        marked = {name for seconds in part_runs for name in seconds}
+        names = [name for name in PARTS if name in marked] + sorted(marked - set(PARTS))
+        ms = {name: _spread_ms([seconds.get(name, 0.0) for seconds in part_runs]) for name in names}
+        ms["post"] = _spread_ms([total - sum(seconds.values()) for total, seconds in zip(totals, part_runs)])
+        ms["total"] = _spread_ms(totals)
+        features = sum(ms[name]["median"] for name in ("backbone", "neck") if name in ms)
+        rows.append({"height": height, "width": width, "runs": runs, "warmup": warmup, "score_thr": score_thr,
+                     "amp": amp, "detections": statistics.median(detections), "ms": ms,
+                     "total_runs_ms": [1000.0 * value for value in totals],
+                     "predict_over_backbone_neck": ms["total"]["median"] / features if features > 0 else None})
+    return rows
 
 
 def synthetic_tracking_frames(num_frames: int, objects: int = 10, dim: int = 1024,
@@ -161,25 +212,116 @@ def synthetic_tracker_ms(objects: int = 10, frames: int = 300, dim: int = 1024) 
     return 1000 * statistics.median(timings)
 
 
-def config_latencies(configs: Sequence[str], sizes: Sequence[Tuple[int, int]], runs: int = 3, device: str = "cpu",
-                     threads: Optional[int] = None):
-    """`measure_latency` of each config's model (seeded random weights) -> rows ``{'config', 'model', 'device',
-    'threads', 'height', 'width', 'median_s', 'min_s', 'runs'}``, yielded as they are measured."""
+def parse_sizes(texts: Sequence[str]) -> List[Tuple[int, int]]:
+    """``HxW`` strings -> (h, w) pairs; a malformed one is a one-line `ConfigError` (the tool's exit code 2)."""
+    import argparse
+
+    from ..cli import parse_size
+    from ..errors import ConfigError
+
+    sizes = []
+    for text in texts:
+        try:
+            sizes.append(parse_size(text))
+        except argparse.ArgumentTypeError as exc:
+            raise ConfigError(f"--sizes: {exc}") from None
+    return sizes
+
+
+
+
+def config_latencies(configs: Sequence[str], sizes: Sequence[Tuple[int, int]], runs: int = 7, warmup: int = 2,
+                     device: str = "cpu", threads: Optional[int] = None, checkpoint: Optional[str] = None,
+                     score_thr: Optional[float] = None, fold: bool = True, backend: str = "pytorch",
+                     amp: bool = False, seed: int = 0, onnx: Optional[str] = None) -> Iterator[Dict[str, Any]]:
+    """`measure_latency` of each config's model -> rows yielded as they are measured, each with what the numbers
+    depend on: ``config``, ``model`` (class), ``device``, ``threads``, ``backend``, ``weights`` (the checkpoint or
+    "random weights"), ``batchnorms_folded`` (how many) and ``max_per_img``.
+
+    Without ``checkpoint`` the weights are random (``torch.manual_seed(0)``); like `vis.inference.load_model`,
+    the model is put in eval mode and its BatchNorms folded unless ``fold`` is False, so both time the same
+    graph. Every option is checked before any model is built: bad input is a one-line `ConfigError`."""
     from ..config import load_config
     from ..errors import ConfigError
+    from ..inference import check_amp, load_model, resolve_device, runtime_model
+    from ..runtime import BACKENDS
     from ..models import build_model
+    from ..models.fusion import fold_batchnorms
 
+    if not configs:
+        raise ConfigError("no config given")
+    if checkpoint is not None and len(configs) != 1:
+        raise ConfigError(f"--checkpoint needs exactly one config, got {len(configs)}")
+    if runs < 1:
+        raise ConfigError(f"--runs must be >= 1, got {runs}")
+    if warmup < 0:
+        raise ConfigError(f"--warmup must be >= 0, got {warmup}")
+    for height, width in sizes:
+        if height < 1 or width < 1:
+            raise ConfigError(f"--sizes: {height}x{width} is not a positive HxW size")
+    if score_thr is not None and not 0.0 <= score_thr <= 1.0:
+        raise ConfigError(f"--score-thr must be in [0, 1], got {score_thr}")
+    if threads is not None and threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {threads}")
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend {backend}: unknown, use one of {', '.join(BACKENDS)}")
+    if onnx is not None and backend != "onnxruntime":
+        raise ConfigError("--onnx is run by --backend onnxruntime")
+    if onnx is not None and len(configs) != 1:
+        raise ConfigError(f"--onnx needs exactly one config, got {len(configs)}")
+    torch_device = resolve_device(device)
+    check_amp(amp, torch_device)
     if threads:
         torch.set_num_threads(threads)
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda but no CUDA device is available")
+    loaded = []  # every config read before the first is timed: a typo in the last one fails at once
     for path in configs:
         cfg = load_config(path)
-        torch.manual_seed(0)
-        model = build_model(cfg.model)
-        for row in measure_latency(model, sizes, runs=runs, device=device):
-            yield {"config": path, "model": type(model).__name__, "device": device,
-                   "threads": torch.get_num_threads(), **row}
+        if cfg.get("model") is None:
+            raise ConfigError(f"config {path} has no model section")
+        loaded.append((path, cfg))
+    for path, cfg in loaded:
+        if checkpoint is None:
+            torch.manual_seed(0)
+            model = build_model(cfg.model)
+        else:
+            model, _ = load_model(cfg, checkpoint, torch_device, fold_batchnorm=False)
+        model.to(torch_device).eval()
+        folded = fold_batchnorms(model) if fold else 0
+        segmenter = getattr(model, "segmenter", model)
+        predictor = runtime_model(model, backend, onnx, threads=torch.get_num_threads())
+        for row in measure_latency(predictor, sizes, runs=runs, warmup=warmup, device=torch_device,
+                                   score_thr=score_thr, amp=amp, seed=seed):
+            name = type(model).__name__ if segmenter is model else f"{type(model).__name__}({type(segmenter).__name__})"
+            yield {"config": path, "model": name, "device": str(torch_device),
+                   "threads": torch.get_num_threads(), "backend": backend, "onnx": onnx,
+                   "weights": checkpoint if checkpoint is not None else "random weights",
+                   "batchnorms_folded": folded, "max_per_img": getattr(segmenter, "max_per_img", None), **row}
+
+
+def latency_header(row: Dict[str, Any]) -> str:
+    """The settings shared by every table of one benchmark run, as one line."""
+    threshold = "none (every top-k detection gets a mask)" if row["score_thr"] is None else row["score_thr"]
+    rough = " (fewer than 5: the medians are rough)" if row["runs"] < 5 else ""
+    return (f"device {row['device']}, {row['threads']} torch thread(s), backend {row['backend']}, "
+            f"amp {'on' if row['amp'] else 'off'}, {row['runs']} timed runs{rough} after {row['warmup']} warm-up, "
+            f"score_thr {threshold}")
+
+
+def latency_table(row: Dict[str, Any]) -> str:
+    """One (config, size) row of `config_latencies` as a small text table: a line per part, ms."""
+    folded = f"{row['batchnorms_folded']} BatchNorms folded" if row["batchnorms_folded"] else "no BatchNorm folded"
+    lines = [f"{row['config']}  {row['model']}  {row['height']}x{row['width']}  {row['weights']}, {folded}",
+             f"  {'part':<12s} {'median':>9s} {'min':>9s} {'max':>9s}  ms"]
+    for name, spread in row["ms"].items():
+        lines.append(f"  {name:<12s} {spread['median']:9.2f} {spread['min']:9.2f} {spread['max']:9.2f}")
+    ratio = row["predict_over_backbone_neck"]
+    ratio_text = "n/a" if ratio is None else f"{ratio:.2f}x"
+    lines.append(f"  detections {row['detections']:g} (median, max_per_img {row['max_per_img']}), "
+                 f"predict / (backbone + neck) {ratio_text}")
+    if row["score_thr"] is None and row["max_per_img"] and row["detections"] < row["max_per_img"]:
+        lines.append("  note: fewer detections than max_per_img without a threshold (e.g. empty boxes dropped): "
+                     "masks and paste are timed for these only, not the worst case")
+    return "\n".join(lines)
 
 
 def tracker_benchmark(frames: int = 1000, objects: int = 10, dim: int = 1024,

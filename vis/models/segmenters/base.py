@@ -12,7 +12,7 @@ padding.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +28,7 @@ IMAGENET_PIXEL_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_PIXEL_STD = (58.395, 57.12, 57.375)
 
 Images = Union[ImageBatch, Sequence[torch.Tensor]]
+Network = Callable[[torch.Tensor, torch.Tensor], Dict[str, torch.Tensor]]  # (images, sizes) -> named outputs
 
 
 def merge_weights(given: Optional[Dict[str, float]], defaults: Dict[str, float], what: str) -> Dict[str, float]:
@@ -178,21 +179,53 @@ class FrameSegmenter(nn.Module):
         raise NotImplementedError
 
     def predict(self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None,
-                defer_masks: bool = False, score_thr: Optional[float] = None) -> List[Instances]:
+                defer_masks: bool = False, score_thr: Optional[float] = None,
+                network: Optional[Network] = None) -> List[Instances]:
         """Inference: one ``Instances`` per image at ``orig_sizes`` (default: the input sizes) with
         ``boxes``, ``scores``, ``labels``, ``masks`` (bool), ``embeds`` and ``query_index``: the top
         ``max_per_img`` (query, class) pairs, and of those only the ones scoring at least ``score_thr`` when it
         is given (`vis.models.postprocess.select_detections`; masks are predicted for these alone). With
         ``defer_masks`` the masks are a `DeferredMasks` to paste once detections are selected
-        (`vis.structures.image_masks`)."""
-        return self.predict_with_features(images, orig_sizes, defer_masks, score_thr)[0]
+        (`vis.structures.image_masks`). ``network``: see `predict_with_features`."""
+        return self.predict_with_features(images, orig_sizes, defer_masks, score_thr, network)[0]
 
+    @torch.no_grad()
     def predict_with_features(
         self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None, defer_masks: bool = False,
-        score_thr: Optional[float] = None,
+        score_thr: Optional[float] = None, network: Optional[Network] = None,
     ) -> Tuple[List[Instances], FeatureMaps]:
-        """`predict` plus the features it computed, so a track head can embed the detections without
-        running the backbone twice."""
+        """`predict` plus the features it computed, so a track head can embed the detections without running the
+        backbone twice. Inference is `network` (the part an ONNX file holds), then `postprocess`; ``network``
+        replaces this model's own, e.g. by an ONNX Runtime session (`vis.runtime`)."""
+        batch, orig_sizes = self.preprocess_with_sizes(images, orig_sizes)
+        outputs = (network or self.network)(batch.tensor, batch.size_tensor())
+        results = self.postprocess(outputs, batch.image_sizes, orig_sizes, defer_masks, score_thr)
+        maps = [outputs[name] for name in self.feature_outputs]
+        return results, FeatureMaps(maps, list(self.feature_strides), batch.image_sizes)
+
+    # -- inference, in two steps -------------------------------------------------------------------
+    @property
+    def network_outputs(self) -> Tuple[str, ...]:
+        """The names of `network`'s outputs, in the order an exported graph gives them."""
+        raise NotImplementedError
+
+    @property
+    def feature_outputs(self) -> Tuple[str, ...]:
+        """The names of the outputs that are the feature maps at ``feature_strides`` (for a track head)."""
+        raise NotImplementedError
+
+    def network(self, tensor: torch.Tensor, image_sizes: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """The per-frame network: normalised padded images [N, 3, H, W] and their unpadded sizes float [N, 2] as
+        (h, w) -> the last prediction set for every query (``logits`` [N, Q, K], ``boxes`` [N, Q, 4] absolute xyxy
+        in input pixels, ``embeds`` [N, Q, C]), what mask prediction needs and the feature maps, by
+        `network_outputs` name. Tensors only, so that it exports to ONNX with the image size dynamic."""
+        raise NotImplementedError
+
+    def postprocess(self, outputs: Dict[str, torch.Tensor], input_sizes: Sequence[Tuple[int, int]],
+                    orig_sizes: Sequence[Tuple[int, int]], defer_masks: bool = False,
+                    score_thr: Optional[float] = None) -> List[Instances]:
+        """`network` outputs -> one `Instances` per image (see `predict`): select the detections, predict their
+        masks, rescale from ``input_sizes`` to ``orig_sizes``."""
         raise NotImplementedError
 
     def init_weights(self) -> None:

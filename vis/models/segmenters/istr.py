@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from ...errors import ConfigError
-from ...structures import Instances
+from ...structures import ImageSizes, Instances
 from ...timing import inference_part
 from ..backbone import build_backbone, check_fpn_backbone_config, run_fpn
 from ..box_coder import DeltaXYWHBoxCoder
@@ -281,7 +281,7 @@ class ISTR(FrameSegmenter):
         return run_fpn(self.neck, self.backbone(tensor))
 
     def initial_proposals(
-        self, features: List[torch.Tensor], image_sizes: Sequence[Tuple[int, int]]
+        self, features: List[torch.Tensor], image_sizes: ImageSizes
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> boxes [N, P, 4] absolute xyxy (learned, full image at init; keep their gradient), queries
         [N, P, C] = image feature + position embedding, imgs_whwh [N, 1, 4] of the unpadded image sizes."""
@@ -313,18 +313,30 @@ class ISTR(FrameSegmenter):
         losses, matched_predictions = self.criterion(self.forward_sets(features, batch.image_sizes), inputs)
         return losses, FeatureMaps(features, list(self.feature_strides), batch.image_sizes), matched_predictions
 
-    def forward_sets(self, features: List[torch.Tensor], image_sizes: Sequence[Tuple[int, int]]
-                     ) -> Iterator[Dict[str, torch.Tensor]]:
+    def forward_sets(self, features: List[torch.Tensor], image_sizes: ImageSizes) -> Iterator[Dict[str, torch.Tensor]]:
         """The raw outputs: one prediction set per stage (`ISTRHead.forward_stage`), stage by stage."""
         boxes, queries, _ = self.initial_proposals(features, image_sizes)
         return run_cascade(self.head.forward_stage, self.num_stages, features, boxes, queries)
 
     # -- inference --------------------------------------------------------------------------------
-    @torch.no_grad()
-    def predict_with_features(
-        self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None, defer_masks: bool = False,
-        score_thr: Optional[float] = None,
-    ) -> Tuple[List[Instances], FeatureMaps]:
+    network_outputs = ("logits", "boxes", "embeds", "mask_embeds", "p2", "p3", "p4", "p5")
+    feature_outputs = ("p2", "p3", "p4", "p5")
+
+    def network(self, tensor: torch.Tensor, image_sizes: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """ResNet, FPN and the cascade -> the last stage's ``logits``, ``boxes``, ``embeds`` (``obj_feat``) and
+        ``mask_embeds`` (PCA coefficients) for all P queries, and P2..P5."""
+        with inference_part("backbone"):
+            trunk = self.backbone(tensor)
+        with inference_part("neck"):
+            features = run_fpn(self.neck, trunk)
+        with inference_part("heads"):
+            *_, last = self.forward_sets(features, image_sizes)
+        return {"logits": last["logits"], "boxes": last["boxes"], "embeds": last["obj_feats"],
+                "mask_embeds": last["mask_embeds"], **dict(zip(self.feature_outputs, features))}
+
+    def postprocess(self, outputs: Dict[str, torch.Tensor], input_sizes: Sequence[Tuple[int, int]],
+                    orig_sizes: Sequence[Tuple[int, int]], defer_masks: bool = False,
+                    score_thr: Optional[float] = None) -> List[Instances]:
         """Last stage's top ``max_per_img`` (query, class) pairs by sigmoid score, those below ``score_thr`` (when
         given) dropped; no NMS.
 
@@ -333,19 +345,11 @@ class ISTR(FrameSegmenter):
         are pasted at ``orig_sizes`` and thresholded at ``mask_threshold``. ``embeds`` is the query's last
         ``obj_feat``.
         """
-        batch, orig_sizes = self.preprocess_with_sizes(images, orig_sizes)
-        with inference_part("backbone"):
-            trunk = self.backbone(batch.tensor)
-        with inference_part("neck"):
-            features = run_fpn(self.neck, trunk)
-        with inference_part("heads"):
-            *_, last = self.forward_sets(features, batch.image_sizes)
-        boxes, obj_feats, mask_embeds = last["boxes"], last["obj_feats"], last["mask_embeds"]
-        selected = select_detections(last["logits"].sigmoid(), self.max_per_img, score_thr)
-
+        boxes, embeds, mask_embeds = outputs["boxes"], outputs["embeds"], outputs["mask_embeds"]
+        selected = select_detections(outputs["logits"].sigmoid(), self.max_per_img, score_thr)
         results = []
         for i, kept in enumerate(selected):
-            in_h, in_w = batch.image_sizes[i]
+            in_h, in_w = input_sizes[i]
             det_boxes = boxes[i, kept.query_index].clone()  # [k, 4]
             # Clipping and the empty-box test in input pixels equal detectron2's at the output size.
             det_boxes[:, 0::2] = det_boxes[:, 0::2].clamp(min=0, max=in_w)
@@ -357,8 +361,8 @@ class ISTR(FrameSegmenter):
             results.append(self.detections(
                 det_boxes[keep], kept.scores[keep], kept.labels[keep], mask_probs,
                 (in_h, in_w), orig_sizes[i], defer_masks,
-                embeds=obj_feats[i, kept_queries], query_index=kept_queries))
-        return results, FeatureMaps(features, list(self.feature_strides), batch.image_sizes)
+                embeds=embeds[i, kept_queries], query_index=kept_queries))
+        return results
 
     # -- checkpoints and reporting ----------------------------------------------------------------
     def param_parts(self) -> Dict[str, List[str]]:

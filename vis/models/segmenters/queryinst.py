@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from ...errors import ConfigError
-from ...structures import Instances
+from ...structures import ImageSizes, Instances
 from ...timing import inference_part
 from ..backbone import build_backbone, check_fpn_backbone_config, run_fpn
 from ..box_coder import DeltaXYWHBoxCoder
@@ -63,8 +63,8 @@ class EmbeddingRPNHead(nn.Module):
         self.init_proposal_features = nn.Embedding(num_proposals, hidden_dim)
         init_full_image_boxes_(self.init_proposal_bboxes)
 
-    def forward(self, image_sizes: Sequence[Tuple[int, int]]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """image_sizes: unpadded (h, w) per image -> boxes [N, P, 4] absolute xyxy, queries [N, P, C],
+    def forward(self, image_sizes: ImageSizes) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """image_sizes: unpadded (h, w) per image (a list or a tensor [N, 2]) -> boxes [N, P, 4] absolute xyxy, queries [N, P, C],
         imgs_whwh [N, 1, 4] (the box-loss normaliser).
 
         The boxes keep their gradient: through the stage-0 box decoding the box losses train them.
@@ -412,18 +412,30 @@ class QueryInst(FrameSegmenter):
         losses, matched_predictions = self.criterion(sets, LossInputs(targets, batch.image_sizes, extras))
         return losses, FeatureMaps(features, list(self.feature_strides), batch.image_sizes), matched_predictions
 
-    def forward_sets(self, features: List[torch.Tensor], image_sizes: Sequence[Tuple[int, int]]
-                     ) -> Iterator[Dict[str, torch.Tensor]]:
+    def forward_sets(self, features: List[torch.Tensor], image_sizes: ImageSizes) -> Iterator[Dict[str, torch.Tensor]]:
         """The raw outputs: one prediction set per stage (`QueryRoIHead.forward_box_stage`), stage by stage."""
         boxes, queries, _ = self.rpn_head(image_sizes)
         return run_cascade(self.roi_head.forward_box_stage, self.num_stages, features, boxes, queries)
 
     # -- inference --------------------------------------------------------------------------------
-    @torch.no_grad()
-    def predict_with_features(
-        self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None, defer_masks: bool = False,
-        score_thr: Optional[float] = None,
-    ) -> Tuple[List[Instances], FeatureMaps]:
+    network_outputs = ("logits", "boxes", "embeds", "attn_feats", "p2", "p3", "p4", "p5")
+    feature_outputs = ("p2", "p3", "p4", "p5")
+
+    def network(self, tensor: torch.Tensor, image_sizes: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """ResNet, FPN and the box cascade -> the last stage's ``logits``, ``boxes``, ``embeds`` (``obj_feat``, the
+        next query) and ``attn_feats`` (the mask head's dynamic-parameter source) for all P queries, and P2..P5."""
+        with inference_part("backbone"):
+            trunk = self.backbone(tensor)
+        with inference_part("neck"):
+            features = run_fpn(self.neck, trunk)
+        with inference_part("heads"):
+            *_, last = self.forward_sets(features, image_sizes)
+        return {"logits": last["logits"], "boxes": last["boxes"], "embeds": last["obj_feats"],
+                "attn_feats": last["attn_feats"], **dict(zip(self.feature_outputs, features))}
+
+    def postprocess(self, outputs: Dict[str, torch.Tensor], input_sizes: Sequence[Tuple[int, int]],
+                    orig_sizes: Sequence[Tuple[int, int]], defer_masks: bool = False,
+                    score_thr: Optional[float] = None) -> List[Instances]:
         """Last stage's top ``max_per_img`` (query, class) pairs by sigmoid score, those below ``score_thr`` (when
         given) dropped; no NMS.
 
@@ -432,15 +444,9 @@ class QueryInst(FrameSegmenter):
         rescaled boxes and thresholded at ``mask_threshold``. ``embeds`` is the query's last ``obj_feat``.
         Call ``eval()`` first (the mask head has BatchNorm).
         """
-        batch, orig_sizes = self.preprocess_with_sizes(images, orig_sizes)
-        with inference_part("backbone"):
-            trunk = self.backbone(batch.tensor)
-        with inference_part("neck"):
-            features = run_fpn(self.neck, trunk)
-        with inference_part("heads"):
-            *_, last = self.forward_sets(features, batch.image_sizes)
-        boxes, obj_feats, attn_feats = last["boxes"], last["obj_feats"], last["attn_feats"]
-        selected = select_detections(last["logits"].sigmoid(), self.max_per_img, score_thr)
+        boxes, embeds, attn_feats = outputs["boxes"], outputs["embeds"], outputs["attn_feats"]
+        features = [outputs[name] for name in self.feature_outputs]
+        selected = select_detections(outputs["logits"].sigmoid(), self.max_per_img, score_thr)
 
         # The reference runs the last mask head on all P boxes and picks channel `label` of each kept query.
         # RoIs are independent in eval mode, so running it only on the distinct queries that are returned gives
@@ -465,13 +471,10 @@ class QueryInst(FrameSegmenter):
             mask_probs = [logits[where, kept.labels].sigmoid()  # [n, 28, 28]
                           for logits, where, kept in zip(mask_logits, inverse, selected)]
 
-        results = []
-        for i, kept in enumerate(selected):
-            results.append(self.detections(
-                boxes[i, kept.query_index], kept.scores, kept.labels,
-                mask_probs[i], batch.image_sizes[i], orig_sizes[i], defer_masks,
-                embeds=obj_feats[i, kept.query_index], query_index=kept.query_index))
-        return results, FeatureMaps(features, list(self.feature_strides), batch.image_sizes)
+        return [self.detections(boxes[i, kept.query_index], kept.scores, kept.labels, mask_probs[i], input_sizes[i],
+                                orig_sizes[i], defer_masks, embeds=embeds[i, kept.query_index],
+                                query_index=kept.query_index)
+                for i, kept in enumerate(selected)]
 
     # -- checkpoints and reporting --------------------------------------------------------------
     def param_parts(self) -> Dict[str, List[str]]:

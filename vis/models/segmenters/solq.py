@@ -43,7 +43,7 @@ from torchvision.ops import box_convert
 from ...config import check_kwargs
 from ...coco_classes import COCO_THING_IDS, NUM_COCO_ID_SLOTS  # row COCO_THING_IDS[label] of the 91-slot head
 from ...errors import ConfigError
-from ...structures import ImageBatch, Instances
+from ...structures import ImageBatch, ImageSizes, Instances, image_whwh
 from ...timing import inference_part
 from ..backbone import ResNetTrunk, build_resnet
 from ..dct_codec import DCTMaskCodec
@@ -101,10 +101,10 @@ class SOLQOutput(NamedTuple):
     hidden: torch.Tensor  # [D, N, Q, C] decoder hidden states (the per-instance query features)
 
 
-def normalized_cxcywh_to_xyxy(boxes: torch.Tensor, image_sizes: Sequence[Tuple[int, int]]) -> torch.Tensor:
-    """[N, Q, 4] normalised cxcywh -> [N, Q, 4] absolute xyxy in each image's unpadded pixels."""
-    scale = boxes.new_tensor([[w, h, w, h] for h, w in image_sizes])[:, None, :]  # [N, 1, 4]
-    return box_convert(boxes, "cxcywh", "xyxy") * scale
+def normalized_cxcywh_to_xyxy(boxes: torch.Tensor, image_sizes: ImageSizes) -> torch.Tensor:
+    """[N, Q, 4] normalised cxcywh -> [N, Q, 4] absolute xyxy in each image's unpadded pixels; image_sizes (h, w)
+    per image, a list or a tensor [N, 2]."""
+    return box_convert(boxes, "cxcywh", "xyxy") * image_whwh(image_sizes, boxes)  # [N, Q, 4] * [N, 1, 4]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -328,11 +328,32 @@ class SOLQ(FrameSegmenter):
         return self.codec.encode(crop_masks_by_own_boxes(target, self.codec.mask_size))
 
     # -- inference --------------------------------------------------------------------------------
-    @torch.no_grad()
-    def predict_with_features(
-        self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None, defer_masks: bool = False,
-        score_thr: Optional[float] = None,
-    ) -> Tuple[List[Instances], FeatureMaps]:
+    @property
+    def feature_outputs(self) -> Tuple[str, ...]:
+        """The encoder memory as one map per level, ``m0`` the finest."""
+        return tuple(f"m{level}" for level in range(self.num_feature_levels))
+
+    @property
+    def network_outputs(self) -> Tuple[str, ...]:
+        return ("logits", "boxes", "embeds", "vectors") + self.feature_outputs
+
+    def network(self, tensor: torch.Tensor, image_sizes: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Backbone, encoder and decoder -> the last layer's ``logits``, ``boxes`` (absolute xyxy), ``embeds``
+        (hidden state) and ``vectors`` (DCT coefficients) for all Q queries, and the encoder memory maps. The
+        padding mask is made from ``image_sizes`` here, so that an exported graph makes it too."""
+        height, width = tensor.shape[-2:]
+        rows = torch.arange(height, device=tensor.device)[None, :, None]  # [1, H, 1]
+        cols = torch.arange(width, device=tensor.device)[None, None, :]  # [1, 1, W]
+        padding_mask = ~((rows < image_sizes[:, 0, None, None]) & (cols < image_sizes[:, 1, None, None]))  # [N, H, W]
+        enc = self.encode(tensor, padding_mask)
+        with inference_part("heads"):
+            out = self.decode(enc)
+        return {"logits": out.logits[-1], "boxes": normalized_cxcywh_to_xyxy(out.boxes[-1], image_sizes),
+                "embeds": out.hidden[-1], "vectors": out.vectors[-1], **dict(zip(self.feature_outputs, enc.maps()))}
+
+    def postprocess(self, outputs: Dict[str, torch.Tensor], input_sizes: Sequence[Tuple[int, int]],
+                    orig_sizes: Sequence[Tuple[int, int]], defer_masks: bool = False,
+                    score_thr: Optional[float] = None) -> List[Instances]:
         """Last layer's top ``max_per_img`` (query, class) pairs by sigmoid score, those below ``score_thr`` (when
         given) dropped; no NMS.
 
@@ -340,24 +361,19 @@ class SOLQ(FrameSegmenter):
         128x128 mask (threshold (max+min)/2) and pasted into its box at ``orig_sizes``. ``embeds`` is the query's
         last decoder hidden state. Call ``eval()`` first (dropout).
         """
-        batch, orig_sizes = self.preprocess_with_sizes(images, orig_sizes)
-        enc, out = self._run(batch)
-        logits, vectors, hidden = out.logits[-1], out.vectors[-1], out.hidden[-1]
-        boxes = normalized_cxcywh_to_xyxy(out.boxes[-1], batch.image_sizes)  # [N, Q, 4] input pixels
-        scores = logits.sigmoid()  # [N, Q, K]
+        boxes, embeds, vectors = outputs["boxes"], outputs["embeds"], outputs["vectors"]
+        scores = outputs["logits"].sigmoid()  # [N, Q, K]
         if self.unused_labels:  # slots no category uses (the 91-slot COCO head) are never emitted
             scores[..., self.unused_labels] = 0.0
-        selected = select_detections(scores, self.max_per_img, score_thr)
-
         results = []
-        for i, kept in enumerate(selected):
+        for i, kept in enumerate(select_detections(scores, self.max_per_img, score_thr)):
             with inference_part("masks"):
                 masks = self.codec.decode(vectors[i, kept.query_index])  # [k, S, S] in {0, 1}
             results.append(self.detections(
                 boxes[i, kept.query_index], kept.scores, kept.labels,
-                masks, batch.image_sizes[i], orig_sizes[i], defer_masks,
-                embeds=hidden[i, kept.query_index], query_index=kept.query_index))
-        return results, FeatureMaps(enc.maps(), list(self.feature_strides), batch.image_sizes)
+                masks, input_sizes[i], orig_sizes[i], defer_masks,
+                embeds=embeds[i, kept.query_index], query_index=kept.query_index))
+        return results
 
     # -- checkpoints and reporting --------------------------------------------------------------
     def param_parts(self) -> Dict[str, List[str]]:

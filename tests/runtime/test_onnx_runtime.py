@@ -1,0 +1,131 @@
+"""The per-frame network in ONNX Runtime (issue 17): export of each segmenter with a dynamic image size, the
+same outputs as PyTorch at float noise, the same detections through `RuntimeModel`, int8 for the trunk, the
+file's check against the model, and the tools' options (tools/export_onnx.py, run_video --backend)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from assertions import assert_one_line_error
+from vis.errors import CheckpointError
+from vis.runtime.export import compare_with_pytorch, export_onnx
+from vis.runtime.onnx_network import OnnxNetwork, RuntimeModel
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEMO_CONFIG = os.path.join(REPO, "models", "demo", "queryinst_vis_tiny_shapes.py")
+DEMO_CKPT = os.path.join(REPO, "models", "demo", "queryinst_vis_tiny_shapes.pth")
+DEMO_CLIP = os.path.join(REPO, "models", "demo", "demo.mp4")
+
+
+def run_tool(name, *args):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, os.path.join(REPO, "tools", name), *map(str, args)], cwd=REPO,
+                          capture_output=True, text=True, timeout=600, env=env)
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_segmenter, tmp_path_factory):
+    """Each tiny segmenter, in eval mode, and its network exported at 90x115 (padded as the model pads)."""
+    model = tiny_segmenter.eval()
+    path = str(tmp_path_factory.mktemp("onnx") / f"{type(model).__name__}.onnx")
+    export_onnx(model, path, example_size=(90, 115))
+    return model, OnnxNetwork(path, model, threads=1), path
+
+
+def test_onnx_runtime_gives_pytorch_outputs_at_other_sizes(exported):
+    model, network, _ = exported
+    for row in compare_with_pytorch(model, network, [(128, 160), (64, 70), (200, 100)]):
+        for name, diff in row["max_abs_diff"].items():
+            assert diff < 2e-3 if name != "boxes" else diff < 0.2, (row["height"], row["width"], name, diff)
+
+
+def test_runtime_model_returns_the_same_detections(exported):
+    model, network, _ = exported
+    generator = torch.Generator().manual_seed(7)
+    images = [torch.rand(3, 100, 130, generator=generator) * 255, torch.rand(3, 70, 90, generator=generator) * 255]
+    with torch.no_grad():
+        expected = model.predict(images, orig_sizes=[(200, 260), (70, 90)])
+        actual = RuntimeModel(model, network, "onnxruntime").predict(images, orig_sizes=[(200, 260), (70, 90)])
+    for e, a in zip(expected, actual):
+        assert torch.equal(e.labels, a.labels) and torch.equal(e.query_index, a.query_index)
+        torch.testing.assert_close(a.scores, e.scores, rtol=1e-3, atol=1e-4)
+        torch.testing.assert_close(a.boxes, e.boxes, rtol=1e-4, atol=0.05)
+        if len(e):
+            assert (a.masks != e.masks).flatten(1).sum(1).max() <= 0.01 * e.masks[0].numel()
+
+
+def test_a_file_of_another_model_or_no_onnx_file_is_a_one_line_error(exported, tmp_path):
+    from behaviour_record import seeded_model
+
+    model, _, path = exported
+    other = seeded_model("solq_tiny_shapes" if type(model).__name__ != "SOLQ" else "queryinst_tiny_shapes")
+    with pytest.raises(CheckpointError, match="does not fit the model: its model is"):
+        OnnxNetwork(path, other)
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a protobuf")
+    with pytest.raises(CheckpointError, match="cannot load ONNX file"):
+        OnnxNetwork(str(broken), model)
+    with pytest.raises(CheckpointError, match="not found"):
+        OnnxNetwork(str(tmp_path / "missing.onnx"), model)
+
+
+def test_trunk_convolutions_are_found_by_module_path(exported):
+    import onnx
+
+    from vis.runtime.quantize import trunk_conv_nodes
+
+    model, _, path = exported
+    trunk_name = model.backbone_prefix.rstrip(".")
+    trunk = model.get_submodule(trunk_name)
+    expected = sum(isinstance(m, torch.nn.Conv2d) for m in trunk.modules())
+    nodes = trunk_conv_nodes(onnx.load(path), trunk_name)
+    all_convs = [n for n in onnx.load(path).graph.node if n.op_type == "Conv"]
+    assert len(nodes) == expected and len(all_convs) > expected  # the neck's convolutions are not the trunk's
+
+
+def test_export_tool_float_and_int8_then_run_video_on_the_file(tmp_path):
+    out = tmp_path / "demo.onnx"
+    proc = run_tool("export_onnx.py", DEMO_CONFIG, DEMO_CKPT, out, "--check-sizes", "96x128", "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout)
+    assert out.is_file() and summary["model"] == "QueryInst" and summary["quantized_convs"] == 0
+    diffs = summary["check"][0]["max_abs_diff"]
+    assert set(diffs) == {"logits", "boxes", "embeds", "attn_feats", "p2", "p3", "p4", "p5"}
+    assert max(v for k, v in diffs.items() if k != "boxes") < 1e-3 and diffs["boxes"] < 0.05
+
+    int8 = tmp_path / "demo_int8.onnx"
+    proc = run_tool("export_onnx.py", DEMO_CONFIG, DEMO_CKPT, int8, "--int8", "--calibration", DEMO_CLIP,
+                    "--calib-frames", "4", "--check-sizes", "96x128", "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["quantized_convs"] == 20  # the ResNet-18 trunk's convolutions
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".")]  # no temporary file left
+
+    tracks = {}
+    for backend, extra in (("pytorch", []), ("onnxruntime", ["--onnx", out])):
+        folder = tmp_path / backend
+        proc = run_tool("run_video.py", DEMO_CLIP, "--out-dir", folder, "--end", 12, "--outputs", "mot",
+                        "--no-progress", "--threads", 1, "--backend", backend, *extra)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        rows = [line.split(",") for line in (folder / "demo.mot.txt").read_text().splitlines()]
+        tracks[backend] = rows
+    assert [r[:2] for r in tracks["pytorch"]] == [r[:2] for r in tracks["onnxruntime"]]  # frames and track ids
+    for expected, actual in zip(tracks["pytorch"], tracks["onnxruntime"]):
+        assert all(abs(float(e) - float(a)) <= 0.05 for e, a in zip(expected[2:7], actual[2:7]))
+
+
+@pytest.mark.parametrize("tool, args, needle", [
+    ("export_onnx.py", [DEMO_CONFIG, DEMO_CKPT, "out.onnx", "--int8"], "--calibration"),
+    ("export_onnx.py", [DEMO_CONFIG, DEMO_CKPT, "out.pth"], ".onnx"),
+    ("export_onnx.py", ["configs/missing.py", DEMO_CKPT, "out.onnx"], "config file not found"),
+    ("export_onnx.py", [DEMO_CONFIG, DEMO_CKPT, "out.onnx", "--int8", "--calibration", "missing.mp4"], "not found"),
+    ("run_video.py", [DEMO_CLIP, "--onnx", "x.onnx"], "--onnx"),
+    ("run_video.py", [DEMO_CLIP, "--backend", "openvino"], "unknown --backend"),
+    ("run_video.py", [DEMO_CLIP, "--backend", "onnxruntime", "--onnx", "missing.onnx"], "ONNX file not found"),
+])
+def test_bad_runtime_options_are_one_line_errors(tool, args, needle, tmp_path):
+    proc = run_tool(tool, *args)
+    assert_one_line_error(proc, needle)
+    assert not os.path.exists(os.path.join(REPO, "out.onnx"))

@@ -1,0 +1,66 @@
+#!/usr/bin/env python
+"""Export a segmenter's per-frame network to ONNX and check it against PyTorch.
+
+    python tools/export_onnx.py CONFIG CHECKPOINT out.onnx
+    python tools/export_onnx.py CONFIG CHECKPOINT out_int8.onnx --int8 --calibration clip.mp4 [--calib-frames 32]
+    python tools/run_video.py clip.mp4 --config CONFIG --checkpoint CHECKPOINT --backend onnxruntime --onnx out.onnx
+
+The file holds backbone, neck and query heads for one image of any size (inputs ``image`` [1, 3, H, W], normalised
+and padded, and ``image_size`` [1, 2]); selection, the masks of the kept detections, pasting and a track head
+stay in PyTorch, so ``--backend onnxruntime`` needs the same config and checkpoint beside the file. The check runs
+both on random images of other sizes than the traced one and prints each output's largest difference. ``--int8``
+quantizes the ResNet trunk (the heads stay float32) with activation ranges from ``--calibration`` frames.
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from vis.cli import parse_size, run_tool  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Export a segmenter's per-frame network to ONNX.")
+    parser.add_argument("config", help="model config")
+    parser.add_argument("checkpoint", help="its checkpoint (this project's or an official file)")
+    parser.add_argument("out", help="the .onnx file to write")
+    parser.add_argument("--int8", action="store_true", help="int8 ResNet trunk (ONNX Runtime static quantization)")
+    parser.add_argument("--calibration", default=None, metavar="VIDEO_OR_DIR",
+                        help="with --int8: frames to calibrate the activation ranges on (a video or a folder)")
+    parser.add_argument("--calib-frames", type=int, default=32, help="calibration frames, spread over the input")
+    parser.add_argument("--trace-size", type=parse_size, default=(320, 480), metavar="HxW",
+                        help="the traced image's size (the graph takes any size; default 320x480)")
+    parser.add_argument("--check-sizes", type=parse_size, nargs="+", default=[(360, 640), (480, 352)],
+                        metavar="HxW", help="sizes of the random images the check runs (default 360x640 480x352)")
+    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads for the check")
+    parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")
+    parser.add_argument("--json", action="store_true", help="one JSON line: the file and the check")
+    args = parser.parse_args(argv)
+
+    def job():
+        from pipelines.video_options import check_video_options
+
+        check_video_options(config=args.config, checkpoint=args.checkpoint)  # before torch is imported
+        from pipelines.onnx_export import export_network, largest_differences
+
+        summary = export_network(args.config, args.checkpoint, args.out, args.cfg_options, args.trace_size,
+                                 args.int8, args.calibration, args.calib_frames, args.check_sizes, args.threads)
+        if args.json:
+            print(json.dumps(summary))
+            return summary
+        kind = f"int8 trunk ({summary['quantized_convs']} convolutions)" if args.int8 else "float32"
+        print(f"{args.out}: {summary['model']} network, {kind}, outputs {', '.join(summary['outputs'])}")
+        sizes = ", ".join(f"{row['height']}x{row['width']}" for row in summary["check"])
+        against = "float32 PyTorch" if args.int8 else "PyTorch"
+        print(f"largest |ONNX Runtime - {against}| over random images at {sizes}:")
+        for name, diff in largest_differences(summary["check"]).items():
+            print(f"  {name:12s} {diff:.3g}")
+        return summary
+
+    return run_tool(job)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,10 @@
+"""Inference runtimes other than eager PyTorch for the per-frame network of a segmenter.
+
+`export.export_onnx` writes a segmenter's `network` (backbone, neck, query heads: everything before the
+detections are selected) to an ONNX file with a dynamic image size; `onnx_network.OnnxNetwork` runs such a file in
+ONNX Runtime and `onnx_network.RuntimeModel` puts it in place of the model's own network, so that selection, mask
+prediction for the kept detections, pasting and a track head stay the model's own PyTorch code (one
+post-processing for every backend). `quantize.quantize_trunk` makes the ResNet trunk of an exported file int8.
+"""
+
+BACKENDS = ("pytorch", "onnxruntime")  # runtimes of the per-frame network (this module imports no torch)
