@@ -77,6 +77,9 @@ def export_onnx(segmenter: nn.Module, path: str, example_size: Tuple[int, int] =
     folder = os.path.dirname(os.path.abspath(path))
     handle, tmp = tempfile.mkstemp(suffix=".onnx.tmp", dir=folder)
     os.close(handle)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # the permissions of a file written plainly, not mkstemp's private 0600
     try:
         with torch.no_grad(), _plain_attention():
             program = torch.onnx.export(
