@@ -130,7 +130,7 @@ def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEF
                    data_root: str = DEFAULT_DATA_ROOT, task: Optional[str] = None, num_items: Optional[int] = None,
                    cfg_options: Optional[Sequence[str]] = None, device: Optional[str] = None,
                    progress: bool = True, split: str = "test", tracker: Optional[str] = None,
-                   backend: str = "pytorch", onnx: Optional[str] = None) -> Dict[str, Any]:
+                   backend: str = "pytorch", onnx: Optional[str] = None, amp: bool = False) -> Dict[str, Any]:
     """Evaluate one checkpoint on the test split of each seed; returns {'config', 'checkpoint', 'task',
     'split', 'seeds', 'tracker', 'per_seed': [{'seed', 'num_items', 'metrics'}], 'summary'}.
 
@@ -139,7 +139,8 @@ def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEF
     are compared before the one test run. ``num_items``: images or videos per seed (default: the
     generator's size of that split). ``tracker`` (videos): 'OnlineTracker' or 'QueryTracker' instead of the
     config's choice (`vis.inference.choose_tracker`); an image model tracks with QueryTracker. ``backend``,
-    ``onnx``: the runtime of the per-frame network (`vis.inference.runtime_model`), e.g. an int8 ONNX file.
+    ``onnx``: the runtime of the per-frame network (`vis.inference.runtime_model`), e.g. an int8 ONNX file; ``amp``
+    (videos): autocast, as ``run_video --amp``.
     """
     from vis.data.synthetic import NUM_TEST_IMAGES, NUM_TEST_VIDEOS, NUM_VAL_IMAGES, NUM_VAL_VIDEOS
     from vis.engine.checkpoint import resolve_checkpoint
@@ -170,11 +171,14 @@ def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEF
 
     from vis.data import build_dataset
 
-    from vis.inference import load_video_model, resolve_device, runtime_model
+    from vis.inference import check_amp, load_video_model, resolve_device, runtime_model
 
     from .evaluate import load_model, run_inference, split_dataset_cfg
 
     torch_device = resolve_device(device)
+    check_amp(amp, torch_device)
+    if amp and task != "videos":
+        raise ConfigError("--amp applies to videos here (the task is 'images')")
     base_dataset_cfg = split_dataset_cfg(cfg, "test", config_path)  # transforms: always the test-time ones
     split_files = [ensure_split(data_root, seed, task, split, num_items, progress=progress) for seed in seeds]
     if task == "videos":
@@ -195,7 +199,7 @@ def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEF
             dataset = build_dataset(_dataset_cfg(base_dataset_cfg, task, files["ann_file"], files["img_dir"]))
             if task == "videos":
                 results = run_video_inference(model, dataset, loaded.tracker_cfg, loaded.class_names, torch_device,
-                                              progress)
+                                              progress, amp=amp)
                 with open(files["ann_file"], "r", encoding="utf-8") as f:
                     metrics = evaluate_video_results(json.load(f), results)
                 count = len(dataset.videos)

@@ -20,20 +20,21 @@ from vis.data.samplers import InferenceSampler
 from vis.engine import dist
 from vis.engine.checkpoint import resolve_checkpoint
 from vis.errors import VisError
-from vis.inference import build_video_tracker, load_video_model, resolve_device, track_video
+from vis.inference import build_video_tracker, check_amp, load_video_model, resolve_device, track_video
 from vis.tracking import VideoResultAccumulator
 
 def infer_video(model: torch.nn.Module, frames: Any, tracker: Any, device: torch.device,
-                label_map: Mapping[int, int], top_k: Optional[int] = None) -> List[Dict[str, Any]]:
+                label_map: Mapping[int, int], top_k: Optional[int] = None, amp: bool = False) -> List[Dict[str, Any]]:
     """One video (`vis.data.ytvis.VideoFrames`) -> its YouTube-VIS result entries (one per track).
 
     The frames go through `vis.inference.track_video`, as in ``run_video``, with the dataset's test transforms.
     ``label_map``: model label -> dataset category id (`vis.data.label_space.model_label_map`); detections of
     labels it lacks are dropped before tracking, so they neither start tracks nor take a track's place.
+    ``amp``: autocast, as ``run_video --amp``.
     """
     accumulator = None
     for index, image, tracked in track_video(model, frames.images(), tracker, device, preprocess=frames.preprocess,
-                                             keep_labels=sorted(label_map)):
+                                             amp=amp, keep_labels=sorted(label_map)):
         if accumulator is None:
             accumulator = VideoResultAccumulator(len(frames), (int(image.shape[0]), int(image.shape[1])))
         accumulator.add(tracked, frame_index=index)
@@ -55,12 +56,13 @@ def dataset_label_map(class_names: Sequence[str], dataset: Any, progress: bool =
 
 def run_video_inference(model: torch.nn.Module, dataset: Any, tracker_cfg: Mapping[str, Any],
                         class_names: Sequence[str], device: Optional[torch.device] = None, progress: bool = True,
-                        top_k: Optional[int] = None, score_thr: Optional[float] = None) -> List[Dict[str, Any]]:
+                        top_k: Optional[int] = None, score_thr: Optional[float] = None,
+                        amp: bool = False) -> List[Dict[str, Any]]:
     """All videos of a `YTVISDataset` (this rank's shard) -> results gathered on rank 0 ([] on other ranks).
 
     ``tracker_cfg`` and ``class_names`` come from `vis.inference.load_video_model`; the model's labels are
     written as the dataset's categories through `dataset_label_map`. ``score_thr`` replaces the tracker's
-    detection and birth thresholds, as in `run_video`.
+    detection and birth thresholds, and ``amp`` autocasts the model, as in `run_video`.
     """
     from vis.data.ytvis import VideoFrames
 
@@ -78,7 +80,7 @@ def run_video_inference(model: torch.nn.Module, dataset: Any, tracker_cfg: Mappi
     with torch.no_grad():
         for video_index in videos:
             frames = VideoFrames(dataset, video_index)
-            results.extend(infer_video(model, frames, tracker, device, label_map, top_k))
+            results.extend(infer_video(model, frames, tracker, device, label_map, top_k, amp))
             if bar is not None:
                 bar.update(len(frames))
     if bar is not None:
@@ -99,14 +101,14 @@ def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[s
                          device: Optional[str] = None, top_k: Optional[int] = None, progress: bool = True,
                          split: str = "test", tracker: Optional[str] = None,
                          score_thr: Optional[float] = None, backend: str = "pytorch",
-                         onnx: Optional[str] = None) -> Dict[str, Any]:
+                         onnx: Optional[str] = None, amp: bool = False) -> Dict[str, Any]:
     """Track a YouTube-VIS split; write ``out_dir/results.json`` and ``out_dir/submission.zip``.
 
     Any model tracks (`vis.inference.load_video_model`: a video model's track head, or ``tracker``
     'QueryTracker', the default for image models). Its labels become the annotation file's categories through
     `vis.data.label_space.model_label_map` (a COCO model on YouTube-VIS: the class table, zero-shot).
     ``score_thr`` (in [0, 1]) replaces the tracker's ``score_thr`` and ``init_score_thr``, as ``run_video``'s.
-    ``backend``, ``onnx``: the runtime of the per-frame network (`vis.inference.runtime_model`).
+    ``backend``, ``onnx``: the runtime of the per-frame network (`vis.inference.runtime_model`); ``amp``: autocast.
 
     The split is the config's ``data.test`` (``split='val'``: ``data.val``, where tracker settings are
     chosen), or ``ann_file`` / ``img_dir`` with that split's transforms. With ground truth (annotations
@@ -133,13 +135,14 @@ def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[s
 
     dist.init_distributed()
     torch_device = resolve_device(device)
+    check_amp(amp, torch_device)
     dataset = build_dataset(dataset_cfg)
     loaded = load_video_model(config_path, checkpoint, cfg_options, torch_device, tracker, backend, onnx)
     if dist.get_rank() == 0:
         for note in loaded.notes:
             print(note, file=sys.stderr)
     results = run_video_inference(loaded.model, dataset, loaded.tracker_cfg, loaded.class_names, torch_device,
-                                  progress, top_k, score_thr)
+                                  progress, top_k, score_thr, amp)
     if dist.get_rank() != 0:
         return {}
 

@@ -105,7 +105,6 @@ def test_measure_latency_takes_a_built_model():
     ([TINY, TINY, "--checkpoint", "model.pth"], "exactly one config"),
     ([TINY, "--runs", "0"], "--runs"),
     ([TINY, "--sizes", "64by96"], "HxW"),
-    ([TINY, "--amp"], "CUDA"),
 ])
 def test_bad_input_is_a_one_line_error(args, needle):
     proc = run_benchmark(*args, "--json")

@@ -43,8 +43,10 @@ def main(argv=None) -> int:
                         help="runtime of the per-frame network: pytorch (default) or onnxruntime (CPU; exported now "
                              "from the model, or the file of --onnx)")
     parser.add_argument("--onnx", default=None, metavar="FILE",
-                        help="with --backend onnxruntime: a file of tools/export_onnx.py (e.g. --int8) for the one config")
-    parser.add_argument("--amp", action="store_true", help="float16 autocast (CUDA only)")
+                        help="with --backend onnxruntime: a file of tools/export_onnx.py (e.g. --int8) for the one "
+                             "config")
+    parser.add_argument("--amp", action="store_true", help="autocast: float16 on CUDA, bfloat16 on a CPU that runs it natively (AVX512-BF16 or "
+                             "AMX; an error elsewhere)")
     parser.add_argument("--json", action="store_true", help="one JSON line per (config, size), nothing else")
     args = parser.parse_args(argv)
 

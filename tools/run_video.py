@@ -44,7 +44,8 @@ def main(argv=None) -> int:
                         help="files to write (default: all)")
     parser.add_argument("--no-video", action="store_true", help="skip the rendered video (the slowest output)")
     parser.add_argument("--batch-size", type=int, default=1, help="frames per model call")
-    parser.add_argument("--amp", action="store_true", help="float16 autocast for the model (CUDA only)")
+    parser.add_argument("--amp", action="store_true", help="autocast the model: float16 on CUDA, bfloat16 on a CPU that runs it natively (AVX512-BF16 "
+                             "or AMX; an error elsewhere)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads for the model (default: OMP_NUM_THREADS if set, else the free cores "
                              "(available minus the load average) less one, left to decoding and writing)")

@@ -43,6 +43,8 @@ def main(argv=None) -> int:
     parser.add_argument("--onnx", default=None, metavar="FILE",
                         help="with --backend onnxruntime: a file of tools/export_onnx.py (e.g. --int8); default: "
                              "exported now")
+    parser.add_argument("--amp", action="store_true",
+                        help="videos: autocast the model (float16 on CUDA, bfloat16 on a CPU that runs it natively)")
     parser.add_argument("--out", default=None, help="also write the report (per seed and summary) as JSON here")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON line instead of a table")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -62,7 +64,7 @@ def main(argv=None) -> int:
         report = evaluate_seeds(args.config, args.checkpoint, seeds=args.seeds, data_root=args.data_root,
                                 task=args.task, num_items=args.num, cfg_options=args.cfg_options,
                                 device=args.device, progress=not args.no_progress, split=args.split,
-                                tracker=args.tracker, backend=args.backend, onnx=args.onnx)
+                                tracker=args.tracker, backend=args.backend, onnx=args.onnx, amp=args.amp)
         if args.out:
             atomic_write_json(args.out, report, indent=2)
         print(json.dumps(report) if args.json else format_report(report))

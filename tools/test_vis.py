@@ -42,6 +42,8 @@ def main(argv=None) -> int:
                         help="runtime of the per-frame network: pytorch (default) or onnxruntime (CPU)")
     parser.add_argument("--onnx", default=None, metavar="FILE",
                         help="with --backend onnxruntime: a file of tools/export_onnx.py; default: exported now")
+    parser.add_argument("--amp", action="store_true",
+                        help="autocast the model (float16 on CUDA, bfloat16 on a CPU that runs it natively)")
     args = parser.parse_args(argv)
 
     def job():
@@ -53,7 +55,8 @@ def main(argv=None) -> int:
         return test_vis_from_config(
             args.config, args.checkpoint, ann_file=args.ann, img_dir=args.images, out_dir=args.out_dir,
             cfg_options=args.cfg_options, device=args.device, top_k=args.top_k,
-            split=args.split, tracker=args.tracker, score_thr=args.score_thr, backend=args.backend, onnx=args.onnx)
+            split=args.split, tracker=args.tracker, score_thr=args.score_thr, backend=args.backend, onnx=args.onnx,
+            amp=args.amp)
 
     return run_tool(job)
 

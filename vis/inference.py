@@ -46,10 +46,24 @@ def resolve_device(device: Optional[str]) -> torch.device:
     return torch.device("cpu")
 
 
+def cpu_has_native_bfloat16() -> bool:
+    """Whether oneDNN runs bfloat16 natively on this CPU (AVX512-BF16 or AMX), where bfloat16 autocast is fast;
+    elsewhere it is emulated and slower than float32."""
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def amp_dtype(device: Any) -> torch.dtype:
+    """What ``--amp`` autocasts to: float16 on CUDA, bfloat16 on the CPU."""
+    return torch.float16 if torch.device(device).type == "cuda" else torch.bfloat16
+
+
 def check_amp(amp: bool, device: torch.device) -> None:
-    """float16 autocast is a CUDA feature here; asking for it on the CPU is a one-line error."""
-    if amp and torch.device(device).type != "cuda":
-        raise VisError("--amp (float16 autocast) needs a CUDA device")
+    """``--amp`` is float16 autocast on CUDA and bfloat16 autocast on a CPU that runs bfloat16 natively (on 2 cores
+    of an AVX512-BF16 EPYC: R-50 QueryInst 0.55-0.58x the float32 time, docs/performance.md); on another CPU it is a
+    one-line error."""
+    if amp and torch.device(device).type != "cuda" and not cpu_has_native_bfloat16():
+        raise VisError("--amp on the CPU is bfloat16 autocast, and this CPU has no native bfloat16 (AVX512-BF16 or "
+                       "AMX): drop --amp, or use a CUDA device")
 
 
 def load_model(cfg: Any, checkpoint: str, device: Optional[torch.device] = None, fold_batchnorm: bool = True
@@ -228,16 +242,18 @@ def build_video_tracker(tracker_cfg: Mapping[str, Any], score_thr: Optional[floa
 def predict_frames(model: torch.nn.Module, inputs: Sequence[torch.Tensor], sizes: Sequence[Tuple[int, int]],
                    amp: bool = False, defer_masks: bool = False, score_thr: Optional[float] = None
                    ) -> List[Instances]:
-    """``model.predict`` without gradients, under float16 autocast when ``amp``; float fields back to float32.
-    ``defer_masks``: masks come as `DeferredMasks`, pasted later for the detections kept. ``score_thr``:
-    detections below it are not returned (nor their masks predicted)."""
-    with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=amp):
+    """``model.predict`` without gradients, under autocast when ``amp`` (`amp_dtype`: float16 on CUDA, bfloat16 on
+    the CPU); its float fields back to float32 (what trackers and sinks read). ``defer_masks``: masks come as
+    `DeferredMasks`, pasted later for the detections kept. ``score_thr``: detections below it are not returned
+    (nor their masks predicted)."""
+    device = inputs[0].device if len(inputs) else torch.device("cpu")
+    with torch.no_grad(), torch.autocast(device.type, dtype=amp_dtype(device), enabled=amp):
         results = model.predict(list(inputs), orig_sizes=list(sizes), defer_masks=defer_masks, score_thr=score_thr)
     if amp:
         for instances in results:
-            for name in ("boxes", "scores", "track_embeds"):
-                if instances.has(name):
-                    instances.set(name, instances.get(name).float())
+            for name, value in instances.fields().items():
+                if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dtype != torch.float32:
+                    instances.set(name, value.float())
     return results
 
 
@@ -280,8 +296,8 @@ def track_video(model: torch.nn.Module, frames: Iterable[Tuple[int, np.ndarray]]
     ``keep_labels``: detections of other labels are dropped before tracking (a dataset's categories), so they
     neither start tracks nor take a track's place. ``batch_size`` frames go through the model together (the
     tracker still runs frame by frame). The tracker is reset first. ``preprocess`` maps a frame to the model's
-    input tensor (default: no resize; see `build_preprocess`). ``amp`` runs the model under float16 autocast
-    (CUDA only); the tracker always sees float32.
+    input tensor (default: no resize; see `build_preprocess`). ``amp`` runs the model under autocast (float16 on
+    CUDA, bfloat16 on a CPU with native bfloat16, `check_amp`); the tracker always sees float32.
     """
     if batch_size < 1:
         raise VisError(f"--batch-size must be >= 1, got {batch_size}")

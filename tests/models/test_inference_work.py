@@ -120,3 +120,35 @@ def test_part_timer_charges_each_marked_part_and_nothing_when_inactive(tiny_segm
     with inference_part("backbone"):  # outside the timer: not charged
         pass
     assert timer.seconds == before
+
+
+def test_amp_on_the_cpu_is_bfloat16_where_it_runs_natively_else_a_one_line_error(monkeypatch):
+    import vis.inference as inference
+    from vis.errors import VisError
+
+    assert inference.amp_dtype("cuda") == torch.float16 and inference.amp_dtype("cpu") == torch.bfloat16
+    monkeypatch.setattr(inference, "cpu_has_native_bfloat16", lambda: False)
+    with pytest.raises(VisError, match="no native bfloat16"):
+        inference.check_amp(True, torch.device("cpu"))
+    inference.check_amp(False, torch.device("cpu"))
+    monkeypatch.setattr(inference, "cpu_has_native_bfloat16", lambda: True)
+    inference.check_amp(True, torch.device("cpu"))
+
+
+def test_bfloat16_autocast_predicts_the_same_detections_with_float32_fields(tiny_segmenter):
+    """Autocast runs on any CPU (emulated where bfloat16 is not native): the fields come back as float32 and the
+    detections are close to float32's."""
+    from vis.inference import predict_frames
+
+    model = tiny_segmenter.eval()
+    images = _images()
+    sizes = [tuple(image.shape[-2:]) for image in images]
+    expected = predict_frames(model, images, sizes)
+    actual = predict_frames(model, images, sizes, amp=True, defer_masks=True)
+    for e, a in zip(expected, actual):
+        for name in ("boxes", "scores", "embeds"):
+            assert a.get(name).dtype == torch.float32, name
+        assert len(a) <= model.max_per_img  # ISTR's empty-box rule may keep another count of seeded boxes
+        assert a.masks.paste().shape == (len(a),) + e.image_size
+        if len(e) and len(a):  # bfloat16 keeps 8 bits of mantissa: scores move in the 3rd digit
+            assert abs(float(a.scores[0]) - float(e.scores[0])) < 0.05

@@ -264,7 +264,6 @@ def test_bad_inputs_exit_2_with_one_line(model_files, clip, tmp_path):
     assert_one_line_error(run_tool(clip, *model, *out, "--cfg-options", "model.segmenter.hidden_dim=48"),
                           "does not fit")
     assert_one_line_error(run_tool(clip, *model, *out, "--start", NUM_FRAMES), "past the end")
-    assert_one_line_error(run_tool(clip, *model, *out, "--amp"), "--amp", "needs a CUDA device")
     assert not os.path.exists(tmp_path / "out") or os.listdir(tmp_path / "out") == []
 
 

@@ -14,6 +14,8 @@ from torch import nn
 from torchvision.ops import box_convert
 
 from ..structures import ImageSizes, image_whwh
+from ..timing import inference_part
+from .backbone import run_fpn
 
 StageFn = Callable[[int, List[torch.Tensor], torch.Tensor, torch.Tensor], Dict[str, torch.Tensor]]
 
@@ -66,3 +68,18 @@ def run_cascade(stage_fn: StageFn, num_stages: int, features: List[torch.Tensor]
         out = stage_fn(stage, features, boxes, queries)
         yield out
         boxes, queries = out["boxes"].detach(), out["obj_feats"]
+
+
+def fpn_cascade_network(segmenter: nn.Module, tensor: torch.Tensor, image_sizes: ImageSizes, own_output: str
+                        ) -> Dict[str, torch.Tensor]:
+    """The per-frame network of a ResNet-FPN + sparse-cascade segmenter (QueryInst, ISTR): trunk, FPN, every stage
+    -> the last stage's ``logits``, ``boxes``, ``embeds`` (``obj_feats``, the next query) and the paper's own
+    per-query output ``own_output`` for all P queries, plus the FPN maps under ``segmenter.feature_outputs``."""
+    with inference_part("backbone"):
+        trunk = segmenter.backbone(tensor)
+    with inference_part("neck"):
+        features = run_fpn(segmenter.neck, trunk)
+    with inference_part("heads"):
+        *_, last = segmenter.forward_sets(features, image_sizes)
+    return {"logits": last["logits"], "boxes": last["boxes"], "embeds": last["obj_feats"],
+            own_output: last[own_output], **dict(zip(segmenter.feature_outputs, features))}

@@ -61,6 +61,8 @@ def measure_latency(model: Any, sizes: Sequence[Tuple[int, int]], runs: int = 7,
     device = torch.device(device)
     if isinstance(model, torch.nn.Module):
         model = model.to(device).eval()
+    from ..inference import amp_dtype
+
     amp_device = "cuda" if device.type == "cuda" else "cpu"
     rows = []
     for height, width in sizes:
@@ -72,7 +74,7 @@ def measure_latency(model: Any, sizes: Sequence[Tuple[int, int]], runs: int = 7,
             with PartTimer(device) as timer:
                 _sync(device)
                 start = time.perf_counter()
-                with torch.no_grad(), torch.autocast(amp_device, dtype=torch.float16, enabled=amp):
+                with torch.no_grad(), torch.autocast(amp_device, dtype=amp_dtype(device), enabled=amp):
                     results = model.predict([image], orig_sizes=[(height, width)], score_thr=score_thr)
                 _sync(device)
                 total = time.perf_counter() - start

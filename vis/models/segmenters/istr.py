@@ -45,7 +45,8 @@ from ..postprocess import select_detections
 from ..roi_pool import MultiLevelRoIAlign
 from ..set_criterion import (BoxL1Loss, FocalClassLoss, GIoULoss, LossInputs, Matches, PredictionSet, SetCriterion,
                              matched, matched_targets)
-from ..sparse_cascade import fc_norm_act, init_full_image_boxes_, learned_boxes, refine_boxes, run_cascade
+from ..sparse_cascade import (fc_norm_act, fpn_cascade_network, init_full_image_boxes_, learned_boxes, refine_boxes,
+                             run_cascade)
 from .base import (IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, FeatureMaps, FrameSegmenter, Images, MatchedPredictions,
                    merge_weights)
 
@@ -323,16 +324,9 @@ class ISTR(FrameSegmenter):
     feature_outputs = ("p2", "p3", "p4", "p5")
 
     def network(self, tensor: torch.Tensor, image_sizes: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """ResNet, FPN and the cascade -> the last stage's ``logits``, ``boxes``, ``embeds`` (``obj_feat``) and
-        ``mask_embeds`` (PCA coefficients) for all P queries, and P2..P5."""
-        with inference_part("backbone"):
-            trunk = self.backbone(tensor)
-        with inference_part("neck"):
-            features = run_fpn(self.neck, trunk)
-        with inference_part("heads"):
-            *_, last = self.forward_sets(features, image_sizes)
-        return {"logits": last["logits"], "boxes": last["boxes"], "embeds": last["obj_feats"],
-                "mask_embeds": last["mask_embeds"], **dict(zip(self.feature_outputs, features))}
+        """ResNet, FPN and the cascade (`fpn_cascade_network`); ISTR's own output is ``mask_embeds``, the PCA
+        coefficients of each query's mask."""
+        return fpn_cascade_network(self, tensor, image_sizes, "mask_embeds")
 
     def postprocess(self, outputs: Dict[str, torch.Tensor], input_sizes: Sequence[Tuple[int, int]],
                     orig_sizes: Sequence[Tuple[int, int]], defer_masks: bool = False,

@@ -42,7 +42,8 @@ from ..postprocess import select_detections
 from ..roi_pool import MultiLevelRoIAlign
 from ..set_criterion import (BoxL1Loss, FocalClassLoss, GIoULoss, LossInputs, Matches, PredictionSet, SetCriterion,
                              matched, matched_targets)
-from ..sparse_cascade import fc_norm_act, init_full_image_boxes_, learned_boxes, refine_boxes, run_cascade
+from ..sparse_cascade import (fc_norm_act, fpn_cascade_network, init_full_image_boxes_, learned_boxes, refine_boxes,
+                             run_cascade)
 from .base import (IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, FeatureMaps, FrameSegmenter, Images, MatchedPredictions,
                    merge_weights)
 
@@ -64,8 +65,8 @@ class EmbeddingRPNHead(nn.Module):
         init_full_image_boxes_(self.init_proposal_bboxes)
 
     def forward(self, image_sizes: ImageSizes) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """image_sizes: unpadded (h, w) per image (a list or a tensor [N, 2]) -> boxes [N, P, 4] absolute xyxy, queries [N, P, C],
-        imgs_whwh [N, 1, 4] (the box-loss normaliser).
+        """image_sizes: unpadded (h, w) per image (a list or a tensor [N, 2]) -> boxes [N, P, 4] absolute xyxy,
+        queries [N, P, C], imgs_whwh [N, 1, 4] (the box-loss normaliser).
 
         The boxes keep their gradient: through the stage-0 box decoding the box losses train them.
         """
@@ -422,16 +423,9 @@ class QueryInst(FrameSegmenter):
     feature_outputs = ("p2", "p3", "p4", "p5")
 
     def network(self, tensor: torch.Tensor, image_sizes: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """ResNet, FPN and the box cascade -> the last stage's ``logits``, ``boxes``, ``embeds`` (``obj_feat``, the
-        next query) and ``attn_feats`` (the mask head's dynamic-parameter source) for all P queries, and P2..P5."""
-        with inference_part("backbone"):
-            trunk = self.backbone(tensor)
-        with inference_part("neck"):
-            features = run_fpn(self.neck, trunk)
-        with inference_part("heads"):
-            *_, last = self.forward_sets(features, image_sizes)
-        return {"logits": last["logits"], "boxes": last["boxes"], "embeds": last["obj_feats"],
-                "attn_feats": last["attn_feats"], **dict(zip(self.feature_outputs, features))}
+        """ResNet, FPN and the box cascade (`fpn_cascade_network`); QueryInst's own output is ``attn_feats``, the
+        mask head's dynamic-parameter source."""
+        return fpn_cascade_network(self, tensor, image_sizes, "attn_feats")
 
     def postprocess(self, outputs: Dict[str, torch.Tensor], input_sizes: Sequence[Tuple[int, int]],
                     orig_sizes: Sequence[Tuple[int, int]], defer_masks: bool = False,
