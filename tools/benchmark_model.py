@@ -18,7 +18,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vis.cli import run_tool  # noqa: E402
+from vis.cli import add_runtime_options, run_tool  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -39,14 +39,7 @@ def main(argv=None) -> int:
                              "the worst case")
     parser.add_argument("--no-fold", action="store_true",
                         help="keep the BatchNorms (default: folded into the convolutions, as vis.inference.load_model)")
-    parser.add_argument("--backend", default="pytorch",
-                        help="runtime of the per-frame network: pytorch (default) or onnxruntime (CPU; exported now "
-                             "from the model, or the file of --onnx)")
-    parser.add_argument("--onnx", default=None, metavar="FILE",
-                        help="with --backend onnxruntime: a file of tools/export_onnx.py (e.g. --int8) for the one "
-                             "config")
-    parser.add_argument("--amp", action="store_true", help="autocast: float16 on CUDA, bfloat16 on a CPU that runs it natively (AVX512-BF16 or "
-                             "AMX; an error elsewhere)")
+    add_runtime_options(parser)
     parser.add_argument("--json", action="store_true", help="one JSON line per (config, size), nothing else")
     args = parser.parse_args(argv)
 

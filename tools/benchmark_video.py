@@ -16,7 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vis.cli import parse_size, run_tool  # noqa: E402
+from vis.cli import AMP_HELP, parse_size, run_tool  # noqa: E402
 
 
 def print_figure(key, value, unit: str = "") -> None:
@@ -35,8 +35,7 @@ def main(argv=None) -> int:
     parser.add_argument("--long-frames", type=int, default=5000,
                         help="frames of the memory run (default 5000; 0 skips it)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
-    parser.add_argument("--amp", action="store_true", help="autocast: float16 on CUDA, bfloat16 on a CPU that runs it natively (AVX512-BF16 or "
-                             "AMX; an error elsewhere)")
+    parser.add_argument("--amp", action="store_true", help=AMP_HELP)
     parser.add_argument("--score-thr", type=float, default=None, help="as tools/run_video.py")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads for both model-only and end-to-end runs (default: run_video's, the "

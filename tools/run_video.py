@@ -16,7 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vis.cli import run_tool  # noqa: E402
+from vis.cli import add_runtime_options, run_tool  # noqa: E402
 
 OUTPUTS = ("vis", "ytvis", "frames", "mot")
 
@@ -44,17 +44,10 @@ def main(argv=None) -> int:
                         help="files to write (default: all)")
     parser.add_argument("--no-video", action="store_true", help="skip the rendered video (the slowest output)")
     parser.add_argument("--batch-size", type=int, default=1, help="frames per model call")
-    parser.add_argument("--amp", action="store_true", help="autocast the model: float16 on CUDA, bfloat16 on a CPU that runs it natively (AVX512-BF16 "
-                             "or AMX; an error elsewhere)")
+    add_runtime_options(parser)
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads for the model (default: OMP_NUM_THREADS if set, else the free cores "
                              "(available minus the load average) less one, left to decoding and writing)")
-    parser.add_argument("--backend", default="pytorch",
-                        help="runtime of the per-frame network: pytorch (default) or onnxruntime (CPU, the '.[onnx]' "
-                             "extra; the file of --onnx, or one exported now)")
-    parser.add_argument("--onnx", default=None, metavar="FILE",
-                        help="with --backend onnxruntime: the network exported by tools/export_onnx.py from the same "
-                             "config and checkpoint (float or int8)")
     parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)

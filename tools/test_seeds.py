@@ -17,7 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vis.cli import run_tool  # noqa: E402
+from vis.cli import add_runtime_options, run_tool  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -38,13 +38,7 @@ def main(argv=None) -> int:
                         help="images / videos per seed (default: the generator's size, test 500 / 50, val 200 / 20)")
     parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
-    parser.add_argument("--backend", default="pytorch",
-                        help="runtime of the per-frame network: pytorch (default) or onnxruntime (CPU)")
-    parser.add_argument("--onnx", default=None, metavar="FILE",
-                        help="with --backend onnxruntime: a file of tools/export_onnx.py (e.g. --int8); default: "
-                             "exported now")
-    parser.add_argument("--amp", action="store_true",
-                        help="videos: autocast the model (float16 on CUDA, bfloat16 on a CPU that runs it natively)")
+    add_runtime_options(parser)
     parser.add_argument("--out", default=None, help="also write the report (per seed and summary) as JSON here")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON line instead of a table")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")

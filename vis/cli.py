@@ -57,3 +57,19 @@ def parse_size(text: str) -> Tuple[int, int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"size must be HxW, e.g. 360x640, got '{text}'") from None
     return height, width
+
+
+AMP_HELP = ("autocast the model: float16 on CUDA, bfloat16 on a CPU that runs it natively (AVX512-BF16 or AMX; an "
+            "error elsewhere)")
+
+
+def add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    """``--backend``, ``--onnx`` and ``--amp``: how a tool runs the model, the same in every tool that runs one
+    (checked by `pipelines.video_options.check_video_options` before torch is imported)."""
+    parser.add_argument("--backend", default="pytorch",
+                        help="runtime of the per-frame network: pytorch (default) or onnxruntime (CPU, the '.[onnx]' "
+                             "extra)")
+    parser.add_argument("--onnx", default=None, metavar="FILE",
+                        help="with --backend onnxruntime: the network exported by tools/export_onnx.py from the same "
+                             "config and checkpoint (float or int8); default: exported now")
+    parser.add_argument("--amp", action="store_true", help=AMP_HELP)
