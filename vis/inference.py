@@ -205,7 +205,12 @@ def load_video_model(config: str, checkpoint: str, cfg_options: Optional[Sequenc
         model = model.segmenter  # the same per-frame weights; the track head would only cost time
     model = runtime_model(model, backend, onnx, threads)
     notes = [f"{os.path.basename(checkpoint)}: {line}" for line in report.notes]
-    return VideoModel(model, cfg, class_names, tracker_cfg, notes + ([note] if note else []))
+    if note:
+        notes.append(note)
+    if backend != "pytorch" and onnx is None:
+        notes.append(f"--backend {backend}: the network was exported to ONNX for this run; tools/export_onnx.py "
+                     f"writes it to a file once (then --onnx FILE)")
+    return VideoModel(model, cfg, class_names, tracker_cfg, notes)
 
 
 # -- frames in -------------------------------------------------------------------------------------
