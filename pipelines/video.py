@@ -138,7 +138,7 @@ def run_video(path: str, config: Optional[str] = None, checkpoint: Optional[str]
               cfg_options: Optional[Sequence[str]] = None, fps: Optional[float] = None,
               batch_size: int = 1, amp: bool = False, tracker: Optional[str] = None,
               threads: Optional[int] = None, on_frame: Optional[Callable[[int], None]] = None,
-              backend: str = "pytorch", onnx: Optional[str] = None) -> Dict[str, Any]:
+              backend: str = "pytorch", onnx: Optional[str] = None, compiled: bool = False) -> Dict[str, Any]:
     """Track every frame ``start <= i < end`` of ``path`` (video file or image folder); write ``outputs``.
 
     Returns ``{"input", "frames", "tracks", "tracker", "threads", "fps" (processing speed), "seconds",
@@ -149,7 +149,7 @@ def run_video(path: str, config: Optional[str] = None, checkpoint: Optional[str]
     CPU threads for the model during the run (`streaming_threads`). ``on_frame(n)`` is called after the n-th frame
     (1-based) is tracked and queued for writing (progress reporting, memory probes). ``backend``: 'pytorch', or
     'onnxruntime' for the per-frame network (``onnx``: a file of tools/export_onnx.py, else one is exported now;
-    `vis.inference.runtime_model`).
+    `vis.inference.runtime_model`); ``compiled``: the network compiled by ``torch.compile``.
 
     Order: options, video and model files are checked, the model is loaded, and only then is ``out_dir``
     created and cleared of the temp files of an earlier run that was killed (`remove_stale_temp_files`).
@@ -160,7 +160,8 @@ def run_video(path: str, config: Optional[str] = None, checkpoint: Optional[str]
     from .video_options import check_video_options
 
     outputs = _check_outputs(outputs)
-    check_video_options(score_thr, start, end, batch_size, threads, fps, backend=backend, onnx=onnx, device=device)
+    check_video_options(score_thr, start, end, batch_size, threads, fps, backend=backend, onnx=onnx, device=device,
+                        compiled=compiled)
     if config is None and checkpoint is None and progress:
         print("using the bundled demo model (6 synthetic shape classes): for real footage pass --config and "
               "--checkpoint of a COCO model (README, model zoo)", file=sys.stderr)
@@ -174,7 +175,8 @@ def run_video(path: str, config: Optional[str] = None, checkpoint: Optional[str]
         check_amp(amp, torch_device)
         threads = streaming_threads(threads)
         torch.set_num_threads(threads)
-        loaded = load_video_model(config, checkpoint, cfg_options, torch_device, tracker, backend, onnx, threads)
+        loaded = load_video_model(config, checkpoint, cfg_options, torch_device, tracker, backend, onnx, threads,
+                                  compiled)
         for note in loaded.notes:
             print(note, file=sys.stderr)
         model, class_names = loaded.model, loaded.class_names

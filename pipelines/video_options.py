@@ -17,7 +17,7 @@ def check_video_options(score_thr: Optional[float] = None, start: int = 0, end: 
                         batch_size: int = 1, threads: Optional[int] = None, fps: Optional[float] = None,
                         input_path: Optional[str] = None, config: Optional[str] = None,
                         checkpoint: Optional[str] = None, backend: str = "pytorch", onnx: Optional[str] = None,
-                        device: Optional[str] = None) -> None:
+                        device: Optional[str] = None, compiled: bool = False) -> None:
     """One-line VisError for the first option out of range or path that does not exist. A checkpoint may
     also be a work dir or ``<work dir>/latest.pth`` (resolved later, `vis.engine.checkpoint.resolve_checkpoint`)."""
     if input_path is not None and not os.path.exists(input_path):
@@ -45,5 +45,7 @@ def check_video_options(score_thr: Optional[float] = None, start: int = 0, end: 
         raise ConfigError("--onnx is run by --backend onnxruntime; the pytorch backend runs the checkpoint")
     if onnx is not None and not os.path.isfile(onnx):
         raise CheckpointError(f"ONNX file not found: {onnx}")
+    if compiled and backend != "pytorch":
+        raise ConfigError(f"--compile compiles the PyTorch network; --backend {backend} runs its own")
     if backend != "pytorch" and device == "cuda":
         raise ConfigError(f"--backend {backend} runs on the CPU here: use --device cpu")

@@ -17,7 +17,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = os.path.join("configs", "shapes", "queryinst_tiny_shapes.py")
 ROW_KEYS = {"config", "model", "device", "threads", "backend", "weights", "batchnorms_folded", "max_per_img",
             "height", "width", "runs", "warmup", "score_thr", "amp", "detections", "ms", "total_runs_ms",
-            "predict_over_backbone_neck", "onnx"}
+            "predict_over_backbone_neck", "onnx", "compiled"}
 
 
 def run_benchmark(*args):

@@ -39,7 +39,7 @@ def main(argv=None) -> int:
                              "the worst case")
     parser.add_argument("--no-fold", action="store_true",
                         help="keep the BatchNorms (default: folded into the convolutions, as vis.inference.load_model)")
-    add_runtime_options(parser)
+    add_runtime_options(parser, compile_option=True)
     parser.add_argument("--json", action="store_true", help="one JSON line per (config, size), nothing else")
     args = parser.parse_args(argv)
 
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
         rows = config_latencies(args.configs, parse_sizes(args.sizes), runs=args.runs, warmup=args.warmup,
                                 device=args.device, threads=args.threads, checkpoint=args.checkpoint,
                                 score_thr=args.score_thr, fold=not args.no_fold, backend=args.backend, amp=args.amp,
-                                onnx=args.onnx)
+                                onnx=args.onnx, compiled=args.compile)
         for index, row in enumerate(rows):
             if args.json:
                 print(json.dumps(row), flush=True)

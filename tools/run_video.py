@@ -44,7 +44,7 @@ def main(argv=None) -> int:
                         help="files to write (default: all)")
     parser.add_argument("--no-video", action="store_true", help="skip the rendered video (the slowest output)")
     parser.add_argument("--batch-size", type=int, default=1, help="frames per model call")
-    add_runtime_options(parser)
+    add_runtime_options(parser, compile_option=True)
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads for the model (default: OMP_NUM_THREADS if set, else the free cores "
                              "(available minus the load average) less one, left to decoding and writing)")
@@ -57,14 +57,16 @@ def main(argv=None) -> int:
         from pipelines.video_options import check_video_options
 
         check_video_options(args.score_thr, args.start, args.end, args.batch_size, args.threads, args.fps,
-                            args.input, args.config, args.checkpoint, args.backend, args.onnx, args.device)
+                            args.input, args.config, args.checkpoint, args.backend, args.onnx, args.device,
+                            args.compile)
         from pipelines.video import run_video  # imports torch: after the options are known to be fine
 
         summary = run_video(args.input, config=args.config, checkpoint=args.checkpoint, out_dir=args.out_dir,
                             device=args.device, score_thr=args.score_thr, start=args.start, end=args.end,
                             outputs=outputs, progress=not args.no_progress, cfg_options=args.cfg_options,
                             fps=args.fps, batch_size=args.batch_size, amp=args.amp,
-                            tracker=args.tracker, threads=args.threads, backend=args.backend, onnx=args.onnx)
+                            tracker=args.tracker, threads=args.threads, backend=args.backend, onnx=args.onnx,
+                            compiled=args.compile)
         print(f"{args.input}: {summary['frames']} frames, {summary['tracks']} tracks, {summary['fps']:.1f} frames/s"
               f" -> {', '.join(summary['outputs'].values())}")
         return summary

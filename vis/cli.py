@@ -63,9 +63,10 @@ AMP_HELP = ("autocast the model: float16 on CUDA, bfloat16 on a CPU that runs it
             "error elsewhere)")
 
 
-def add_runtime_options(parser: argparse.ArgumentParser) -> None:
-    """``--backend``, ``--onnx`` and ``--amp``: how a tool runs the model, the same in every tool that runs one
-    (checked by `pipelines.video_options.check_video_options` before torch is imported)."""
+def add_runtime_options(parser: argparse.ArgumentParser, compile_option: bool = False) -> None:
+    """``--backend``, ``--onnx`` and ``--amp`` (and ``--compile`` with ``compile_option``): how a tool runs the
+    model, the same in every tool that runs one (checked by `pipelines.video_options.check_video_options` before
+    torch is imported)."""
     parser.add_argument("--backend", default="pytorch",
                         help="runtime of the per-frame network: pytorch (default) or onnxruntime (CPU, the '.[onnx]' "
                              "extra)")
@@ -73,3 +74,7 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
                         help="with --backend onnxruntime: the network exported by tools/export_onnx.py from the same "
                              "config and checkpoint (float or int8); default: exported now")
     parser.add_argument("--amp", action="store_true", help=AMP_HELP)
+    if compile_option:
+        parser.add_argument("--compile", action="store_true",
+                            help="torch.compile the per-frame network (pytorch backend; compiling takes a minute or "
+                                 "more before the first frame)")

@@ -92,18 +92,26 @@ def load_model(cfg: Any, checkpoint: str, device: Optional[torch.device] = None,
 
 
 def runtime_model(model: torch.nn.Module, backend: str = "pytorch", onnx: Optional[str] = None,
-                  threads: Optional[int] = None, example_size: Tuple[int, int] = (320, 480)) -> torch.nn.Module:
-    """``model`` (from `load_model`) with its per-frame network run by ``backend``: 'pytorch' returns it as it is;
-    'onnxruntime' runs the ONNX file ``onnx`` (`tools/export_onnx.py`; checked against the model), or, without
-    one, a file exported from ``model`` now into a temporary folder (deleted once loaded). Selection, masks of the
-    kept detections, pasting and a track head stay the model's PyTorch code (`vis.runtime`). CPU only."""
+                  threads: Optional[int] = None, example_size: Tuple[int, int] = (320, 480),
+                  compiled: bool = False) -> torch.nn.Module:
+    """``model`` (from `load_model`) with its per-frame network run by ``backend``: 'pytorch' returns it as it is
+    (``compiled``: with the network compiled by ``torch.compile``, `vis.runtime.compiled`); 'onnxruntime' runs the
+    ONNX file ``onnx`` (`tools/export_onnx.py`; checked against the model), or, without one, a file exported from
+    ``model`` now into a temporary folder (deleted once loaded), on the CPU. Selection, masks of the kept
+    detections, pasting and a track head stay the model's PyTorch code (`vis.runtime`)."""
     from .runtime.onnx_network import BACKENDS, OnnxNetwork, RuntimeModel
 
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend '{backend}' (choose from {', '.join(BACKENDS)})")
+    if compiled and backend != "pytorch":
+        raise ConfigError(f"--compile compiles the PyTorch network; --backend {backend} runs its own")
     if backend == "pytorch":
         if onnx is not None:
             raise ConfigError("--onnx is read by --backend onnxruntime; the pytorch backend runs the checkpoint")
+        if compiled:
+            from .runtime.compiled import CompiledNetwork
+
+            return RuntimeModel(model, CompiledNetwork(getattr(model, "segmenter", model).network), "pytorch")
         return model
     if next(model.parameters()).device.type != "cpu":
         raise ConfigError(f"--backend {backend} runs on the CPU here: use --device cpu")
@@ -183,13 +191,13 @@ def choose_tracker(cfg: Any, tracker: Optional[str], is_video_model: bool, has_t
 def load_video_model(config: str, checkpoint: str, cfg_options: Optional[Sequence[str]] = None,
                      device: Optional[torch.device] = None, tracker: Optional[str] = None,
                      backend: str = "pytorch", onnx: Optional[str] = None,
-                     threads: Optional[int] = None) -> VideoModel:
+                     threads: Optional[int] = None, compiled: bool = False) -> VideoModel:
     """Config + checkpoint -> `VideoModel` (model in eval mode on ``device``, config, class names, tracker).
 
     Any segmenter tracks: a video model (segmenter + track head) with its track head by default, an image model
     (e.g. an official COCO checkpoint) with `QueryTracker`; see `choose_tracker`. A checkpoint that does not fit
     the config (another segmenter, a video checkpoint with an image config) is a one-line CheckpointError.
-    ``backend``, ``onnx``, ``threads``: the runtime of the per-frame network (`runtime_model`).
+    ``backend``, ``onnx``, ``threads``, ``compiled``: the runtime of the per-frame network (`runtime_model`).
     """
     from .models import VideoSegmenter
 
@@ -203,7 +211,7 @@ def load_video_model(config: str, checkpoint: str, cfg_options: Optional[Sequenc
     class_names = class_names_for(model, cfg, report.class_names)
     if is_video_model and tracker_cfg["type"] != TRACK_HEAD_TRACKER:
         model = model.segmenter  # the same per-frame weights; the track head would only cost time
-    model = runtime_model(model, backend, onnx, threads)
+    model = runtime_model(model, backend, onnx, threads, compiled=compiled)
     notes = [f"{os.path.basename(checkpoint)}: {line}" for line in report.notes]
     if note:
         notes.append(note)

@@ -60,6 +60,9 @@ class PartTimer:
 @contextmanager
 def inference_part(name: str) -> Iterator[None]:
     """Mark a part of inference (see the module docstring); nested marks are charged to both parts."""
+    if torch.compiler.is_compiling():  # inside a torch.compile graph: no profiler range, no clock
+        yield
+        return
     timer: Optional[PartTimer] = getattr(_current, "timer", None)
     with torch.profiler.record_function(name):
         if timer is None:

@@ -124,8 +124,24 @@ def test_export_tool_float_and_int8_then_run_video_on_the_file(tmp_path):
     ("run_video.py", [DEMO_CLIP, "--onnx", "x.onnx"], "--onnx"),
     ("run_video.py", [DEMO_CLIP, "--backend", "openvino"], "unknown --backend"),
     ("run_video.py", [DEMO_CLIP, "--backend", "onnxruntime", "--onnx", "missing.onnx"], "ONNX file not found"),
+    ("run_video.py", [DEMO_CLIP, "--backend", "onnxruntime", "--compile"], "--compile"),
 ])
 def test_bad_runtime_options_are_one_line_errors(tool, args, needle, tmp_path):
     proc = run_tool(tool, *args)
     assert_one_line_error(proc, needle)
     assert not os.path.exists(os.path.join(REPO, "out.onnx"))
+
+
+@pytest.mark.slow
+def test_compiled_network_returns_the_same_detections():
+    """``--compile``: torch.compile of the network (about a minute of compiling for the tiny model on 2 cores)."""
+    from behaviour_record import seeded_model
+    from vis.inference import runtime_model
+
+    model = seeded_model("queryinst_tiny_shapes").eval()
+    images = [torch.rand(3, 128, 160, generator=torch.Generator().manual_seed(4)) * 255]
+    with torch.no_grad():
+        expected = model.predict(images)
+        (actual,) = runtime_model(model, compiled=True).predict(images)
+    assert torch.equal(actual.labels, expected[0].labels)
+    torch.testing.assert_close(actual.boxes, expected[0].boxes, rtol=1e-4, atol=0.05)

@@ -89,11 +89,12 @@ class OnnxNetwork:
 
 
 class RuntimeModel(nn.Module):
-    """``model`` (a `FrameSegmenter` or a `VideoSegmenter`) with its per-frame network run by ``network``.
+    """``model`` (a `FrameSegmenter` or a `VideoSegmenter`) with its per-frame network run by ``network`` (an
+    `OnnxNetwork`, or any callable with `FrameSegmenter.network`'s signature, e.g. a compiled one).
 
     ``predict`` is the model's own, post-processing and track head included; only the network differs."""
 
-    def __init__(self, model: nn.Module, network: OnnxNetwork, backend: str):
+    def __init__(self, model: nn.Module, network: Any, backend: str):
         super().__init__()
         self.model = model
         self.network = network

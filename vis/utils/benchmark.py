@@ -235,7 +235,8 @@ def parse_sizes(texts: Sequence[str]) -> List[Tuple[int, int]]:
 def config_latencies(configs: Sequence[str], sizes: Sequence[Tuple[int, int]], runs: int = 7, warmup: int = 2,
                      device: str = "cpu", threads: Optional[int] = None, checkpoint: Optional[str] = None,
                      score_thr: Optional[float] = None, fold: bool = True, backend: str = "pytorch",
-                     amp: bool = False, seed: int = 0, onnx: Optional[str] = None) -> Iterator[Dict[str, Any]]:
+                     amp: bool = False, seed: int = 0, onnx: Optional[str] = None,
+                     compiled: bool = False) -> Iterator[Dict[str, Any]]:
     """`measure_latency` of each config's model -> rows yielded as they are measured, each with what the numbers
     depend on: ``config``, ``model`` (class), ``device``, ``threads``, ``backend``, ``weights`` (the checkpoint or
     "random weights"), ``batchnorms_folded`` (how many) and ``max_per_img``.
@@ -290,12 +291,12 @@ def config_latencies(configs: Sequence[str], sizes: Sequence[Tuple[int, int]], r
         model.to(torch_device).eval()
         folded = fold_batchnorms(model) if fold else 0
         segmenter = getattr(model, "segmenter", model)
-        predictor = runtime_model(model, backend, onnx, threads=torch.get_num_threads())
+        predictor = runtime_model(model, backend, onnx, threads=torch.get_num_threads(), compiled=compiled)
         for row in measure_latency(predictor, sizes, runs=runs, warmup=warmup, device=torch_device,
                                    score_thr=score_thr, amp=amp, seed=seed):
             name = type(model).__name__ if segmenter is model else f"{type(model).__name__}({type(segmenter).__name__})"
             yield {"config": path, "model": name, "device": str(torch_device),
-                   "threads": torch.get_num_threads(), "backend": backend, "onnx": onnx,
+                   "threads": torch.get_num_threads(), "backend": backend, "onnx": onnx, "compiled": compiled,
                    "weights": checkpoint if checkpoint is not None else "random weights",
                    "batchnorms_folded": folded, "max_per_img": getattr(segmenter, "max_per_img", None), **row}
 
@@ -304,7 +305,8 @@ def latency_header(row: Dict[str, Any]) -> str:
     """The settings shared by every table of one benchmark run, as one line."""
     threshold = "none (every top-k detection gets a mask)" if row["score_thr"] is None else row["score_thr"]
     rough = " (fewer than 5: the medians are rough)" if row["runs"] < 5 else ""
-    return (f"device {row['device']}, {row['threads']} torch thread(s), backend {row['backend']}, "
+    backend = row["backend"] + (" (torch.compile)" if row.get("compiled") else "")
+    return (f"device {row['device']}, {row['threads']} torch thread(s), backend {backend}, "
             f"amp {'on' if row['amp'] else 'off'}, {row['runs']} timed runs{rough} after {row['warmup']} warm-up, "
             f"score_thr {threshold}")
 
