@@ -66,9 +66,9 @@ def calibration_inputs(segmenter: torch.nn.Module, cfg: Any, path: str, num_fram
 def export_network(config: str, checkpoint: str, out: str, cfg_options: Optional[Sequence[str]] = None,
                    example_size: Tuple[int, int] = (320, 480), int8: bool = False, calibration: Optional[str] = None,
                    calib_frames: int = 32, check_sizes: Sequence[Tuple[int, int]] = DEFAULT_CHECK_SIZES,
-                   threads: Optional[int] = None) -> Dict[str, Any]:
+                   threads: Optional[int] = None, int8_neck: bool = False) -> Dict[str, Any]:
     """Export, (quantize,) check -> ``{'onnx', 'model', 'outputs', 'check': [{'height', 'width', 'max_abs_diff':
-    {output: float}}], 'quantized_convs'}``. Every option is checked before the model is loaded; ``out`` is
+    {output: float}}], 'quantized_convs'}``. ``int8_neck``: the neck's convolutions in int8 too. Every option is checked before the model is loaded; ``out`` is
     written only when complete."""
     from vis.engine.checkpoint import resolve_checkpoint
     from vis.inference import load_model
@@ -76,6 +76,8 @@ def export_network(config: str, checkpoint: str, out: str, cfg_options: Optional
     from vis.runtime.onnx_network import OnnxNetwork
 
     _check_options(out, int8, calibration, calib_frames)
+    if int8_neck and not int8:
+        raise VisError("--int8-neck adds the neck to --int8; give both")
     cfg = load_config(config, cfg_options)
     if cfg.get("model") is None:
         raise ConfigError(f"config {config} has no model section")
@@ -87,13 +89,13 @@ def export_network(config: str, checkpoint: str, out: str, cfg_options: Optional
     if not int8:
         export_onnx(segmenter, out, example_size)
     else:
-        from vis.runtime.quantize import quantize_trunk
+        from vis.runtime.quantize import quantize_convs
 
         with tempfile.TemporaryDirectory(prefix="vis-onnx-") as folder:
             float_path = export_onnx(segmenter, os.path.join(folder, "float.onnx"), example_size)
-            trunk = segmenter.backbone_prefix.rstrip(".")
-            summary["quantized_convs"] = quantize_trunk(
-                float_path, out, trunk, calibration_inputs(segmenter, cfg, calibration, calib_frames))
+            modules = [segmenter.backbone_prefix.rstrip(".")] + ([segmenter.neck_module] if int8_neck else [])
+            summary["quantized_convs"] = quantize_convs(
+                float_path, out, modules, calibration_inputs(segmenter, cfg, calibration, calib_frames))
     network = OnnxNetwork(out, segmenter, threads)
     summary["check"] = compare_with_pytorch(segmenter, network, check_sizes)
     return summary

@@ -27,6 +27,9 @@ def main(argv=None) -> int:
     parser.add_argument("checkpoint", help="its checkpoint (this project's or an official file)")
     parser.add_argument("out", help="the .onnx file to write")
     parser.add_argument("--int8", action="store_true", help="int8 ResNet trunk (ONNX Runtime static quantization)")
+    parser.add_argument("--int8-neck", action="store_true",
+                        help="with --int8: the neck's convolutions (FPN; SOLQ's input projections) in int8 too "
+                             "(docs/performance.md: faster, measure the AP)")
     parser.add_argument("--calibration", default=None, metavar="VIDEO_OR_DIR",
                         help="with --int8: frames to calibrate the activation ranges on (a video or a folder)")
     parser.add_argument("--calib-frames", type=int, default=32, help="calibration frames, spread over the input")
@@ -46,11 +49,13 @@ def main(argv=None) -> int:
         from pipelines.onnx_export import export_network, largest_differences
 
         summary = export_network(args.config, args.checkpoint, args.out, args.cfg_options, args.trace_size,
-                                 args.int8, args.calibration, args.calib_frames, args.check_sizes, args.threads)
+                                 args.int8, args.calibration, args.calib_frames, args.check_sizes, args.threads,
+                                 args.int8_neck)
         if args.json:
             print(json.dumps(summary))
             return summary
-        kind = f"int8 trunk ({summary['quantized_convs']} convolutions)" if args.int8 else "float32"
+        part = "trunk and neck" if args.int8_neck else "trunk"
+        kind = f"int8 {part} ({summary['quantized_convs']} convolutions)" if args.int8 else "float32"
         print(f"{args.out}: {summary['model']} network, {kind}, outputs {', '.join(summary['outputs'])}")
         sizes = ", ".join(f"{row['height']}x{row['width']}" for row in summary["check"])
         against = "float32 PyTorch" if args.int8 else "PyTorch"

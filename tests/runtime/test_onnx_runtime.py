@@ -75,15 +75,17 @@ def test_a_file_of_another_model_or_no_onnx_file_is_a_one_line_error(exported, t
 def test_trunk_convolutions_are_found_by_module_path(exported):
     import onnx
 
-    from vis.runtime.quantize import trunk_conv_nodes
+    from vis.runtime.quantize import module_conv_nodes
 
     model, _, path = exported
-    trunk_name = model.backbone_prefix.rstrip(".")
-    trunk = model.get_submodule(trunk_name)
-    expected = sum(isinstance(m, torch.nn.Conv2d) for m in trunk.modules())
-    nodes = trunk_conv_nodes(onnx.load(path), trunk_name)
-    all_convs = [n for n in onnx.load(path).graph.node if n.op_type == "Conv"]
-    assert len(nodes) == expected and len(all_convs) > expected  # the neck's convolutions are not the trunk's
+    graph = onnx.load(path)
+    counts = {}
+    for name in (model.backbone_prefix.rstrip("."), model.neck_module):
+        expected = sum(isinstance(m, torch.nn.Conv2d) for m in model.get_submodule(name).modules())
+        counts[name] = len(module_conv_nodes(graph, name))
+        assert counts[name] == expected > 0, name
+    all_convs = [n for n in graph.graph.node if n.op_type == "Conv"]
+    assert sum(counts.values()) <= len(all_convs)  # neither takes the other's convolutions
 
 
 def test_export_tool_float_and_int8_then_run_video_on_the_file(tmp_path):
@@ -119,6 +121,7 @@ def test_export_tool_float_and_int8_then_run_video_on_the_file(tmp_path):
 @pytest.mark.parametrize("tool, args, needle", [
     ("export_onnx.py", [DEMO_CONFIG, DEMO_CKPT, "out.onnx", "--int8"], "--calibration"),
     ("export_onnx.py", [DEMO_CONFIG, DEMO_CKPT, "out.pth"], ".onnx"),
+    ("export_onnx.py", [DEMO_CONFIG, DEMO_CKPT, "out.onnx", "--int8-neck"], "--int8-neck"),
     ("export_onnx.py", ["configs/missing.py", DEMO_CKPT, "out.onnx"], "config file not found"),
     ("export_onnx.py", [DEMO_CONFIG, DEMO_CKPT, "out.onnx", "--int8", "--calibration", "missing.mp4"], "not found"),
     ("run_video.py", [DEMO_CLIP, "--onnx", "x.onnx"], "--onnx"),

@@ -4,8 +4,8 @@
 detections are selected) to an ONNX file with a dynamic image size; `onnx_network.OnnxNetwork` runs such a file in
 ONNX Runtime and `onnx_network.RuntimeModel` puts it in place of the model's own network, so that selection, mask
 prediction for the kept detections, pasting and a track head stay the model's own PyTorch code (one
-post-processing for every backend). `quantize.quantize_trunk` makes the ResNet trunk of an exported file int8;
-`compiled.CompiledNetwork` is the PyTorch network through ``torch.compile`` (``--compile``).
+post-processing for every backend). `quantize.quantize_convs` makes the ResNet trunk (and the neck) of an exported
+file int8; `compiled.CompiledNetwork` is the PyTorch network through ``torch.compile`` (``--compile``).
 """
 
 BACKENDS = ("pytorch", "onnxruntime")  # runtimes of the per-frame network (this module imports no torch)

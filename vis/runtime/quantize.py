@@ -1,32 +1,35 @@
 """int8 for the ResNet trunk of an exported network, through ONNX Runtime's static quantization.
 
-Only the trunk's convolutions are quantized (QDQ format, int8 weights per output channel, uint8 activations with
-ranges calibrated on real frames). The FPN / encoder and the query heads stay float32: the heads' dynamic
-convolutions multiply generated weights, and rounding them costs about 5 AP (the same rule as
-``tools/export_model.py --dtype int8``, which keeps the heads in float16).
+The trunk's convolutions are quantized (QDQ format, int8 weights per output channel, uint8 activations with ranges
+calibrated on real frames), optionally the neck's too (``--int8-neck``: the FPN, or SOLQ's input projections). The
+query heads stay float32: their dynamic convolutions multiply generated weights, and rounding them costs about 5 AP
+(the same rule as ``tools/export_model.py --dtype int8``, which keeps the heads in float16).
 """
 from __future__ import annotations
 
 import os
 import tempfile
-from typing import Iterable, List, Tuple
+from typing import Iterable, List, Sequence, Tuple
 
 import numpy as np
 
 from ..errors import ConfigError
 
 
-def trunk_conv_nodes(model, trunk: str) -> List[str]:
+def module_conv_nodes(model, module: str) -> List[str]:
     """Names of the Conv nodes of ``model`` (an ``onnx.ModelProto`` from `vis.runtime.export.export_onnx`) that
-    belong to the module ``trunk`` of the segmenter (e.g. 'backbone', SOLQ's 'backbone.0.body'): torch's exporter
-    records each node's module path in its ``namespace`` metadata."""
+    belong to the segmenter's submodule ``module`` (e.g. 'backbone', SOLQ's 'backbone.0.body', 'neck'): torch's
+    exporter records each node's module path in its ``namespace`` metadata."""
     names = []
-    marker = f"/segmenter.{trunk}: "
+    path = f"segmenter.{module}"
     for node in model.graph.node:
         if node.op_type != "Conv":
             continue
         namespace = next((p.value for p in node.metadata_props if p.key == "namespace"), "")
-        if marker in namespace:
+        # "<class>/segmenter.neck: <class>/segmenter.neck.inner_blocks.0: <class>/...": the modules it was called in
+        # (a ModuleList such as SOLQ's input_proj is never called itself, only its items)
+        called_in = [segment.split(": ")[0] for segment in namespace.split("/")]
+        if any(name == path or name.startswith(path + ".") for name in called_in):
             names.append(node.name)
     return names
 
@@ -42,18 +45,22 @@ class _Frames:
         return None if sample is None else {"image": sample[0], "image_size": sample[1]}
 
 
-def quantize_trunk(float_path: str, out_path: str, trunk: str,
+def quantize_convs(float_path: str, out_path: str, modules: Sequence[str],
                    calibration: Iterable[Tuple[np.ndarray, np.ndarray]]) -> int:
-    """Write ``out_path``: ``float_path`` with the trunk's convolutions in int8, activation ranges from the
-    ``calibration`` inputs (min-max). -> the number of convolutions quantized. The output is written to a
-    temporary file in its folder and renamed when complete."""
+    """Write ``out_path``: ``float_path`` with the convolutions of the segmenter's ``modules`` (the trunk, maybe the
+    neck) in int8, activation ranges from the ``calibration`` inputs (min-max). -> the number of convolutions
+    quantized. The output is written to a temporary file in its folder and renamed when complete."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    nodes = trunk_conv_nodes(onnx.load(float_path, load_external_data=False), trunk)
-    if not nodes:  # an empty list would mean "every Conv" to quantize_static
-        raise ConfigError(f"{float_path}: no convolution of the trunk '{trunk}' found to quantize")
+    graph = onnx.load(float_path, load_external_data=False)
+    nodes = []
+    for module in modules:
+        found = module_conv_nodes(graph, module)
+        if not found:  # an empty list would mean "every Conv" to quantize_static
+            raise ConfigError(f"{float_path}: no convolution of the module '{module}' found to quantize")
+        nodes += found
     folder = os.path.dirname(os.path.abspath(out_path))
     with tempfile.TemporaryDirectory(dir=folder, prefix=".quantize-") as work:
         prepared = os.path.join(work, "prepared.onnx")
@@ -64,9 +71,8 @@ def quantize_trunk(float_path: str, out_path: str, trunk: str,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax)
         model = onnx.load(quantized)
-        original = onnx.load(float_path, load_external_data=False)
         del model.metadata_props[:]
-        model.metadata_props.extend(original.metadata_props)  # the network's signature travels along
+        model.metadata_props.extend(graph.metadata_props)  # the network's signature travels along
         onnx.save(model, quantized)
         os.replace(quantized, out_path)
     return len(nodes)

@@ -244,6 +244,8 @@ class FrameSegmenter(nn.Module):
     checkpoint_signature: Optional[str] = None
     # and where its ResNet trunk's keys are (torchvision names below the prefix).
     backbone_prefix: str = "backbone."
+    # The submodule between the trunk and the query heads whose convolutions int8 export may quantize too.
+    neck_module: str = "neck"
 
     def convert_state_dict(self, state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         """Rename the keys of an official checkpoint to this model's (identity unless a model overrides it).

@@ -145,6 +145,7 @@ class SOLQ(FrameSegmenter):
 
     checkpoint_signature = "vector_embed."  # the DCT mask-vector MLP
     backbone_prefix = "backbone.0.body."  # DETR's Joiner(Backbone(body=ResNet), position encoding)
+    neck_module = "input_proj"  # the convolutions before the deformable encoder
 
     def __init__(
         self,
