@@ -68,8 +68,8 @@ def export_network(config: str, checkpoint: str, out: str, cfg_options: Optional
                    calib_frames: int = 32, check_sizes: Sequence[Tuple[int, int]] = DEFAULT_CHECK_SIZES,
                    threads: Optional[int] = None, int8_neck: bool = False) -> Dict[str, Any]:
     """Export, (quantize,) check -> ``{'onnx', 'model', 'outputs', 'check': [{'height', 'width', 'max_abs_diff':
-    {output: float}}], 'quantized_convs'}``. ``int8_neck``: the neck's convolutions in int8 too. Every option is checked before the model is loaded; ``out`` is
-    written only when complete."""
+    {output: float}}], 'quantized_convs'}``. ``int8_neck``: the neck's convolutions in int8 too. Every option is
+    checked before the model is loaded; ``out`` is written only when complete."""
     from vis.engine.checkpoint import resolve_checkpoint
     from vis.inference import load_model
     from vis.runtime.export import compare_with_pytorch, export_onnx

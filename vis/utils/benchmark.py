@@ -39,31 +39,35 @@ def _spread_ms(seconds: Sequence[float]) -> Dict[str, float]:
     return {"median": statistics.median(ms), "min": min(ms), "max": max(ms)}
 
 
-def measure_latency(model: Any, sizes: Sequence[Tuple[int, int]], runs: int = 7, warmup: int = 2,
-                    device: Any = "cpu", score_thr: Optional[float] = None, amp: bool = False,
-                    seed: int = 0) -> List[Dict[str, Any]]:
-    """Time ``model.predict`` on one seeded random image (batch 1) per (h, w), whole and per part -> one row each.
-
-    Each of the ``warmup + runs`` calls runs inside a `vis.timing.PartTimer`; the whole call is timed with
-    ``perf_counter`` (CUDA-synchronised on a GPU). Per timed run, "post" is the total minus the named parts: what
-    ``predict`` does outside them (top-k, selection, box rescaling, building the Instances). A row holds
-    ``ms[part] = {'median', 'min', 'max'}`` for each part the model marked (in `PARTS` order), then "post" and
-    "total"; ``detections`` (median count returned) and ``predict_over_backbone_neck`` (total median over the
-    backbone + neck medians: how much the rest adds to the feature extraction). On CUDA the part timer
-    synchronises at each part boundary, which a plain ``predict`` would not do; the total includes that.
-    """
+def _check_runs(runs: int, warmup: int) -> None:
     from ..errors import ConfigError
 
     if runs < 1:
         raise ConfigError(f"--runs must be >= 1, got {runs}")
     if warmup < 0:
         raise ConfigError(f"--warmup must be >= 0, got {warmup}")
+
+
+def measure_latency(model: Any, sizes: Sequence[Tuple[int, int]], runs: int = 7, warmup: int = 2,
+                    device: Any = "cpu", score_thr: Optional[float] = None, amp: bool = False,
+                    seed: int = 0) -> List[Dict[str, Any]]:
+    """Time ``model.predict`` on one seeded random image (batch 1) per (h, w), whole and per part -> one row each.
+
+    Each of the ``warmup + runs`` calls is `vis.inference.predict_frames` (the inference path's call, ``amp``
+    included) inside a `vis.timing.PartTimer`; the whole call is timed with ``perf_counter`` (CUDA-synchronised on a
+    GPU). Per timed run, "post" is the total minus the named parts: what
+    ``predict`` does outside them (top-k, selection, box rescaling, building the Instances). A row holds
+    ``ms[part] = {'median', 'min', 'max'}`` for each part the model marked (in `PARTS` order), then "post" and
+    "total"; ``detections`` (median count returned) and ``predict_over_backbone_neck`` (total median over the
+    backbone + neck medians: how much the rest adds to the feature extraction). On CUDA the part timer
+    synchronises at each part boundary, which a plain ``predict`` would not do; the total includes that.
+    """
+    from ..inference import predict_frames
+
+    _check_runs(runs, warmup)
     device = torch.device(device)
     if isinstance(model, torch.nn.Module):
         model = model.to(device).eval()
-    from ..inference import amp_dtype
-
-    amp_device = "cuda" if device.type == "cuda" else "cpu"
     rows = []
     for height, width in sizes:
         image = random_image(height, width, seed).to(device)
@@ -74,8 +78,7 @@ def measure_latency(model: Any, sizes: Sequence[Tuple[int, int]], runs: int = 7,
             with PartTimer(device) as timer:
                 _sync(device)
                 start = time.perf_counter()
-                with torch.no_grad(), torch.autocast(amp_device, dtype=amp_dtype(device), enabled=amp):
-                    results = model.predict([image], orig_sizes=[(height, width)], score_thr=score_thr)
+                results = predict_frames(model, [image], [(height, width)], amp, score_thr=score_thr)
                 _sync(device)
                 total = time.perf_counter() - start
             if index >= warmup:
@@ -230,8 +233,6 @@ def parse_sizes(texts: Sequence[str]) -> List[Tuple[int, int]]:
     return sizes
 
 
-
-
 def config_latencies(configs: Sequence[str], sizes: Sequence[Tuple[int, int]], runs: int = 7, warmup: int = 2,
                      device: str = "cpu", threads: Optional[int] = None, checkpoint: Optional[str] = None,
                      score_thr: Optional[float] = None, fold: bool = True, backend: str = "pytorch",
@@ -255,10 +256,7 @@ def config_latencies(configs: Sequence[str], sizes: Sequence[Tuple[int, int]], r
         raise ConfigError("no config given")
     if checkpoint is not None and len(configs) != 1:
         raise ConfigError(f"--checkpoint needs exactly one config, got {len(configs)}")
-    if runs < 1:
-        raise ConfigError(f"--runs must be >= 1, got {runs}")
-    if warmup < 0:
-        raise ConfigError(f"--warmup must be >= 0, got {warmup}")
+    _check_runs(runs, warmup)
     for height, width in sizes:
         if height < 1 or width < 1:
             raise ConfigError(f"--sizes: {height}x{width} is not a positive HxW size")
@@ -294,7 +292,9 @@ def config_latencies(configs: Sequence[str], sizes: Sequence[Tuple[int, int]], r
         predictor = runtime_model(model, backend, onnx, threads=torch.get_num_threads(), compiled=compiled)
         for row in measure_latency(predictor, sizes, runs=runs, warmup=warmup, device=torch_device,
                                    score_thr=score_thr, amp=amp, seed=seed):
-            name = type(model).__name__ if segmenter is model else f"{type(model).__name__}({type(segmenter).__name__})"
+            name = type(model).__name__
+            if segmenter is not model:
+                name += f"({type(segmenter).__name__})"
             yield {"config": path, "model": name, "device": str(torch_device),
                    "threads": torch.get_num_threads(), "backend": backend, "onnx": onnx, "compiled": compiled,
                    "weights": checkpoint if checkpoint is not None else "random weights",
