@@ -124,7 +124,7 @@ def benchmark_video(config: Optional[str] = None, checkpoint: Optional[str] = No
     show("frame_size", f"{images[0].shape[0]}x{images[0].shape[1]}")
     show("decode_fps", decode_fps, "frames/s")
 
-    loaded = load_video_model(config, checkpoint, cfg_options, torch_device, tracker)
+    loaded = load_video_model(config, checkpoint, cfg_options, torch_device, tracker, amp=amp)
     model = loaded.model
     show("tracker", loaded.tracker_cfg["type"])
     preprocess = build_preprocess(loaded.cfg)

@@ -184,7 +184,8 @@ def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEF
     if task == "videos":
         from .submission import evaluate_video_results, run_video_inference
 
-        loaded = load_video_model(config_path, checkpoint, cfg_options, torch_device, tracker, backend, onnx)
+        loaded = load_video_model(config_path, checkpoint, cfg_options, torch_device, tracker, backend, onnx,
+                                  amp=amp)
         if progress:
             for note in loaded.notes:
                 print(note, file=sys.stderr)

@@ -137,7 +137,8 @@ def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[s
     torch_device = resolve_device(device)
     check_amp(amp, torch_device)
     dataset = build_dataset(dataset_cfg)
-    loaded = load_video_model(config_path, checkpoint, cfg_options, torch_device, tracker, backend, onnx)
+    loaded = load_video_model(config_path, checkpoint, cfg_options, torch_device, tracker, backend, onnx,
+                              amp=amp)
     if dist.get_rank() == 0:
         for note in loaded.notes:
             print(note, file=sys.stderr)

@@ -176,7 +176,7 @@ def run_video(path: str, config: Optional[str] = None, checkpoint: Optional[str]
         threads = streaming_threads(threads)
         torch.set_num_threads(threads)
         loaded = load_video_model(config, checkpoint, cfg_options, torch_device, tracker, backend, onnx, threads,
-                                  compiled)
+                                  compiled, amp)
         for note in loaded.notes:
             print(note, file=sys.stderr)
         model, class_names = loaded.model, loaded.class_names

@@ -93,12 +93,26 @@ def load_model(cfg: Any, checkpoint: str, device: Optional[torch.device] = None,
 
 def runtime_model(model: torch.nn.Module, backend: str = "pytorch", onnx: Optional[str] = None,
                   threads: Optional[int] = None, example_size: Tuple[int, int] = (320, 480),
-                  compiled: bool = False) -> torch.nn.Module:
+                  compiled: bool = False, amp: bool = False) -> torch.nn.Module:
     """``model`` (from `load_model`) with its per-frame network run by ``backend``: 'pytorch' returns it as it is
     (``compiled``: with the network compiled by ``torch.compile``, `vis.runtime.compiled`); 'onnxruntime' runs the
     ONNX file ``onnx`` (`tools/export_onnx.py`; checked against the model), or, without one, a file exported from
     ``model`` now into a temporary folder (deleted once loaded), on the CPU. Selection, masks of the kept
-    detections, pasting and a track head stay the model's PyTorch code (`vis.runtime`)."""
+    detections, pasting and a track head stay the model's PyTorch code (`vis.runtime`).
+
+    ``amp``: the model will run under autocast (`predict_frames` with ``amp``): its linear and convolution
+    weights are cast to `amp_dtype` once here (`vis.models.fusion.cast_for_autocast`, the same predictions) rather
+    than by autocast at every call. An ONNX file is exported before, from the float32 weights."""
+    prepared = _runtime_model(model, backend, onnx, threads, example_size, compiled)
+    if amp:
+        from .models.fusion import cast_for_autocast
+
+        cast_for_autocast(model, amp_dtype(next(model.parameters()).device))
+    return prepared
+
+
+def _runtime_model(model: torch.nn.Module, backend: str, onnx: Optional[str], threads: Optional[int],
+                   example_size: Tuple[int, int], compiled: bool) -> torch.nn.Module:
     from .runtime.onnx_network import BACKENDS, OnnxNetwork, RuntimeModel
 
     if backend not in BACKENDS:
@@ -191,13 +205,14 @@ def choose_tracker(cfg: Any, tracker: Optional[str], is_video_model: bool, has_t
 def load_video_model(config: str, checkpoint: str, cfg_options: Optional[Sequence[str]] = None,
                      device: Optional[torch.device] = None, tracker: Optional[str] = None,
                      backend: str = "pytorch", onnx: Optional[str] = None,
-                     threads: Optional[int] = None, compiled: bool = False) -> VideoModel:
+                     threads: Optional[int] = None, compiled: bool = False, amp: bool = False) -> VideoModel:
     """Config + checkpoint -> `VideoModel` (model in eval mode on ``device``, config, class names, tracker).
 
     Any segmenter tracks: a video model (segmenter + track head) with its track head by default, an image model
     (e.g. an official COCO checkpoint) with `QueryTracker`; see `choose_tracker`. A checkpoint that does not fit
     the config (another segmenter, a video checkpoint with an image config) is a one-line CheckpointError.
-    ``backend``, ``onnx``, ``threads``, ``compiled``: the runtime of the per-frame network (`runtime_model`).
+    ``backend``, ``onnx``, ``threads``, ``compiled``: the runtime of the per-frame network; ``amp``: it will run
+    under autocast, its weights cast once (`runtime_model`).
     """
     from .models import VideoSegmenter
 
@@ -211,7 +226,7 @@ def load_video_model(config: str, checkpoint: str, cfg_options: Optional[Sequenc
     class_names = class_names_for(model, cfg, report.class_names)
     if is_video_model and tracker_cfg["type"] != TRACK_HEAD_TRACKER:
         model = model.segmenter  # the same per-frame weights; the track head would only cost time
-    model = runtime_model(model, backend, onnx, threads, compiled=compiled)
+    model = runtime_model(model, backend, onnx, threads, compiled=compiled, amp=amp)
     notes = [f"{os.path.basename(checkpoint)}: {line}" for line in report.notes]
     if note:
         notes.append(note)
@@ -260,6 +275,10 @@ def predict_frames(model: torch.nn.Module, inputs: Sequence[torch.Tensor], sizes
     `DeferredMasks`, pasted later for the detections kept. ``score_thr``: detections below it are not returned
     (nor their masks predicted)."""
     device = inputs[0].device if len(inputs) else torch.device("cpu")
+    cast_to = getattr(model, "autocast_weights_dtype", None)
+    if cast_to is not None and (not amp or cast_to != amp_dtype(device)):
+        raise VisError(f"the model's weights were cast to {cast_to} for autocast (runtime_model(..., amp=True)): "
+                       f"run it with amp on a device whose autocast dtype is that")
     with torch.no_grad(), torch.autocast(device.type, dtype=amp_dtype(device), enabled=amp):
         results = model.predict(list(inputs), orig_sizes=list(sizes), defer_masks=defer_masks, score_thr=score_thr)
     if amp:

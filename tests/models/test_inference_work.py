@@ -152,3 +152,56 @@ def test_bfloat16_autocast_predicts_the_same_detections_with_float32_fields(tiny
         assert a.masks.paste().shape == (len(a),) + e.image_size
         if len(e) and len(a):  # bfloat16 keeps 8 bits of mantissa: scores move in the 3rd digit
             assert abs(float(a.scores[0]) - float(e.scores[0])) < 0.05
+
+
+def _same_fields(expected, actual):
+    assert len(actual) == len(expected)
+    for name, value in expected.fields().items():
+        if isinstance(value, torch.Tensor):
+            assert actual.get(name).dtype == value.dtype, name
+            assert torch.equal(actual.get(name), value), name
+
+
+def test_weights_cast_once_for_autocast_give_bit_identical_predictions(tiny_segmenter):
+    """`cast_for_autocast` does once what autocast does at every call: the same bits, under autocast only."""
+    from torch import nn
+
+    from vis.errors import VisError
+    from vis.inference import predict_frames
+    from vis.models.fusion import cast_for_autocast
+
+    model = copy.deepcopy(tiny_segmenter).eval()
+    images = _images()
+    sizes = [tuple(image.shape[-2:]) for image in images]
+    expected = predict_frames(model, images, sizes, amp=True)
+    cast = cast_for_autocast(model, torch.bfloat16)
+    linears = [m for m in model.modules() if type(m) is nn.Linear]
+    assert cast >= len(linears) > 0 and all(m.weight.dtype == torch.bfloat16 for m in linears)
+    norms = [m for m in model.modules() if isinstance(m, (nn.LayerNorm, nn.GroupNorm))]
+    assert all(m.weight.dtype == torch.float32 for m in norms)
+    actual = predict_frames(model, images, sizes, amp=True)
+    for e, a in zip(expected, actual):
+        _same_fields(e, a)
+    with pytest.raises(VisError, match="cast to torch.bfloat16 for autocast"):
+        predict_frames(model, images, sizes)
+
+
+def test_video_model_loaded_for_amp_tracks_the_demo_frames_as_autocast_does():
+    """The demo video model (track head included) through `load_model` + `runtime_model(amp=True)`."""
+    import os
+
+    from vis.config import load_config
+    from vis.inference import load_model, predict_frames, runtime_model
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    cfg = load_config(os.path.join(root, "models/demo/queryinst_vis_tiny_shapes.py"))
+    checkpoint = os.path.join(root, "models/demo/queryinst_vis_tiny_shapes.pth")
+    plain, _ = load_model(cfg, checkpoint)
+    cast, _ = load_model(cfg, checkpoint)
+    cast = runtime_model(cast, amp=True)
+    assert cast.autocast_weights_dtype == torch.bfloat16
+    images = _images()
+    sizes = [tuple(image.shape[-2:]) for image in images]
+    for e, a in zip(predict_frames(plain, images, sizes, amp=True), predict_frames(cast, images, sizes, amp=True)):
+        assert e.has("track_embeds") and len(e) > 0
+        _same_fields(e, a)

@@ -289,7 +289,8 @@ def config_latencies(configs: Sequence[str], sizes: Sequence[Tuple[int, int]], r
         model.to(torch_device).eval()
         folded = fold_batchnorms(model) if fold else 0
         segmenter = getattr(model, "segmenter", model)
-        predictor = runtime_model(model, backend, onnx, threads=torch.get_num_threads(), compiled=compiled)
+        predictor = runtime_model(model, backend, onnx, threads=torch.get_num_threads(), compiled=compiled,
+                                  amp=amp)
         for row in measure_latency(predictor, sizes, runs=runs, warmup=warmup, device=torch_device,
                                    score_thr=score_thr, amp=amp, seed=seed):
             name = type(model).__name__
