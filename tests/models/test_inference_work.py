@@ -205,3 +205,45 @@ def test_video_model_loaded_for_amp_tracks_the_demo_frames_as_autocast_does():
     for e, a in zip(predict_frames(plain, images, sizes, amp=True), predict_frames(cast, images, sizes, amp=True)):
         assert e.has("track_embeds") and len(e) > 0
         _same_fields(e, a)
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+def test_roi_align_split_across_threads_gives_the_same_bits(monkeypatch, autocast):
+    """At CPU inference a level's boxes are pooled on torch's threads at once: bit-identical to one call (under
+    autocast too, which is thread-local), and really spread over more than one thread."""
+    import threading
+
+    import vis.models.roi_pool as roi_pool
+    from vis.models.roi_pool import MultiLevelRoIAlign
+
+    generator = torch.Generator().manual_seed(0)
+    features = [torch.randn(2, 16, 64 // s, 96 // s, generator=generator) for s in (1, 2, 4, 8)]
+    corners = torch.rand(2, 40, 2, generator=generator) * torch.tensor([250.0, 150.0])
+    sizes = torch.rand(2, 40, 2, generator=generator) * 120 + 4
+    boxes = list(torch.cat([corners, corners + sizes], dim=2))
+    pooler = MultiLevelRoIAlign(7, strides=(4, 8, 16, 32))
+    threads = set()
+    real_roi_align = roi_pool.roi_align
+
+    def recording_roi_align(*args, **kwargs):
+        threads.add(threading.get_ident())
+        return real_roi_align(*args, **kwargs)
+
+    monkeypatch.setattr(roi_pool, "roi_align", recording_roi_align)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        if autocast:  # as under --amp: the FPN maps come in bfloat16
+            features = [feature.bfloat16() for feature in features]
+        monkeypatch.setattr(roi_pool, "MIN_BOXES_PER_THREAD", 10 ** 6)  # never split
+        expected = pooler(features, boxes)
+        assert threads == {threading.get_ident()}
+        monkeypatch.setattr(roi_pool, "MIN_BOXES_PER_THREAD", 2)
+        old_threads = torch.get_num_threads()
+        torch.set_num_threads(2)
+        try:
+            threads.clear()
+            actual = pooler(features, boxes)
+        finally:
+            torch.set_num_threads(old_threads)
+    assert len(threads - {threading.get_ident()}) == 2  # a level with fewer than 4 boxes stays on this one
+    assert actual.dtype == expected.dtype == features[0].dtype
+    assert torch.equal(actual, expected)
