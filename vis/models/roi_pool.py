@@ -47,32 +47,35 @@ def detectron2_roi_levels(
 
 # Fewest boxes per thread worth a hand-off (~50 us each; one box costs 20-200 us).
 MIN_BOXES_PER_THREAD = 8
-_pool: Optional[Tuple[int, int, ThreadPoolExecutor]] = None  # (process id, threads, pool): rebuilt after a fork
+_pool: Optional[Tuple[int, int, ThreadPoolExecutor]] = None  # (process id, workers, pool): rebuilt after a fork
 
 
-def _thread_pool(threads: int) -> ThreadPoolExecutor:
+def _thread_pool(workers: int) -> ThreadPoolExecutor:
+    """A pool of at least ``workers`` threads, one per process (a forked child gets its own)."""
     global _pool
-    if _pool is None or _pool[:2] != (os.getpid(), threads):
-        _pool = (os.getpid(), threads, ThreadPoolExecutor(max_workers=threads, thread_name_prefix="roi_align"))
+    if _pool is None or _pool[0] != os.getpid() or _pool[1] < workers:
+        if _pool is not None and _pool[0] == os.getpid():
+            _pool[2].shutdown(wait=False)
+        _pool = (os.getpid(), workers, ThreadPoolExecutor(max_workers=workers, thread_name_prefix="roi_align"))
     return _pool[2]
 
 
 def _split_across_threads(feature: torch.Tensor, num_boxes: int) -> int:
     """How many threads to pool ``num_boxes`` boxes of ``feature`` on: 1 unless at eager CPU inference."""
-    threads = min(torch.get_num_threads(), num_boxes // MIN_BOXES_PER_THREAD)
-    if threads < 2 or feature.device.type != "cpu" or type(feature) is not torch.Tensor:
-        return 1  # on a GPU, or traced/exported (subclassed tensors), or too few boxes
-    if torch.is_grad_enabled() or torch.compiler.is_compiling() or torch.jit.is_tracing():
+    if feature.device.type != "cpu" or type(feature) is not torch.Tensor or torch.is_grad_enabled():
+        return 1  # on a GPU, traced or exported (subclassed tensors, symbolic sizes), or training
+    if torch.compiler.is_compiling() or torch.jit.is_tracing():
         return 1
-    return threads
+    threads = min(torch.get_num_threads(), num_boxes // MIN_BOXES_PER_THREAD)
+    return max(threads, 1)
 
 
 def pool_level(feature: torch.Tensor, rois: torch.Tensor, output_size: Tuple[int, int], spatial_scale: float,
                sampling_ratio: int, aligned: bool) -> torch.Tensor:
     """``torchvision.ops.roi_align`` of one level; at eager CPU inference the boxes are split into chunks pooled
-    on torch's threads at once (the same bits: each box's output is its own). Autocast is thread-local, so under
-    it the chunks are given what torchvision's autocast kernel would pass (float32 map and boxes) and the result
-    comes back in the map's dtype, as from that kernel."""
+    at once, one per torch thread: this one and a pool's (the same bits: each box's output is its own).
+    Autocast is thread-local, so under it the chunks are given what torchvision's autocast kernel would pass
+    (float32 map and boxes) and the result comes back in the map's dtype, as from that kernel."""
     threads = _split_across_threads(feature, rois.shape[0])
     if threads == 1:
         return roi_align(feature, rois, output_size=output_size, spatial_scale=spatial_scale,
@@ -80,9 +83,11 @@ def pool_level(feature: torch.Tensor, rois: torch.Tensor, output_size: Tuple[int
     dtype = feature.dtype
     if torch.is_autocast_enabled("cpu"):
         feature, rois = feature.float(), rois.float()
-    chunks = [_thread_pool(threads).submit(roi_align, feature, chunk, output_size, spatial_scale, sampling_ratio,
-                                           aligned) for chunk in rois.chunk(threads)]
-    return torch.cat([chunk.result() for chunk in chunks]).to(dtype)
+    first, *rest = rois.chunk(threads)  # the first on this thread, the others on the pool's meanwhile
+    others = [_thread_pool(threads - 1).submit(roi_align, feature, chunk, output_size, spatial_scale,
+                                               sampling_ratio, aligned) for chunk in rest]
+    pooled = [roi_align(feature, first, output_size, spatial_scale, sampling_ratio, aligned)]
+    return torch.cat(pooled + [other.result() for other in others]).to(dtype)
 
 
 class MultiLevelRoIAlign(nn.Module):
