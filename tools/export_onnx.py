@@ -3,13 +3,16 @@
 
     python tools/export_onnx.py CONFIG CHECKPOINT out.onnx
     python tools/export_onnx.py CONFIG CHECKPOINT out_int8.onnx --int8 --calibration clip.mp4 [--calib-frames 32]
+        [--int8-neck] [--int8-mask-head]
     python tools/run_video.py clip.mp4 --config CONFIG --checkpoint CHECKPOINT --backend onnxruntime --onnx out.onnx
 
 The file holds backbone, neck and query heads for one image of any size (inputs ``image`` [1, 3, H, W], normalised
 and padded, and ``image_size`` [1, 2]); selection, the masks of the kept detections, pasting and a track head
 stay in PyTorch, so ``--backend onnxruntime`` needs the same config and checkpoint beside the file. The check runs
 both on random images of other sizes than the traced one and prints each output's largest difference. ``--int8``
-quantizes the ResNet trunk (the heads stay float32) with activation ranges from ``--calibration`` frames.
+quantizes the ResNet trunk (the heads stay float32) with activation ranges from ``--calibration`` frames;
+``--int8-neck`` adds the neck, ``--int8-mask-head`` QueryInst's mask head (a second file, NAME.mask_head.onnx,
+which the first names and the runtime loads with it).
 """
 import argparse
 import json
@@ -30,6 +33,10 @@ def main(argv=None) -> int:
     parser.add_argument("--int8-neck", action="store_true",
                         help="with --int8: the neck's convolutions (FPN; SOLQ's input projections) in int8 too "
                              "(docs/performance.md: faster, measure the AP)")
+    parser.add_argument("--int8-mask-head", action="store_true",
+                        help="with --int8: QueryInst's mask head (its convolutions) in int8 too, calibrated on the "
+                             "RoIs kept on the calibration frames, written beside OUT as NAME.mask_head.onnx (keep "
+                             "the two files together; docs/performance.md: faster, measure the AP)")
     parser.add_argument("--calibration", default=None, metavar="VIDEO_OR_DIR",
                         help="with --int8: frames to calibrate the activation ranges on (a video or a folder)")
     parser.add_argument("--calib-frames", type=int, default=32, help="calibration frames, spread over the input")
@@ -50,7 +57,7 @@ def main(argv=None) -> int:
 
         summary = export_network(args.config, args.checkpoint, args.out, args.cfg_options, args.trace_size,
                                  args.int8, args.calibration, args.calib_frames, args.check_sizes, args.threads,
-                                 args.int8_neck)
+                                 args.int8_neck, args.int8_mask_head)
         if args.json:
             print(json.dumps(summary))
             return summary
@@ -62,6 +69,11 @@ def main(argv=None) -> int:
         print(f"largest |ONNX Runtime - {against}| over random images at {sizes}:")
         for name, diff in largest_differences(summary["check"]).items():
             print(f"  {name:12s} {diff:.3g}")
+        if "mask_head" in summary:
+            check = summary["mask_head_check"]
+            print(f"{summary['mask_head']}: its mask head, int8 ({summary['mask_head_convs']} convolutions); largest "
+                  f"|ONNX Runtime - float32 PyTorch| of the mask logits on {check['rois']} RoIs of a calibration "
+                  f"frame: {check['max_abs_diff']:.3g}")
         return summary
 
     return run_tool(job)

@@ -98,7 +98,8 @@ def runtime_model(model: torch.nn.Module, backend: str = "pytorch", onnx: Option
     (``compiled``: with the network compiled by ``torch.compile``, `vis.runtime.compiled`); 'onnxruntime' runs the
     ONNX file ``onnx`` (`tools/export_onnx.py`; checked against the model), or, without one, a file exported from
     ``model`` now into a temporary folder (deleted once loaded), on the CPU. Selection, masks of the kept
-    detections, pasting and a track head stay the model's PyTorch code (`vis.runtime`).
+    detections, pasting and a track head stay the model's PyTorch code (`vis.runtime`), except a mask head the
+    file brings along (``--int8-mask-head``), which replaces the model's.
 
     ``amp``: the model will run under autocast (`predict_frames` with ``amp``): its linear and convolution
     weights are cast to `amp_dtype` once here (`vis.models.fusion.cast_for_autocast`, the same predictions) rather
@@ -113,7 +114,7 @@ def runtime_model(model: torch.nn.Module, backend: str = "pytorch", onnx: Option
 
 def _runtime_model(model: torch.nn.Module, backend: str, onnx: Optional[str], threads: Optional[int],
                    example_size: Tuple[int, int], compiled: bool) -> torch.nn.Module:
-    from .runtime.onnx_network import BACKENDS, OnnxNetwork, RuntimeModel
+    from .runtime.onnx_network import BACKENDS, OnnxNetwork, RuntimeModel, attach_mask_head
 
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend '{backend}' (choose from {', '.join(BACKENDS)})")
@@ -131,7 +132,9 @@ def _runtime_model(model: torch.nn.Module, backend: str, onnx: Optional[str], th
         raise ConfigError(f"--backend {backend} runs on the CPU here: use --device cpu")
     segmenter = getattr(model, "segmenter", model)
     if onnx is not None:
-        return RuntimeModel(model, OnnxNetwork(onnx, segmenter, threads), backend)
+        network = OnnxNetwork(onnx, segmenter, threads)
+        attach_mask_head(segmenter, network)  # when the file has one (int8): the model's mask head is replaced
+        return RuntimeModel(model, network, backend)
     import tempfile
 
     from .runtime.export import export_onnx

@@ -88,7 +88,18 @@ def test_trunk_convolutions_are_found_by_module_path(exported):
     assert sum(counts.values()) <= len(all_convs)  # neither takes the other's convolutions
 
 
-def test_export_tool_float_and_int8_then_run_video_on_the_file(tmp_path):
+@pytest.fixture(scope="module")
+def demo_int8(tmp_path_factory):
+    """The demo model exported by the tool with its trunk and its mask head in int8 (4 calibration frames)."""
+    folder = tmp_path_factory.mktemp("int8")
+    out = folder / "demo_int8.onnx"
+    proc = run_tool("export_onnx.py", DEMO_CONFIG, DEMO_CKPT, out, "--int8", "--int8-mask-head", "--calibration",
+                    DEMO_CLIP, "--calib-frames", "4", "--check-sizes", "96x128", "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out, json.loads(proc.stdout)
+
+
+def test_export_tool_float_and_int8_then_run_video_on_the_file(tmp_path, demo_int8):
     out = tmp_path / "demo.onnx"
     proc = run_tool("export_onnx.py", DEMO_CONFIG, DEMO_CKPT, out, "--check-sizes", "96x128", "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -98,12 +109,9 @@ def test_export_tool_float_and_int8_then_run_video_on_the_file(tmp_path):
     assert set(diffs) == {"logits", "boxes", "embeds", "attn_feats", "p2", "p3", "p4", "p5"}
     assert max(v for k, v in diffs.items() if k != "boxes") < 1e-3 and diffs["boxes"] < 0.05
 
-    int8 = tmp_path / "demo_int8.onnx"
-    proc = run_tool("export_onnx.py", DEMO_CONFIG, DEMO_CKPT, int8, "--int8", "--calibration", DEMO_CLIP,
-                    "--calib-frames", "4", "--check-sizes", "96x128", "--json")
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert json.loads(proc.stdout)["quantized_convs"] == 20  # the ResNet-18 trunk's convolutions
-    assert not [name for name in os.listdir(tmp_path) if name.startswith(".")]  # no temporary file left
+    int8, summary = demo_int8
+    assert summary["quantized_convs"] == 20  # the ResNet-18 trunk's convolutions
+    assert sorted(os.listdir(int8.parent)) == ["demo_int8.mask_head.onnx", "demo_int8.onnx"]  # no temporary file
 
     tracks = {}
     for backend, extra in (("pytorch", []), ("onnxruntime", ["--onnx", out])):
@@ -118,10 +126,72 @@ def test_export_tool_float_and_int8_then_run_video_on_the_file(tmp_path):
         assert all(abs(float(e) - float(a)) <= 0.05 for e, a in zip(expected[2:7], actual[2:7]))
 
 
+def test_int8_mask_head_file_runs_in_place_of_the_pytorch_head(demo_int8, tmp_path):
+    """``--int8-mask-head``: a second file the network file names; the runtime swaps it in for the last mask head,
+    and the masks stay close to float32 PyTorch's (int8 activations: a few boundary pixels move)."""
+    import shutil
+
+    from vis.config import load_config
+    from vis.inference import load_model, predict_frames, runtime_model
+    from vis.runtime.onnx_network import OnnxMaskHead
+
+    int8, summary = demo_int8
+    head_file = str(int8).replace(".onnx", ".mask_head.onnx")
+    assert summary["mask_head"] == head_file and os.path.isfile(head_file)
+    # The demo model's head: 2 convolutions, the upsampling and the logits (the dynamic convolution stays float).
+    assert summary["mask_head_convs"] == 4
+    check = summary["mask_head_check"]
+    assert check["rois"] > 0 and 0 < check["max_abs_diff"] < 1.0
+
+    cfg = load_config(DEMO_CONFIG)
+    reference, _ = load_model(cfg, DEMO_CKPT)
+    model = runtime_model(load_model(cfg, DEMO_CKPT)[0], "onnxruntime", str(int8), threads=1)
+    segmenter = model.model.segmenter
+    head = segmenter.get_submodule(segmenter.mask_head_module)
+    assert isinstance(head, OnnxMaskHead)
+    calls = []
+    run = head.session.run
+    head.session = type("Spy", (), {"run": lambda self, *a, **k: calls.append(1) or run(*a, **k)})()
+
+    from vis.io.video import open_frame_source
+
+    source = open_frame_source(DEMO_CLIP)
+    frame = next(iter(source))[1]
+    source.close()
+    image = torch.from_numpy(frame).permute(2, 0, 1).float()
+    expected = predict_frames(reference, [image], [frame.shape[:2]], score_thr=0.3)[0]
+    actual = predict_frames(model, [image], [frame.shape[:2]], score_thr=0.3)[0]
+    assert calls == [1] and len(expected) > 0
+    assert actual.labels.tolist() == expected.labels.tolist()
+    for e, a in zip(expected.masks, actual.masks):
+        iou = (e & a).sum() / (e | a).sum().clamp(min=1)
+        assert iou > 0.8, float(iou)
+
+    alone = tmp_path / "alone.onnx"  # the network file without the mask head file it names
+    shutil.copy(int8, alone)
+    with pytest.raises(CheckpointError, match="mask head file"):
+        runtime_model(load_model(cfg, DEMO_CKPT)[0], "onnxruntime", str(alone))
+
+
+def test_int8_mask_head_of_a_model_without_one_is_a_one_line_error_before_any_file(tmp_path):
+    from behaviour_record import seeded_model
+
+    from vis.errors import VisError
+    from pipelines.onnx_export import export_network
+
+    checkpoint = tmp_path / "solq.pth"
+    torch.save(seeded_model("solq_tiny_shapes").state_dict(), checkpoint)
+    with pytest.raises(VisError, match="SOLQ has no convolutional mask head"):
+        export_network(os.path.join(REPO, "configs/shapes/solq_tiny_shapes.py"), str(checkpoint),
+                       str(tmp_path / "out.onnx"), int8=True, calibration=DEMO_CLIP, int8_mask_head=True)
+    assert os.listdir(tmp_path) == ["solq.pth"]
+
+
 @pytest.mark.parametrize("tool, args, needle", [
     ("export_onnx.py", [DEMO_CONFIG, DEMO_CKPT, "out.onnx", "--int8"], "--calibration"),
     ("export_onnx.py", [DEMO_CONFIG, DEMO_CKPT, "out.pth"], ".onnx"),
     ("export_onnx.py", [DEMO_CONFIG, DEMO_CKPT, "out.onnx", "--int8-neck"], "--int8-neck"),
+    ("export_onnx.py", [DEMO_CONFIG, DEMO_CKPT, "out.onnx", "--int8-mask-head"], "--int8-mask-head"),
     ("export_onnx.py", ["configs/missing.py", DEMO_CKPT, "out.onnx"], "config file not found"),
     ("export_onnx.py", [DEMO_CONFIG, DEMO_CKPT, "out.onnx", "--int8", "--calibration", "missing.mp4"], "not found"),
     ("run_video.py", [DEMO_CLIP, "--onnx", "x.onnx"], "--onnx"),

@@ -1,15 +1,17 @@
 """int8 for the ResNet trunk of an exported network, through ONNX Runtime's static quantization.
 
 The trunk's convolutions are quantized (QDQ format, int8 weights per output channel, uint8 activations with ranges
-calibrated on real frames), optionally the neck's too (``--int8-neck``: the FPN, or SOLQ's input projections). The
-query heads stay float32: their dynamic convolutions multiply generated weights, and rounding them costs about 5 AP
-(the same rule as ``tools/export_model.py --dtype int8``, which keeps the heads in float16).
+calibrated on real frames), optionally the neck's too (``--int8-neck``: the FPN, or SOLQ's input projections), and
+QueryInst's mask head's (``--int8-mask-head``: its convolutions and upsampling, calibrated on the RoIs the model
+keeps on those frames). The query heads' dynamic convolutions stay float32: they multiply generated weights, and
+rounding them costs about 5 AP (the same rule as ``tools/export_model.py --dtype int8``, which keeps the heads in
+float16).
 """
 from __future__ import annotations
 
 import os
 import tempfile
-from typing import Iterable, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Sequence
 
 import numpy as np
 
@@ -34,40 +36,48 @@ def module_conv_nodes(model, module: str) -> List[str]:
     return names
 
 
-class _Frames:
-    """onnxruntime's CalibrationDataReader over (image [1, 3, H, W], image_size [1, 2]) float32 arrays."""
+CONV_OPS = ("Conv", "ConvTranspose")
 
-    def __init__(self, samples: Iterable[Tuple[np.ndarray, np.ndarray]]):
-        self._samples = iter(samples)
+
+def conv_nodes(model) -> List[str]:
+    """Names of every convolution (and transposed convolution) node of ``model`` (an ``onnx.ModelProto``)."""
+    return [node.name for node in model.graph.node if node.op_type in CONV_OPS]
+
+
+class _Feeds:
+    """onnxruntime's CalibrationDataReader over input dicts (name -> float32 array)."""
+
+    def __init__(self, feeds: Iterable[Dict[str, np.ndarray]]):
+        self._feeds = iter(feeds)
 
     def get_next(self):
-        sample = next(self._samples, None)
-        return None if sample is None else {"image": sample[0], "image_size": sample[1]}
+        return next(self._feeds, None)
 
 
-def quantize_convs(float_path: str, out_path: str, modules: Sequence[str],
-                   calibration: Iterable[Tuple[np.ndarray, np.ndarray]]) -> int:
-    """Write ``out_path``: ``float_path`` with the convolutions of the segmenter's ``modules`` (the trunk, maybe the
-    neck) in int8, activation ranges from the ``calibration`` inputs (min-max). -> the number of convolutions
+def network_feeds(samples: Iterable) -> Iterable[Dict[str, np.ndarray]]:
+    """(image [1, 3, H, W], image_size [1, 2]) float32 arrays -> the exported network's input dicts."""
+    return ({"image": image, "image_size": size} for image, size in samples)
+
+
+def quantize_convs(float_path: str, out_path: str, nodes: Sequence[str],
+                   calibration: Iterable[Dict[str, np.ndarray]]) -> int:
+    """Write ``out_path``: ``float_path`` with the convolution ``nodes`` (`module_conv_nodes`, `conv_nodes`) in
+    int8, activation ranges from the ``calibration`` input dicts (min-max). -> the number of convolutions
     quantized. The output is written to a temporary file in its folder and renamed when complete."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    if not nodes:  # an empty list would mean "every Conv" to quantize_static
+        raise ConfigError(f"{float_path}: no convolution to quantize")
     graph = onnx.load(float_path, load_external_data=False)
-    nodes = []
-    for module in modules:
-        found = module_conv_nodes(graph, module)
-        if not found:  # an empty list would mean "every Conv" to quantize_static
-            raise ConfigError(f"{float_path}: no convolution of the module '{module}' found to quantize")
-        nodes += found
     folder = os.path.dirname(os.path.abspath(out_path))
     with tempfile.TemporaryDirectory(dir=folder, prefix=".quantize-") as work:
         prepared = os.path.join(work, "prepared.onnx")
         quant_pre_process(float_path, prepared, skip_symbolic_shape=True)
         quantized = os.path.join(work, "quantized.onnx")
-        quantize_static(prepared, quantized, _Frames(calibration), quant_format=QuantFormat.QDQ,
-                        op_types_to_quantize=["Conv"], nodes_to_quantize=nodes, per_channel=True,
+        quantize_static(prepared, quantized, _Feeds(calibration), quant_format=QuantFormat.QDQ,
+                        op_types_to_quantize=list(CONV_OPS), nodes_to_quantize=list(nodes), per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax)
         model = onnx.load(quantized)
@@ -76,3 +86,18 @@ def quantize_convs(float_path: str, out_path: str, modules: Sequence[str],
         onnx.save(model, quantized)
         os.replace(quantized, out_path)
     return len(nodes)
+
+
+def module_convs(float_path: str, modules: Sequence[str]) -> List[str]:
+    """The convolution nodes of the segmenter's ``modules`` in the network file ``float_path``; a module with
+    none is a one-line ConfigError."""
+    import onnx
+
+    graph = onnx.load(float_path, load_external_data=False)
+    nodes = []
+    for module in modules:
+        found = module_conv_nodes(graph, module)
+        if not found:
+            raise ConfigError(f"{float_path}: no convolution of the module '{module}' found to quantize")
+        nodes += found
+    return nodes

@@ -246,6 +246,10 @@ class FrameSegmenter(nn.Module):
     backbone_prefix: str = "backbone."
     # The submodule between the trunk and the query heads whose convolutions int8 export may quantize too.
     neck_module: str = "neck"
+    # A convolutional mask head that post-processing runs on the kept detections, which a runtime may run instead
+    # (`vis.runtime`: int8 through ONNX Runtime): the submodule's path, or None where masks are decoded from
+    # vectors (ISTR, SOLQ). Its forward takes (roi_feats [R, C, S, S], attn_feats [R, C]) -> [R, K, 2S, 2S].
+    mask_head_module: Optional[str] = None
 
     def convert_state_dict(self, state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         """Rename the keys of an official checkpoint to this model's (identity unless a model overrides it).

@@ -419,6 +419,11 @@ class QueryInst(FrameSegmenter):
         return run_cascade(self.roi_head.forward_box_stage, self.num_stages, features, boxes, queries)
 
     # -- inference --------------------------------------------------------------------------------
+    @property
+    def mask_head_module(self) -> str:
+        """The last stage's mask head: the one `postprocess` runs on the kept queries."""
+        return f"roi_head.mask_head.{self.num_stages - 1}"
+
     network_outputs = ("logits", "boxes", "embeds", "attn_feats", "p2", "p3", "p4", "p5")
     feature_outputs = ("p2", "p3", "p4", "p5")
 
