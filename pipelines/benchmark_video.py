@@ -4,8 +4,8 @@ On the same frames of one synthetic video it measures, in this order:
 
 1. decode fps      -- the frame reader alone (PyAV / image folder, `vis.io.video.FrameReader`);
 2. model fps       -- test-time resize + ``model.predict`` (backbone, heads; masks deferred, since the pipeline
-                      pastes only the tracked ones) on frames already in memory, batch 1, after warm-up; the
-                      ceiling for end-to-end speed;
+                      pastes only the tracked ones) on frames already in memory, ``batch_size`` at a time
+                      (default 1), after warm-up; the ceiling for end-to-end speed;
 3. tracker ms      -- ``tracker.update`` on the model's own detections of those frames (the tracker's own score
                       filter, as in the pipeline), plus the synthetic 10-tracks x 10-detections case of
                       ``tools/benchmark_tracker.py`` for a figure that does not depend on the weights;
@@ -76,7 +76,8 @@ def benchmark_video(config: Optional[str] = None, checkpoint: Optional[str] = No
                     cfg_options: Optional[Sequence[str]] = None, rss_frame: int = 100,
                     tracker: Optional[str] = None, threads: Optional[int] = None, repeats: int = 3,
                     on_figure: Callable[[str, Any, str], None] = _quiet,
-                    on_note: Callable[[str], None] = _quiet) -> Dict[str, Any]:
+                    on_note: Callable[[str], None] = _quiet, batch_size: int = 1, backend: str = "pytorch",
+                    onnx: Optional[str] = None, compiled: bool = False) -> Dict[str, Any]:
     """Run every measurement of the module docstring; -> a flat dict of figures.
 
     ``on_figure(key, value, unit)`` is called as each figure is taken (the tool prints it: the long run takes
@@ -86,6 +87,8 @@ def benchmark_video(config: Optional[str] = None, checkpoint: Optional[str] = No
     default `pipelines.video.streaming_threads`: what `run_video` uses), alternately ``repeats`` times, each
     end-to-end run writing to its own folder; the figures are medians with their min-max. End to end does
     everything the model-only loop does and more, so an honest e2e / model ratio is at most about 1.
+    ``batch_size`` frames go to each predict call in both (as ``run_video --batch-size``); ``backend``, ``onnx``,
+    ``compiled``: the runtime of the per-frame network, as in `run_video`.
     """
     from vis.inference import build_preprocess, build_video_tracker, check_amp, load_video_model, resolve_device
     from vis.utils.benchmark import model_speed, read_frames, synthetic_tracker_ms, tracker_speed
@@ -99,6 +102,8 @@ def benchmark_video(config: Optional[str] = None, checkpoint: Optional[str] = No
         raise VisError(f"--frames must be >= 1, got {frames}")
     if repeats < 1:
         raise VisError(f"--repeats must be >= 1, got {repeats}")
+    if batch_size < 1:
+        raise VisError(f"--batch-size must be >= 1, got {batch_size}")
     threads = streaming_threads(threads)
     torch.set_num_threads(threads)
     if long_frames and long_frames <= rss_frame:
@@ -114,7 +119,8 @@ def benchmark_video(config: Optional[str] = None, checkpoint: Optional[str] = No
     if video is None:
         video = synthetic_video(work_dir, max(frames, long_frames), size, on_note=on_note)
     report: Dict[str, Any] = {"config": config, "weights": weights, "video": video, "device": str(torch_device),
-                              "amp": amp, "threads": threads, "repeats": repeats, "frames": frames}
+                              "amp": amp, "threads": threads, "repeats": repeats, "frames": frames,
+                              "batch_size": batch_size, "backend": backend, "onnx": onnx, "compiled": compiled}
 
     def show(key: str, value: Any, unit: str = "") -> None:
         report[key] = value
@@ -124,7 +130,8 @@ def benchmark_video(config: Optional[str] = None, checkpoint: Optional[str] = No
     show("frame_size", f"{images[0].shape[0]}x{images[0].shape[1]}")
     show("decode_fps", decode_fps, "frames/s")
 
-    loaded = load_video_model(config, checkpoint, cfg_options, torch_device, tracker, amp=amp)
+    loaded = load_video_model(config, checkpoint, cfg_options, torch_device, tracker, backend, onnx, threads,
+                              compiled, amp)
     model = loaded.model
     show("tracker", loaded.tracker_cfg["type"])
     preprocess = build_preprocess(loaded.cfg)
@@ -134,12 +141,13 @@ def benchmark_video(config: Optional[str] = None, checkpoint: Optional[str] = No
     e2e_runs: List[float] = []
     detections = None
     for repeat in range(repeats):
-        fps, found = model_speed(model, preprocess, images, torch_device, amp)
+        fps, found = model_speed(model, preprocess, images, torch_device, amp, batch_size=batch_size)
         model_runs.append(fps)
         detections = detections if detections is not None else found
         e2e = run_video(video, config, checkpoint, out_dir=os.path.join(work_dir, f"out_{repeat}"), device=device,
                         score_thr=score_thr, end=frames, progress=False, cfg_options=cfg_options, amp=amp,
-                        tracker=tracker, threads=threads)
+                        tracker=tracker, threads=threads, batch_size=batch_size, backend=backend, onnx=onnx,
+                        compiled=compiled)
         e2e_runs.append(e2e["fps"])
     model_fps, e2e_fps = statistics.median(model_runs), statistics.median(e2e_runs)
     show("model_fps", model_fps, f"frames/s (median of {repeats}, {min(model_runs):.2f}-{max(model_runs):.2f})")
@@ -162,7 +170,9 @@ def benchmark_video(config: Optional[str] = None, checkpoint: Optional[str] = No
         context = multiprocessing.get_context("spawn")
         queue = context.Queue()
         worker = context.Process(target=_long_run, args=(queue, video, config, checkpoint, out_dir, device, score_thr,
-                                                         long_frames, cfg_options, amp, rss_frame, threads, tracker))
+                                                         long_frames, cfg_options, amp, rss_frame, threads, tracker,
+                                                         dict(batch_size=batch_size, backend=backend, onnx=onnx,
+                                                              compiled=compiled)))
         worker.start()
         outcome = queue.get()
         worker.join()
@@ -179,7 +189,8 @@ def benchmark_video(config: Optional[str] = None, checkpoint: Optional[str] = No
 
 def _long_run(queue: Any, video: str, config: str, checkpoint: str, out_dir: str, device: Optional[str],
               score_thr: Optional[float], frames: int, cfg_options: Optional[Sequence[str]], amp: bool,
-              rss_frame: int, threads: int, tracker: Optional[str] = None) -> None:
+              rss_frame: int, threads: int, tracker: Optional[str] = None,
+              runtime: Optional[Dict[str, Any]] = None) -> None:
     """Body of the memory run's process: `run_video` with a probe at ``rss_frame``; reports through ``queue``."""
     from vis.utils.benchmark import memory_mb
 
@@ -195,7 +206,7 @@ def _long_run(queue: Any, video: str, config: str, checkpoint: str, out_dir: str
     try:
         run = run_video(video, config, checkpoint, out_dir=out_dir, device=device, score_thr=score_thr, end=frames,
                         progress=True, cfg_options=cfg_options, amp=amp, tracker=tracker, threads=threads,
-                        on_frame=on_frame)
+                        on_frame=on_frame, **(runtime or {}))
         queue.put({"run": {k: run[k] for k in ("frames", "fps")}, "early": probes["early"], "end": memory_mb()})
     except BaseException as exc:  # the parent turns it into a one-line error
         queue.put({"error": f"{type(exc).__name__}: {exc}"})

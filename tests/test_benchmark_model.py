@@ -17,7 +17,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = os.path.join("configs", "shapes", "queryinst_tiny_shapes.py")
 ROW_KEYS = {"config", "model", "device", "threads", "backend", "weights", "batchnorms_folded", "max_per_img",
             "height", "width", "runs", "warmup", "score_thr", "amp", "detections", "ms", "total_runs_ms",
-            "predict_over_backbone_neck", "onnx", "compiled"}
+            "predict_over_backbone_neck", "onnx", "compiled", "batch_size", "per_frame_ms"}
 
 
 def run_benchmark(*args):
@@ -100,11 +100,26 @@ def test_measure_latency_takes_a_built_model():
     check_row(row, runs=2)
 
 
+def test_a_batch_is_timed_whole_and_per_frame():
+    """``--batch-size``: the parts are the whole batch's (the masks of both images), the row adds the time per frame."""
+    from behaviour_record import seeded_model
+    from vis.utils.benchmark import measure_latency
+
+    model = seeded_model("queryinst_tiny_shapes")
+    (row,) = measure_latency(model, [(64, 96)], runs=2, warmup=1, batch_size=2)
+    check_row(row, runs=2)
+    assert row["batch_size"] == 2 and row["per_frame_ms"] == pytest.approx(row["ms"]["total"]["median"] / 2)
+    proc = run_benchmark(TINY, "--sizes", "64x96", "--runs", "1", "--warmup", "0", "--batch-size", "2")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "batch 2" in proc.stdout and "ms per frame" in proc.stdout
+
+
 @pytest.mark.parametrize("args, needle", [
     (["configs/shapes/no_such_config.py"], "not found"),
     ([TINY, TINY, "--checkpoint", "model.pth"], "exactly one config"),
     ([TINY, "--runs", "0"], "--runs"),
     ([TINY, "--sizes", "64by96"], "HxW"),
+    ([TINY, "--batch-size", "0"], "--batch-size"),
 ])
 def test_bad_input_is_a_one_line_error(args, needle):
     proc = run_benchmark(*args, "--json")

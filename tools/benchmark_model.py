@@ -3,13 +3,14 @@
 
     python tools/benchmark_model.py configs/queryinst/queryinst_r50_fpn_1x_coco.py --sizes 360x640 800x1333
     python tools/benchmark_model.py CONFIG [CONFIG ...] [--runs 7] [--warmup 2] [--device cpu|cuda] [--threads N]
-        [--score-thr T] [--no-fold] [--amp] [--backend onnxruntime [--onnx FILE]] [--json]
+        [--score-thr T] [--no-fold] [--amp] [--compile] [--batch-size N] [--backend onnxruntime [--onnx FILE]]
+        [--json]
     python tools/benchmark_model.py CONFIG --checkpoint CKPT --sizes 360x640     # trained weights, one config
 
-For each (config, size): warm-up calls, then timed calls of ``model.predict`` on one seeded random image; the
-whole call and each part the model marks (preprocess, backbone, neck, heads, masks, track_head, paste; "post"
-is the rest: top-k, selection, rescaling, the Instances) as median, min and max in ms, the detections returned
-and predict / (backbone + neck). ``--json``: exactly one JSON line per (config, size) on stdout.
+For each (config, size): warm-up calls, then timed calls of ``model.predict`` on one seeded random image (or
+``--batch-size`` of them: the row adds ``per_frame_ms``); the whole call and each part the model marks
+(preprocess, backbone, neck, heads, masks, track_head, paste; "post" is the rest: top-k, selection, rescaling,
+the Instances) as median, min and max in ms, the detections returned and predict / (backbone + neck). ``--json``: exactly one JSON line per (config, size) on stdout.
 """
 import argparse
 import json
@@ -26,6 +27,8 @@ def main(argv=None) -> int:
     parser.add_argument("configs", nargs="+", help="model config files")
     parser.add_argument("--sizes", nargs="+", default=["360x640"], metavar="HxW",
                         help="input sizes, batch 1 (default 360x640)")
+    parser.add_argument("--batch-size", type=int, default=1,
+                        help="images per predict call (default 1); the row adds the time per frame")
     parser.add_argument("--runs", type=int, default=7,
                         help="timed runs per (config, size), default 7; the medians need at least 5")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs before them (default 2)")
@@ -49,7 +52,7 @@ def main(argv=None) -> int:
         rows = config_latencies(args.configs, parse_sizes(args.sizes), runs=args.runs, warmup=args.warmup,
                                 device=args.device, threads=args.threads, checkpoint=args.checkpoint,
                                 score_thr=args.score_thr, fold=not args.no_fold, backend=args.backend, amp=args.amp,
-                                onnx=args.onnx, compiled=args.compile)
+                                onnx=args.onnx, compiled=args.compile, batch_size=args.batch_size)
         for index, row in enumerate(rows):
             if args.json:
                 print(json.dumps(row), flush=True)

@@ -4,6 +4,8 @@
     python tools/benchmark_video.py                                   # bundled demo model, 360x640 synthetic video
     python tools/benchmark_video.py --config configs/queryinst_vis/queryinst_r50_fpn_ytvis19.py --long-frames 0
     python tools/benchmark_video.py --device cuda --amp               # on a GPU, float16 autocast
+    python tools/benchmark_video.py --config CONFIG --device cuda --amp --batch-size 8 --compile --long-frames 0
+    python tools/benchmark_video.py --config CONFIG --checkpoint CKPT --backend onnxruntime --onnx net_int8.onnx
     python tools/benchmark_video.py --json                            # one JSON line at the end
 
 Without --checkpoint a --config runs with random weights (speed only). The synthetic video (default 5,000
@@ -16,7 +18,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vis.cli import AMP_HELP, parse_size, run_tool  # noqa: E402
+from vis.cli import add_runtime_options, parse_size, run_tool  # noqa: E402
 
 
 def print_figure(key, value, unit: str = "") -> None:
@@ -35,7 +37,9 @@ def main(argv=None) -> int:
     parser.add_argument("--long-frames", type=int, default=5000,
                         help="frames of the memory run (default 5000; 0 skips it)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
-    parser.add_argument("--amp", action="store_true", help=AMP_HELP)
+    add_runtime_options(parser, compile_option=True)
+    parser.add_argument("--batch-size", type=int, default=1,
+                        help="frames per predict call, model-only and end to end (default 1; as run_video)")
     parser.add_argument("--score-thr", type=float, default=None, help="as tools/run_video.py")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads for both model-only and end-to-end runs (default: run_video's, the "
@@ -47,12 +51,19 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def job():
+        from pipelines.video_options import check_video_options
+
+        check_video_options(score_thr=args.score_thr, batch_size=args.batch_size, threads=args.threads,
+                            input_path=args.video, config=args.config, checkpoint=args.checkpoint,
+                            backend=args.backend, onnx=args.onnx, device=args.device, compiled=args.compile)
         from pipelines.benchmark_video import benchmark_video
 
         report = benchmark_video(args.config, args.checkpoint, video=args.video, frames=args.frames,
                                  long_frames=args.long_frames, size=args.size, device=args.device, amp=args.amp,
                                  score_thr=args.score_thr, work_dir=args.work_dir, cfg_options=args.cfg_options,
                                  tracker=args.tracker, threads=args.threads, repeats=args.repeats,
+                                 batch_size=args.batch_size, backend=args.backend, onnx=args.onnx,
+                                 compiled=args.compile,
                                  on_figure=print_figure, on_note=lambda text: print(text, file=sys.stderr, flush=True))
         if args.json:
             print(json.dumps(report))

@@ -46,3 +46,20 @@ def test_benchmark_video_runs_an_image_model_with_the_query_tracker(tmp_path):
                            "--repeats", "1")
     assert report["tracker"] == "QueryTracker" and report["model_fps"] > 0 and report["end_to_end_fps"] > 0
     assert "rss_growth_mb" not in report
+
+
+def test_benchmark_video_with_a_batch_of_frames(tmp_path):
+    """``--batch-size`` reaches both the model-only loop and run_video; the report says so."""
+    report = run_benchmark(tmp_path, "configs/shapes/queryinst_vis_tiny_shapes.py", "--frames", "5",
+                           "--long-frames", "0", "--repeats", "1", "--batch-size", "2")
+    assert report["batch_size"] == 2 and report["backend"] == "pytorch" and not report["compiled"]
+    assert report["model_fps"] > 0 and report["end_to_end_fps"] > 0
+
+
+def test_benchmark_video_bad_runtime_options_exit_2(tmp_path):
+    for args, needle in ((["--batch-size", "0"], "--batch-size"), (["--onnx", "x.onnx"], "--onnx"),
+                         (["--backend", "onnxruntime", "--compile"], "--compile")):
+        proc = subprocess.run([sys.executable, "tools/benchmark_video.py", "--work-dir", str(tmp_path), *args],
+                              capture_output=True, text=True)
+        assert proc.returncode == 2 and needle in proc.stderr, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

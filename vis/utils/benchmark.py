@@ -50,8 +50,9 @@ def _check_runs(runs: int, warmup: int) -> None:
 
 def measure_latency(model: Any, sizes: Sequence[Tuple[int, int]], runs: int = 7, warmup: int = 2,
                     device: Any = "cpu", score_thr: Optional[float] = None, amp: bool = False,
-                    seed: int = 0) -> List[Dict[str, Any]]:
-    """Time ``model.predict`` on one seeded random image (batch 1) per (h, w), whole and per part -> one row each.
+                    seed: int = 0, batch_size: int = 1) -> List[Dict[str, Any]]:
+    """Time ``model.predict`` on ``batch_size`` seeded random images per (h, w), whole and per part -> one row each
+    (``per_frame_ms``: the total's median over the batch; ``detections``: of the first image).
 
     Each of the ``warmup + runs`` calls is `vis.inference.predict_frames` (the inference path's call, ``amp``
     included) inside a `vis.timing.PartTimer`; the whole call is timed with ``perf_counter`` (CUDA-synchronised on a
@@ -69,8 +70,12 @@ def measure_latency(model: Any, sizes: Sequence[Tuple[int, int]], runs: int = 7,
     if isinstance(model, torch.nn.Module):
         model = model.to(device).eval()
     rows = []
+    if batch_size < 1:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
     for height, width in sizes:
-        image = random_image(height, width, seed).to(device)
+        images = [random_image(height, width, seed + index).to(device) for index in range(batch_size)]
         totals: List[float] = []
         part_runs: List[Dict[str, float]] = []
         detections: List[int] = []
@@ -78,7 +83,7 @@ def measure_latency(model: Any, sizes: Sequence[Tuple[int, int]], runs: int = 7,
             with PartTimer(device) as timer:
                 _sync(device)
                 start = time.perf_counter()
-                results = predict_frames(model, [image], [(height, width)], amp, score_thr=score_thr)
+                results = predict_frames(model, images, [(height, width)] * batch_size, amp, score_thr=score_thr)
                 _sync(device)
                 total = time.perf_counter() - start
             if index >= warmup:
@@ -92,7 +97,8 @@ def measure_latency(model: Any, sizes: Sequence[Tuple[int, int]], runs: int = 7,
         ms["total"] = _spread_ms(totals)
         features = sum(ms[name]["median"] for name in ("backbone", "neck") if name in ms)
         rows.append({"height": height, "width": width, "runs": runs, "warmup": warmup, "score_thr": score_thr,
-                     "amp": amp, "detections": statistics.median(detections), "ms": ms,
+                     "amp": amp, "batch_size": batch_size, "per_frame_ms": ms["total"]["median"] / batch_size,
+                     "detections": statistics.median(detections), "ms": ms,
                      "total_runs_ms": [1000.0 * value for value in totals],
                      "predict_over_backbone_neck": ms["total"]["median"] / features if features > 0 else None})
     return rows
@@ -174,25 +180,30 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 def model_speed(model: torch.nn.Module, preprocess: Any, frames: Sequence[np.ndarray], device: torch.device,
-                amp: bool = False, warmup: int = 3) -> Tuple[float, List[Any]]:
-    """(frames/s of preprocess + predict over ``frames``, the per-frame Instances on the CPU)."""
+                amp: bool = False, warmup: int = 3, batch_size: int = 1) -> Tuple[float, List[Any]]:
+    """(frames/s of preprocess + predict over ``frames``, ``batch_size`` at a time, the per-frame Instances on the
+    CPU). The first ``warmup`` batches are run before the clock starts."""
     from ..inference import predict_frames
 
     from ..structures import Instances
 
+    frames = list(frames)
+    batches = [frames[i:i + batch_size] for i in range(0, len(frames), batch_size)]
     results = []
-    for i, image in enumerate(list(frames[:warmup]) + list(frames)):
+    for i, batch in enumerate(batches[:warmup] + batches):
         if i == warmup:
             _sync(device)
             began = time.perf_counter()
-        size = (int(image.shape[0]), int(image.shape[1]))
-        (instances,) = predict_frames(model, [preprocess(image).to(device)], [size], amp, defer_masks=True)
+        sizes = [(int(image.shape[0]), int(image.shape[1])) for image in batch]
+        found = predict_frames(model, [preprocess(image).to(device) for image in batch], sizes, amp,
+                               defer_masks=True)
         if i >= warmup:  # the tracker figure below is taken without masks
-            results.append(Instances(instances.image_size, **{
-                k: v for k, v in instances.fields().items() if k != "masks"}).to("cpu"))
+            results.extend(Instances(instances.image_size, **{
+                k: v for k, v in instances.fields().items() if k != "masks"}).to("cpu") for instances in found)
     _sync(device)
     seconds = time.perf_counter() - began
     return len(frames) / seconds, results
+
 
 def tracker_speed(tracker: Any, detections: Sequence[Any]) -> Dict[str, float]:
     """ms/frame of ``tracker.update`` on real detections, which it filters by its own ``score_thr`` as in
@@ -237,7 +248,7 @@ def config_latencies(configs: Sequence[str], sizes: Sequence[Tuple[int, int]], r
                      device: str = "cpu", threads: Optional[int] = None, checkpoint: Optional[str] = None,
                      score_thr: Optional[float] = None, fold: bool = True, backend: str = "pytorch",
                      amp: bool = False, seed: int = 0, onnx: Optional[str] = None,
-                     compiled: bool = False) -> Iterator[Dict[str, Any]]:
+                     compiled: bool = False, batch_size: int = 1) -> Iterator[Dict[str, Any]]:
     """`measure_latency` of each config's model -> rows yielded as they are measured, each with what the numbers
     depend on: ``config``, ``model`` (class), ``device``, ``threads``, ``backend``, ``weights`` (the checkpoint or
     "random weights"), ``batchnorms_folded`` (how many) and ``max_per_img``.
@@ -257,6 +268,8 @@ def config_latencies(configs: Sequence[str], sizes: Sequence[Tuple[int, int]], r
     if checkpoint is not None and len(configs) != 1:
         raise ConfigError(f"--checkpoint needs exactly one config, got {len(configs)}")
     _check_runs(runs, warmup)
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
     for height, width in sizes:
         if height < 1 or width < 1:
             raise ConfigError(f"--sizes: {height}x{width} is not a positive HxW size")
@@ -292,7 +305,7 @@ def config_latencies(configs: Sequence[str], sizes: Sequence[Tuple[int, int]], r
         predictor = runtime_model(model, backend, onnx, threads=torch.get_num_threads(), compiled=compiled,
                                   amp=amp)
         for row in measure_latency(predictor, sizes, runs=runs, warmup=warmup, device=torch_device,
-                                   score_thr=score_thr, amp=amp, seed=seed):
+                                   score_thr=score_thr, amp=amp, seed=seed, batch_size=batch_size):
             name = type(model).__name__
             if segmenter is not model:
                 name += f"({type(segmenter).__name__})"
@@ -308,8 +321,8 @@ def latency_header(row: Dict[str, Any]) -> str:
     rough = " (fewer than 5: the medians are rough)" if row["runs"] < 5 else ""
     backend = row["backend"] + (" (torch.compile)" if row.get("compiled") else "")
     return (f"device {row['device']}, {row['threads']} torch thread(s), backend {backend}, "
-            f"amp {'on' if row['amp'] else 'off'}, {row['runs']} timed runs{rough} after {row['warmup']} warm-up, "
-            f"score_thr {threshold}")
+            f"amp {'on' if row['amp'] else 'off'}, batch {row['batch_size']}, {row['runs']} timed runs{rough} after "
+            f"{row['warmup']} warm-up, score_thr {threshold}")
 
 
 def latency_table(row: Dict[str, Any]) -> str:
@@ -323,6 +336,9 @@ def latency_table(row: Dict[str, Any]) -> str:
     ratio_text = "n/a" if ratio is None else f"{ratio:.2f}x"
     lines.append(f"  detections {row['detections']:g} (median, max_per_img {row['max_per_img']}), "
                  f"predict / (backbone + neck) {ratio_text}")
+    if row["batch_size"] > 1:
+        lines.append(f"  batch of {row['batch_size']}: {row['per_frame_ms']:.2f} ms per frame (the parts are for "
+                     f"the whole batch)")
     if row["score_thr"] is None and row["max_per_img"] and row["detections"] < row["max_per_img"]:
         lines.append("  note: fewer detections than max_per_img without a threshold (e.g. empty boxes dropped): "
                      "masks and paste are timed for these only, not the worst case")
