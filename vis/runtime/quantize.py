@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Dict, Iterable, List, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
@@ -59,25 +59,35 @@ def network_feeds(samples: Iterable) -> Iterable[Dict[str, np.ndarray]]:
     return ({"image": image, "image_size": size} for image, size in samples)
 
 
-def quantize_convs(float_path: str, out_path: str, nodes: Sequence[str],
+def quantize_convs(float_path: str, out_path: str, modules: Optional[Sequence[str]],
                    calibration: Iterable[Dict[str, np.ndarray]]) -> int:
-    """Write ``out_path``: ``float_path`` with the convolution ``nodes`` (`module_conv_nodes`, `conv_nodes`) in
-    int8, activation ranges from the ``calibration`` input dicts (min-max). -> the number of convolutions
-    quantized. The output is written to a temporary file in its folder and renamed when complete."""
+    """Write ``out_path``: ``float_path`` with the convolutions of the segmenter's ``modules`` (`module_conv_nodes`:
+    the trunk, maybe the neck) in int8, or with every convolution when ``modules`` is None (a mask head file);
+    activation ranges from the ``calibration`` input dicts (min-max). -> the number of convolutions quantized.
+    The output is written to a temporary file in its folder and renamed when complete."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    if not nodes:  # an empty list would mean "every Conv" to quantize_static
-        raise ConfigError(f"{float_path}: no convolution to quantize")
     graph = onnx.load(float_path, load_external_data=False)
+    if modules is None:
+        nodes = conv_nodes(graph)
+    else:
+        nodes = []
+        for module in modules:
+            found = module_conv_nodes(graph, module)
+            if not found:  # an empty list would mean "every Conv" to quantize_static
+                raise ConfigError(f"{float_path}: no convolution of the module '{module}' found to quantize")
+            nodes += found
+    if not nodes:
+        raise ConfigError(f"{float_path}: no convolution to quantize")
     folder = os.path.dirname(os.path.abspath(out_path))
     with tempfile.TemporaryDirectory(dir=folder, prefix=".quantize-") as work:
         prepared = os.path.join(work, "prepared.onnx")
         quant_pre_process(float_path, prepared, skip_symbolic_shape=True)
         quantized = os.path.join(work, "quantized.onnx")
         quantize_static(prepared, quantized, _Feeds(calibration), quant_format=QuantFormat.QDQ,
-                        op_types_to_quantize=list(CONV_OPS), nodes_to_quantize=list(nodes), per_channel=True,
+                        op_types_to_quantize=list(CONV_OPS), nodes_to_quantize=nodes, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax)
         model = onnx.load(quantized)
@@ -86,18 +96,3 @@ def quantize_convs(float_path: str, out_path: str, nodes: Sequence[str],
         onnx.save(model, quantized)
         os.replace(quantized, out_path)
     return len(nodes)
-
-
-def module_convs(float_path: str, modules: Sequence[str]) -> List[str]:
-    """The convolution nodes of the segmenter's ``modules`` in the network file ``float_path``; a module with
-    none is a one-line ConfigError."""
-    import onnx
-
-    graph = onnx.load(float_path, load_external_data=False)
-    nodes = []
-    for module in modules:
-        found = module_conv_nodes(graph, module)
-        if not found:
-            raise ConfigError(f"{float_path}: no convolution of the module '{module}' found to quantize")
-        nodes += found
-    return nodes

@@ -39,13 +39,15 @@ def _spread_ms(seconds: Sequence[float]) -> Dict[str, float]:
     return {"median": statistics.median(ms), "min": min(ms), "max": max(ms)}
 
 
-def _check_runs(runs: int, warmup: int) -> None:
+def _check_runs(runs: int, warmup: int, batch_size: int = 1) -> None:
     from ..errors import ConfigError
 
     if runs < 1:
         raise ConfigError(f"--runs must be >= 1, got {runs}")
     if warmup < 0:
         raise ConfigError(f"--warmup must be >= 0, got {warmup}")
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
 
 
 def measure_latency(model: Any, sizes: Sequence[Tuple[int, int]], runs: int = 7, warmup: int = 2,
@@ -65,15 +67,11 @@ def measure_latency(model: Any, sizes: Sequence[Tuple[int, int]], runs: int = 7,
     """
     from ..inference import predict_frames
 
-    _check_runs(runs, warmup)
+    _check_runs(runs, warmup, batch_size)
     device = torch.device(device)
     if isinstance(model, torch.nn.Module):
         model = model.to(device).eval()
     rows = []
-    if batch_size < 1:
-        from ..errors import ConfigError
-
-        raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
     for height, width in sizes:
         images = [random_image(height, width, seed + index).to(device) for index in range(batch_size)]
         totals: List[float] = []
@@ -267,9 +265,7 @@ def config_latencies(configs: Sequence[str], sizes: Sequence[Tuple[int, int]], r
         raise ConfigError("no config given")
     if checkpoint is not None and len(configs) != 1:
         raise ConfigError(f"--checkpoint needs exactly one config, got {len(configs)}")
-    _check_runs(runs, warmup)
-    if batch_size < 1:
-        raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
+    _check_runs(runs, warmup, batch_size)
     for height, width in sizes:
         if height < 1 or width < 1:
             raise ConfigError(f"--sizes: {height}x{width} is not a positive HxW size")
