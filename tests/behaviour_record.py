@@ -6,14 +6,16 @@ synthetic images: the weighted losses and per-parameter gradient norms of one tr
 predictions in image mode (and, for the video configs, the track-head embeddings); the demo model's tracks on the
 first frames of ``models/demo/demo.mp4`` with both trackers, its COCO and YouTube-VIS metrics on generated
 splits, and the losses of the first training iterations of the real trainer. ``tests/test_behaviour_unchanged.py``
-compares a fresh record with the one saved before the refactoring (``tests/data/behaviour_record.pt``):
+compares a fresh record with the ones saved before the refactoring (``tests/data/behaviour_record_*.pt``, one per
+CPU kind; each names its machine, `machine_kind.machine`):
 
-    python tests/behaviour_record.py --out tests/data/behaviour_record.pt   # only when a change is deliberate
+    python tests/behaviour_record.py --out tests/data/behaviour_record_KIND.pt   # only when a change is deliberate
 """
 import argparse
 import json
+import math
 import os
-import platform
+import re
 import sys
 import zlib
 from typing import Any, Dict, List
@@ -25,6 +27,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
+from machine_kind import machine  # noqa: E402
 from vis.config import load_config  # noqa: E402
 from vis.data import synthetic  # noqa: E402
 from vis.models import build_model  # noqa: E402
@@ -39,12 +42,6 @@ VIDEO_CONFIGS = ("queryinst_vis_tiny_shapes", "istr_vis_tiny_shapes", "solq_vis_
 TRAIN_CONFIGS = IMAGE_CONFIGS + ("queryinst_vis_tiny_shapes",)
 TRAIN_ITERS = 3
 TRACK_FRAMES = 40
-
-
-def machine() -> Dict[str, str]:
-    """What bit-identical float results depend on: the torch build and the CPU's vector instructions."""
-    return {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "machine": platform.machine()}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -217,12 +214,78 @@ def record(work_dir: str) -> Dict[str, Any]:
     return result
 
 
+def field_kind(where: str) -> str:
+    """A record path without its config, item and parameter names: the kind of number it is, e.g.
+    ``models.losses.s2``, ``training[>0].loss``, ``tracks.box``."""
+    kind = re.sub(r"^(models|training)\.\w+", r"\1", where)
+    kind = re.sub(r"\.grad_norms\..*", ".grad_norms", kind)
+    step = re.match(r"^training\[(\d+)\]", kind)
+    kind = re.sub(r"\[\d+\]", "", kind)
+    if step:
+        kind = kind.replace("training", "training[0]" if step.group(1) == "0" else "training[>0]", 1)
+    return re.sub(r"\.(loss_\w+|OnlineTracker|QueryTracker|frames|instances|videos|images)", "", kind)
+
+
+def spread(first: Any, second: Any, where: str = "", out: Dict[str, float] = None) -> Dict[str, float]:
+    """The largest difference between two records per `field_kind`: relative for numbers (losses, gradient norms,
+    metrics, scores of tracks), absolute for tensors (boxes in pixels, scores, embeddings), the fraction of a
+    mask's pixels for masks. Where the records disagree on
+    anything else (a shape, an integer, a count) the kind is reported as ``inf``."""
+    out = {} if out is None else out
+    kind = field_kind(where)
+
+    def note(value: float) -> None:
+        out[kind] = max(out.get(kind, 0.0), value)
+
+    if where.endswith(".masks"):
+        a, b = unpack_masks(first), unpack_masks(second)
+        note(float((a != b).reshape(len(a), -1).mean(1).max()) if a.shape == b.shape and len(a) else
+             0.0 if a.shape == b.shape else math.inf)
+    elif isinstance(first, dict) and isinstance(second, dict) and first.keys() == second.keys():
+        for key in first:
+            spread(first[key], second[key], f"{where}.{key}".lstrip("."), out)
+    elif isinstance(first, (list, tuple)) and isinstance(second, (list, tuple)) and len(first) == len(second):
+        for i, (a, b) in enumerate(zip(first, second)):
+            spread(a, b, f"{where}[{i}]", out)
+    elif isinstance(first, torch.Tensor) and first.is_floating_point() and first.shape == second.shape:
+        note(float((first - second).abs().max()) if first.numel() else 0.0)
+    elif isinstance(first, float) and isinstance(second, float):
+        note(abs(first - second) if ".box[" in where else abs(first - second) / max(abs(first), 1e-6))
+    elif isinstance(first, str) and where.endswith(".mot"):
+        rows = [[float(v) for v in line.split(",")] for line in first.splitlines()]
+        other = [[float(v) for v in line.split(",")] for line in second.splitlines()]
+        same_ids = len(rows) == len(other) and all(r[:2] == o[:2] for r, o in zip(rows, other))
+        note(max((abs(a - b) for r, o in zip(rows, other) for a, b in zip(r, o)), default=0.0) if same_ids else
+             math.inf)
+    elif not (isinstance(first, torch.Tensor) and torch.equal(first, second)) and not (
+            not isinstance(first, torch.Tensor) and first == second):
+        note(math.inf)
+    return out
+
+
 def main(argv=None) -> int:
     import tempfile
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True, help="where to write the record (a torch file)")
+    parser.add_argument("--out", help="where to write the record (a torch file)")
+    parser.add_argument("--spread", nargs="+", metavar="RECORD",
+                        help="print the largest difference per kind of number over every pair of these records "
+                             "(the measurement behind tests/test_behaviour_unchanged.py's tolerances)")
     args = parser.parse_args(argv)
+    if args.spread:
+        records = [torch.load(path, weights_only=False) for path in args.spread]
+        largest: Dict[str, float] = {}
+        for i, first in enumerate(records):
+            for second in records[i + 1:]:
+                pair = spread({k: v for k, v in first.items() if k != "machine"},
+                              {k: v for k, v in second.items() if k != "machine"})
+                for kind, value in pair.items():
+                    largest[kind] = max(largest.get(kind, 0.0), value)
+        for kind in sorted(largest):
+            print(f"{kind:48s} {largest[kind]:.3g}")
+        return 0
+    if not args.out:
+        parser.error("--out or --spread is required")
     with tempfile.TemporaryDirectory() as work_dir:
         result = record(work_dir)
     torch.save(result, args.out)

@@ -1,18 +1,26 @@
 """Behaviour is unchanged by refactoring: a fresh `behaviour_record.record` equals the one saved from main before
-issue 16's first refactoring commit, one file per CPU kind it was made on (tests/data/behaviour_record*.pt: an
+issue 16's first refactoring commit, one file per CPU kind it was made on (tests/data/behaviour_record_*.pt: an
 AVX-512 and an AVX2 machine, the same torch build).
 
-Where a record of this machine's kind exists (same torch build and CPU vector instructions) every tensor and
-number must be bit-identical; elsewhere floats may differ at float noise (seeded initialisation and reductions
-take other vector paths): floats to 1e-4 relative (gradient norms 1.5e-3, losses after an optimiser step 7%;
-`float_tolerance`), boxes to 0.1 px, each mask to 0.2% of its pixels, and every integer (labels, track ids,
-query indices) still exactly. The demo model's tracks and metrics go through the inference path, which folds
-BatchNorms into convolutions since issue 17 (a deliberate float-noise change): they are compared at float noise
-on every machine.
+Every tensor and number must be bit-identical only where a record was made on this very kind of machine
+(`machine_kind.same_kind`: torch build, CPU vendor, family, model, dispatch flags, caches and kernel caps). The AVX2
+record is an AMD EPYC family 25 model 1; the AVX-512 record's CPU was not written down, so it is never compared
+exactly (an AVX-512 EPYC and an AMX Xeon both report ``AVX512`` and differ in the 7th digit). Elsewhere the
+nearest record is compared at float noise: numbers to the relative tolerances of `float_tolerance`, boxes to
+0.25 px, other tensors to 1e-3, each mask to 0.2% of its pixels, and every integer (labels, track ids, query
+indices) exactly. The tolerances are 2-4x the largest difference between any two of six records: the two saved
+ones and four made on the AVX2 EPYC with its kernels changed as another CPU's would be (torch's scalar kernels,
+oneDNN capped at SSE4.1, at AVX, and scalar + SSE4.1), e.g.
+
+    ATEN_CPU_CAPABILITY=default DNNL_MAX_CPU_ISA=SSE41 python tests/behaviour_record.py --out /tmp/scalar_sse41.pt
+    python tests/behaviour_record.py --spread tests/data/behaviour_record_*.pt /tmp/*.pt
+
+The demo model's tracks and metrics go through the inference path, which folds BatchNorms into convolutions since
+issue 17 (a deliberate float-noise change): they are compared at float noise on every machine.
 """
+import glob
 import math
 import os
-import re
 import zlib
 
 import numpy as np
@@ -20,9 +28,10 @@ import pytest
 import torch
 
 import behaviour_record
+import machine_kind
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
-RECORDS = [os.path.join(DATA, name) for name in ("behaviour_record.pt", "behaviour_record_avx2.pt")]
+RECORDS = sorted(glob.glob(os.path.join(DATA, "behaviour_record_*.pt")))
 
 
 @pytest.fixture(autouse=True)
@@ -36,26 +45,31 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def saved():
-    """This machine's kind of record when there is one, else the first."""
+    """The record of this machine's kind when there is one, else one of its torch vector capability sharing most
+    of its description."""
+    here = machine_kind.machine()
     records = [torch.load(path, weights_only=False) for path in RECORDS]
-    return next((r for r in records if r["machine"] == behaviour_record.machine()), records[0])
+    return max(records, key=lambda r: (machine_kind.same_kind(r["machine"], here),
+                                       r["machine"]["cpu_capability"] == here["cpu_capability"],
+                                       machine_kind.likeness(r["machine"], here)))
 
 
 @pytest.fixture(scope="module")
 def exact(saved):
-    return saved["machine"] == behaviour_record.machine()
+    return machine_kind.same_kind(saved["machine"], machine_kind.machine())
 
 
 def float_tolerance(where: str) -> float:
-    """Relative tolerance of a float across CPU kinds (measured between the AVX-512 and the AVX2 record, then
-    doubled): gradient norms sum squares in other orders (7e-4), and each optimiser step amplifies the first
-    step's noise (after two steps a training loss differs by up to 3.5%)."""
-    match = re.search(r"^training\.\w+\[(\d+)\]", where)
-    if match and int(match.group(1)) > 0:
-        return 7e-2
-    if ".grad_norms." in where or where.endswith(".grad_norm"):
+    """Relative tolerance of a number across CPU kinds, by `behaviour_record.field_kind`: 2-4x the largest
+    difference between any two of the six records of the module docstring (in brackets)."""
+    kind = behaviour_record.field_kind(where)
+    if kind.startswith("training[>0]"):  # each optimiser step amplifies the first step's noise (0.069)
+        return 0.15
+    if kind.endswith((".grad_norms", ".grad_norm")):  # small gradients sum their squares in other orders (4.1e-3)
+        return 1e-2
+    if kind.startswith("training[0]"):  # the cascade's last stages amplify the trunk's noise (4.5e-4)
         return 1.5e-3
-    return 1e-4
+    return 3e-4  # losses (8.3e-5), scores of tracks (6.8e-5), metrics (0)
 
 
 def assert_same(expected, actual, exact, where="record"):
@@ -80,8 +94,8 @@ def assert_same(expected, actual, exact, where="record"):
         if exact or not expected.is_floating_point():
             assert torch.equal(expected, actual), f"{where}: tensors differ"
         else:
-            # Across CPU kinds boxes move by up to 0.04 px and embeddings by 3e-4 (the two saved records).
-            atol = 0.1 if where.endswith(".boxes") else 1e-3
+            # Across CPU kinds boxes move by up to 0.104 px, embeddings by 2.8e-4 and scores by 3.7e-6.
+            atol = 0.25 if where.endswith(".boxes") else 1e-3
             torch.testing.assert_close(actual, expected, rtol=1e-3, atol=atol, msg=where)
     elif isinstance(expected, float):
         if exact or math.isnan(expected):
@@ -123,11 +137,26 @@ def test_first_training_iterations(saved, exact, tmp_path):
 
 
 def test_the_records_of_two_cpu_kinds_agree_at_float_noise():
-    """The tolerances of the other-machine mode hold between the two saved records (AVX-512 and AVX2)."""
-    first, second = (torch.load(path, weights_only=False) for path in RECORDS)
-    assert first["machine"] != second["machine"]
-    for key in ("models", "tracks", "metrics", "training"):
-        assert_same(first[key], second[key], False, key)
+    """The tolerances of the other-machine mode hold between the saved records (AVX-512 and AVX2)."""
+    records = [torch.load(path, weights_only=False) for path in RECORDS]
+    assert len(records) >= 2
+    for first, second in zip(records, records[1:]):
+        assert first["machine"] != second["machine"]
+        for key in ("models", "tracks", "metrics", "training"):
+            assert_same(first[key], second[key], False, key)
+
+
+def test_exact_comparison_needs_the_same_machine_kind_in_every_respect():
+    """Same torch build and capability are not the same kind (an AVX-512 EPYC and an AMX Xeon differ in the 7th
+    digit): a different model, flag set, cache size or kernel cap, or a field not written down, is not exact."""
+    here = machine_kind.machine()
+    assert machine_kind.same_kind(dict(here), here)
+    for field, other in (("cpu_vendor", "GenuineIntel"), ("cpu_model", "143"), ("caches", "L2 2048K"),
+                         ("dispatch_flags", (here["dispatch_flags"] or "") + " amx_bf16 amx_int8 amx_tile"),
+                         ("kernel_env", {"DNNL_MAX_CPU_ISA": "AVX2"}), ("cpu_family", None)):
+        assert not machine_kind.same_kind(dict(here, **{field: other}), here), field
+    avx512 = next(torch.load(p, weights_only=False)["machine"] for p in RECORDS if p.endswith("_avx512.pt"))
+    assert not machine_kind.same_kind(avx512, dict(here, cpu_capability="AVX512"))
 
 
 def test_the_comparison_can_fail(saved):

@@ -5,7 +5,7 @@ import copy
 import pytest
 import torch
 
-from vis.models.fusion import fold_batchnorms
+from vis.models.fusion import CONV_BN_PAIRS, fold_batchnorms
 from vis.timing import PARTS, PartTimer, inference_part
 
 
@@ -78,22 +78,61 @@ def _randomise_batchnorm_statistics(model: torch.nn.Module) -> None:
                 module.bias.copy_(torch.randn(channels, generator=generator) * 0.1)
 
 
-def test_folded_batchnorms_give_the_same_predictions_at_float_noise(tiny_segmenter):
-    model = copy.deepcopy(tiny_segmenter).eval()
+# Folding's float noise, per model (issue 33): the largest difference between folded and unfolded predictions
+# measured on an AMD EPYC (AVX2) at 1 and 2 threads, with torch's scalar kernels, with oneDNN capped at SSE4.1
+# and at AVX, and with all of these at once, then about 3x; an AMX Xeon gave ISTR's largest box difference,
+# 0.0079 px. Measured (score, box px, mask pixel fraction): QueryInst 2.2e-6, 0.044, 1.6e-4; ISTR (six
+# refinement stages amplify the noise) 1.6e-5, 0.058, 3.3e-4; SOLQ (its boxes are sigmoids of a decoder that
+# barely sees the trunk's noise) 3.2e-8, 0, 0. Labels and query indices never changed. A wrong fold is far
+# outside these: one output channel of one folded convolution 0.1% off moves QueryInst's boxes by 1.1 px, ISTR's
+# labels and SOLQ's scores by 2e-6 (`test_the_fold_comparison_catches_one_channel_off_by_a_thousandth`).
+FOLD_TOLERANCE = {"QueryInst": dict(score=1e-5, box=0.15, mask=1e-3),
+                  "ISTR": dict(score=5e-5, box=0.2, mask=1e-3),
+                  "SOLQ": dict(score=5e-7, box=0.01, mask=1e-3)}
+
+
+def _assert_same_at_folding_noise(expected, actual, score, box, mask):
+    for e, a in zip(expected, actual):
+        assert torch.equal(a.labels, e.labels) and torch.equal(a.query_index, e.query_index)
+        torch.testing.assert_close(a.scores, e.scores, rtol=0, atol=score)
+        torch.testing.assert_close(a.boxes, e.boxes, rtol=0, atol=box)
+        differ = (a.masks != e.masks).flatten(1).float().mean(1)  # fraction of each mask's pixels
+        assert (differ <= mask).all(), f"up to {float(differ.max()):.2%} of a mask's pixels differ"
+
+
+def _folded_predictions(model, images, perturb=None):
+    """-> (predictions, predictions after folding) of a copy of `model` with non-trivial BatchNorm statistics;
+    `perturb(model)` runs on the folded copy before it predicts."""
+    model = copy.deepcopy(model).eval()
     _randomise_batchnorm_statistics(model)
-    images = _images()
     with torch.no_grad():
         expected = model.predict(images)
         folded = fold_batchnorms(model)
+        if perturb is not None:
+            perturb(model)
         actual = model.predict(images)
     norms = [m for m in model.modules() if "BatchNorm" in type(m).__name__]
     assert folded > 0 and norms == []
-    for e, a in zip(expected, actual):
-        assert torch.equal(a.labels, e.labels) and torch.equal(a.query_index, e.query_index)
-        torch.testing.assert_close(a.scores, e.scores, rtol=1e-4, atol=1e-5)
-        torch.testing.assert_close(a.boxes, e.boxes, rtol=1e-4, atol=1e-3)
-        differ = (a.masks != e.masks).flatten(1).sum(1)
-        assert (differ <= 0.002 * a.masks[0].numel()).all()
+    return expected, actual
+
+
+def test_folded_batchnorms_give_the_same_predictions_at_float_noise(tiny_segmenter):
+    expected, actual = _folded_predictions(tiny_segmenter, _images())
+    _assert_same_at_folding_noise(expected, actual, **FOLD_TOLERANCE[type(tiny_segmenter).__name__])
+
+
+def test_the_fold_comparison_catches_one_channel_off_by_a_thousandth(tiny_segmenter):
+    """A wrong fold fails the comparison: the first folded convolution's first output channel scaled by 1.001
+    (a wrong eps of 1e-3 for 1e-5 is several times larger)."""
+    def one_channel_off(model):
+        conv = next(getattr(module, conv_name) for module in model.modules() for conv_name, norm_name in CONV_BN_PAIRS
+                    if isinstance(getattr(module, norm_name, None), torch.nn.Identity))
+        conv.weight[0] *= 1.001
+        conv.bias[0] *= 1.001
+
+    expected, actual = _folded_predictions(tiny_segmenter, _images(), perturb=one_channel_off)
+    with pytest.raises(AssertionError):
+        _assert_same_at_folding_noise(expected, actual, **FOLD_TOLERANCE[type(tiny_segmenter).__name__])
 
 
 def test_training_mode_batchnorm_is_not_folded():
@@ -135,9 +174,10 @@ def test_amp_on_the_cpu_is_bfloat16_where_it_runs_natively_else_a_one_line_error
     inference.check_amp(True, torch.device("cpu"))
 
 
-def test_bfloat16_autocast_predicts_the_same_detections_with_float32_fields(tiny_segmenter):
-    """Autocast runs on any CPU (emulated where bfloat16 is not native): the fields come back as float32 and the
-    detections are close to float32's."""
+def test_bfloat16_autocast_returns_float32_fields_and_deferred_masks(tiny_segmenter):
+    """Autocast runs on any CPU (emulated where bfloat16 is not native): the fields come back as float32. How close
+    the detections are is checked on the trained demo model below: an untrained cascade's near-equal scores reorder
+    under bfloat16 (seeded ISTR's top score 0.203 -> 0.152 on an AVX2 EPYC)."""
     from vis.inference import predict_frames
 
     model = tiny_segmenter.eval()
@@ -148,10 +188,44 @@ def test_bfloat16_autocast_predicts_the_same_detections_with_float32_fields(tiny
     for e, a in zip(expected, actual):
         for name in ("boxes", "scores", "embeds"):
             assert a.get(name).dtype == torch.float32, name
+            assert torch.isfinite(a.get(name)).all(), name
         assert len(a) <= model.max_per_img  # ISTR's empty-box rule may keep another count of seeded boxes
         assert a.masks.paste().shape == (len(a),) + e.image_size
-        if len(e) and len(a):  # bfloat16 keeps 8 bits of mantissa: scores move in the 3rd digit
-            assert abs(float(a.scores[0]) - float(e.scores[0])) < 0.05
+
+
+def test_bfloat16_autocast_finds_the_demo_models_detections_in_the_same_places():
+    """Every float32 detection of the trained demo model above 0.3 on demo frames is also a bfloat16 detection
+    (same query and class) with box and mask IoU above 0.9 and its score within 0.25. Measured on an AMD EPYC
+    (emulated bfloat16; also with torch's scalar kernels and oneDNN at SSE4.1): IoUs >= 0.98, scores within 0.12
+    (bfloat16 keeps 8 bits of mantissa)."""
+    import itertools
+    import os
+
+    from torchvision.ops import box_iou
+
+    from vis.config import load_config
+    from vis.inference import load_model, predict_frames
+    from vis.io.video import open_frame_source
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    cfg = load_config(os.path.join(root, "models/demo/queryinst_vis_tiny_shapes.py"))
+    model, _ = load_model(cfg, os.path.join(root, "models/demo/queryinst_vis_tiny_shapes.pth"))
+    source = open_frame_source(os.path.join(root, "models/demo/demo.mp4"))
+    frames = [frame for index, frame in itertools.islice(source, 31) if index in (10, 30)]
+    source.close()
+    images = [torch.from_numpy(frame).permute(2, 0, 1).float() for frame in frames]
+    sizes = [frame.shape[:2] for frame in frames]
+    expected = predict_frames(model, images, sizes, score_thr=0.3)
+    actual = predict_frames(model, images, sizes, amp=True)
+    assert sum(len(e) for e in expected) >= 3
+    for e, a in zip(expected, actual):
+        found = {key: j for j, key in enumerate(zip(a.query_index.tolist(), a.labels.tolist()))}
+        for i, key in enumerate(zip(e.query_index.tolist(), e.labels.tolist())):
+            j = found[key]
+            assert abs(float(e.scores[i] - a.scores[j])) < 0.25
+            assert float(box_iou(e.boxes[i:i + 1], a.boxes[j:j + 1])) > 0.9
+            mask_iou = (e.masks[i] & a.masks[j]).sum() / (e.masks[i] | a.masks[j]).sum().clamp(min=1)
+            assert float(mask_iou) > 0.9
 
 
 def _same_fields(expected, actual):

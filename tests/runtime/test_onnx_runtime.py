@@ -49,10 +49,13 @@ def test_runtime_model_returns_the_same_detections(exported):
     with torch.no_grad():
         expected = model.predict(images, orig_sizes=[(200, 260), (70, 90)])
         actual = RuntimeModel(model, network, "onnxruntime").predict(images, orig_sizes=[(200, 260), (70, 90)])
+    # ONNX Runtime's kernels against torch's, measured on an AMD EPYC (AVX2; also with torch's scalar kernels and
+    # oneDNN capped at SSE4.1): boxes differ by up to 0.044 px (QueryInst's seeded cascade), scores by 3.8e-6,
+    # masks by 0.04% of their pixels; the tolerances are 3x and more (issue 33: one CPU's spread is not another's).
     for e, a in zip(expected, actual):
         assert torch.equal(e.labels, a.labels) and torch.equal(e.query_index, a.query_index)
         torch.testing.assert_close(a.scores, e.scores, rtol=1e-3, atol=1e-4)
-        torch.testing.assert_close(a.boxes, e.boxes, rtol=1e-4, atol=0.05)
+        torch.testing.assert_close(a.boxes, e.boxes, rtol=0, atol=0.15)
         if len(e):
             assert (a.masks != e.masks).flatten(1).sum(1).max() <= 0.01 * e.masks[0].numel()
 
@@ -217,4 +220,5 @@ def test_compiled_network_returns_the_same_detections():
         expected = model.predict(images)
         (actual,) = runtime_model(model, compiled=True).predict(images)
     assert torch.equal(actual.labels, expected[0].labels)
-    torch.testing.assert_close(actual.boxes, expected[0].boxes, rtol=1e-4, atol=0.05)
+    # Inductor's kernels against eager: the seeded cascade's float noise (up to 0.044 px between CPU kernels).
+    torch.testing.assert_close(actual.boxes, expected[0].boxes, rtol=0, atol=0.15)
