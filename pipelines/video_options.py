@@ -10,6 +10,7 @@ import os
 from typing import Optional
 
 from vis.errors import CheckpointError, ConfigError, DataError, VisError
+from vis.model_zoo import is_url
 from vis.runtime import BACKENDS
 
 
@@ -19,12 +20,13 @@ def check_video_options(score_thr: Optional[float] = None, start: int = 0, end: 
                         checkpoint: Optional[str] = None, backend: str = "pytorch", onnx: Optional[str] = None,
                         device: Optional[str] = None, compiled: bool = False) -> None:
     """One-line VisError for the first option out of range or path that does not exist. A checkpoint may
-    also be a work dir or ``<work dir>/latest.pth`` (resolved later, `vis.engine.checkpoint.resolve_checkpoint`)."""
+    also be a work dir or ``<work dir>/latest.pth`` (resolved later, `vis.engine.checkpoint.resolve_checkpoint`),
+    or an http(s) URL (fetched into the cache, `vis.model_zoo.resolve_model`)."""
     if input_path is not None and not os.path.exists(input_path):
         raise DataError(f"input not found: {input_path}")
     if config is not None and not os.path.isfile(config):
         raise ConfigError(f"config file not found: {config}")
-    if checkpoint is not None and not os.path.exists(checkpoint) and not (
+    if checkpoint is not None and not is_url(checkpoint) and not os.path.exists(checkpoint) and not (
             os.path.basename(checkpoint) == "latest.pth" and os.path.isdir(os.path.dirname(checkpoint) or ".")):
         raise CheckpointError(f"checkpoint not found: {checkpoint}")
     if score_thr is not None and not 0.0 <= float(score_thr) <= 1.0:

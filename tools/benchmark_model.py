@@ -19,12 +19,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vis.cli import add_runtime_options, run_tool  # noqa: E402
+from vis.cli import add_model_option, add_runtime_options, run_tool  # noqa: E402
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Per-image predict() latency of models at given sizes, per part.")
-    parser.add_argument("configs", nargs="+", help="model config files")
+    parser.add_argument("configs", nargs="*", help="model config files (or --model NAME)")
+    add_model_option(parser)
     parser.add_argument("--sizes", nargs="+", default=["360x640"], metavar="HxW",
                         help="input sizes, batch 1 (default 360x640)")
     parser.add_argument("--batch-size", type=int, default=1,
@@ -35,7 +36,8 @@ def main(argv=None) -> int:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--checkpoint", default=None,
-                        help="time this checkpoint's model (exactly one config; default: seeded random weights)")
+                        help="time this checkpoint's model, a file or an http(s) URL (exactly one config; default: "
+                             "seeded random weights)")
     parser.add_argument("--score-thr", type=float, default=None,
                         help="passed to predict: detections below it get no mask. With random weights the scores "
                              "mean nothing, so the default is no threshold: every top-k detection gets a mask, "
@@ -46,11 +48,17 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="one JSON line per (config, size), nothing else")
     args = parser.parse_args(argv)
 
+    if not args.configs and not args.model:
+        parser.error("give config files, or --model NAME")
+
     def job():
+        from vis.model_zoo import resolve_model
         from vis.utils.benchmark import config_latencies, latency_header, latency_table, parse_sizes
 
-        rows = config_latencies(args.configs, parse_sizes(args.sizes), runs=args.runs, warmup=args.warmup,
-                                device=args.device, threads=args.threads, checkpoint=args.checkpoint,
+        config, checkpoint = resolve_model(args.model, args.configs[0] if args.configs else None, args.checkpoint)
+        configs = [config] if args.model else args.configs
+        rows = config_latencies(configs, parse_sizes(args.sizes), runs=args.runs, warmup=args.warmup,
+                                device=args.device, threads=args.threads, checkpoint=checkpoint,
                                 score_thr=args.score_thr, fold=not args.no_fold, backend=args.backend, amp=args.amp,
                                 onnx=args.onnx, compiled=args.compile, batch_size=args.batch_size)
         for index, row in enumerate(rows):

@@ -18,7 +18,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vis.cli import add_runtime_options, parse_size, run_tool  # noqa: E402
+from vis.cli import add_model_option, add_runtime_options, parse_size, run_tool  # noqa: E402
 
 
 def print_figure(key, value, unit: str = "") -> None:
@@ -30,7 +30,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Speed and memory of streaming video inference.")
     parser.add_argument("--config", default=None, help="model config, video or image (default: the bundled demo model)")
     parser.add_argument("--tracker", default=None, metavar="NAME", help="OnlineTracker or QueryTracker (as run_video)")
-    parser.add_argument("--checkpoint", default=None, help="its checkpoint (default with --config: random weights)")
+    parser.add_argument("--checkpoint", default=None,
+                        help="its checkpoint, a file or an http(s) URL (default with --config: random weights)")
+    add_model_option(parser)
     parser.add_argument("--video", default=None, help="video to use (default: a synthetic one under --work-dir)")
     parser.add_argument("--size", type=parse_size, default=(360, 640), help="HxW of the synthetic video (360x640)")
     parser.add_argument("--frames", type=int, default=200, help="frames for the speed figures (default 200)")
@@ -52,13 +54,16 @@ def main(argv=None) -> int:
 
     def job():
         from pipelines.video_options import check_video_options
+        from vis.model_zoo import check_model_options, resolve_model
 
+        check_model_options(args.model, args.config, args.checkpoint)
         check_video_options(score_thr=args.score_thr, batch_size=args.batch_size, threads=args.threads,
                             input_path=args.video, config=args.config, checkpoint=args.checkpoint,
                             backend=args.backend, onnx=args.onnx, device=args.device, compiled=args.compile)
+        config, checkpoint = resolve_model(args.model, args.config, args.checkpoint)
         from pipelines.benchmark_video import benchmark_video
 
-        report = benchmark_video(args.config, args.checkpoint, video=args.video, frames=args.frames,
+        report = benchmark_video(config, checkpoint, video=args.video, frames=args.frames,
                                  long_frames=args.long_frames, size=args.size, device=args.device, amp=args.amp,
                                  score_thr=args.score_thr, work_dir=args.work_dir, cfg_options=args.cfg_options,
                                  tracker=args.tracker, threads=args.threads, repeats=args.repeats,

@@ -21,14 +21,15 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vis.cli import parse_size, run_tool  # noqa: E402
+from vis.cli import add_model_option, parse_size, run_tool  # noqa: E402
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Export a segmenter's per-frame network to ONNX.")
-    parser.add_argument("config", help="model config")
-    parser.add_argument("checkpoint", help="its checkpoint (this project's or an official file)")
-    parser.add_argument("out", help="the .onnx file to write")
+    parser.add_argument("files", nargs="+", metavar="FILE",
+                        help="CONFIG CHECKPOINT OUT, or OUT with --model: the model config, its checkpoint (a file or "
+                             "an http(s) URL) and the .onnx file to write")
+    add_model_option(parser)
     parser.add_argument("--int8", action="store_true", help="int8 ResNet trunk (ONNX Runtime static quantization)")
     parser.add_argument("--int8-neck", action="store_true",
                         help="with --int8: the neck's convolutions (FPN; SOLQ's input projections) in int8 too "
@@ -48,14 +49,20 @@ def main(argv=None) -> int:
     parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")
     parser.add_argument("--json", action="store_true", help="one JSON line: the file and the check")
     args = parser.parse_args(argv)
+    if len(args.files) != (1 if args.model else 3):
+        parser.error("give CONFIG CHECKPOINT OUT, or --model NAME OUT")
+    config, checkpoint, args.out = [None, None, args.files[0]] if args.model else args.files
 
     def job():
         from pipelines.video_options import check_video_options
+        from vis.model_zoo import check_model_options, resolve_model
 
-        check_video_options(config=args.config, checkpoint=args.checkpoint)  # before torch is imported
+        check_model_options(args.model, config, checkpoint)
+        check_video_options(config=config, checkpoint=checkpoint)  # before torch is imported
+        model_config, model_checkpoint = resolve_model(args.model, config, checkpoint, required=True)
         from pipelines.onnx_export import export_network, largest_differences
 
-        summary = export_network(args.config, args.checkpoint, args.out, args.cfg_options, args.trace_size,
+        summary = export_network(model_config, model_checkpoint, args.out, args.cfg_options, args.trace_size,
                                  args.int8, args.calibration, args.calib_frames, args.check_sizes, args.threads,
                                  args.int8_neck, args.int8_mask_head)
         if args.json:

@@ -4,8 +4,9 @@
     python tools/run_video.py clip.mp4                  # demo model -> out/clip.{vis.mp4,ytvis.json,frames.jsonl,mot.txt}
     python tools/run_video.py frames/ --fps 25          # a folder of image frames, sorted by name
     python tools/run_video.py clip.mp4 --config C --checkpoint K --start 100 --end 400 --score-thr 0.3 --no-video
+    python tools/run_video.py clip.mp4 --model queryinst_r50_fpn_1x_coco   # an official COCO model by name (downloaded once)
     python tools/run_video.py clip.mp4 --config configs/queryinst/queryinst_r50_fpn_1x_coco.py \
-        --checkpoint queryinst_r50_fpn_1x_coco_20210907_084916-5a8f1998.pth      # an official COCO model, no video training
+        --checkpoint queryinst_r50_fpn_1x_coco_20210907_084916-5a8f1998.pth      # the same from a file you have
 
 Output formats: vis/io/sinks.py. Ctrl-C (exit 130) and SIGTERM (exit 143) keep what was done as ``*.partial.*``
 files; temp files of a run that was killed outright are removed by the next run into the same folder.
@@ -16,7 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vis.cli import add_runtime_options, run_tool  # noqa: E402
+from vis.cli import CHECKPOINT_HELP, add_model_option, add_runtime_options, run_tool  # noqa: E402
 
 OUTPUTS = ("vis", "ytvis", "frames", "mot")
 
@@ -24,10 +25,11 @@ OUTPUTS = ("vis", "ytvis", "frames", "mot")
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Video instance segmentation and tracking of one video.")
     parser.add_argument("input", help="video file, or a folder of image frames sorted by name")
+    add_model_option(parser)
     parser.add_argument("--config", default=None,
                         help="model config: a video model, or an image model such as an official COCO release "
                              "(README, model zoo); default: the bundled demo model")
-    parser.add_argument("--checkpoint", default=None, help="its checkpoint (this project's, or the official file)")
+    parser.add_argument("--checkpoint", default=None, help=CHECKPOINT_HELP)
     parser.add_argument("--tracker", default=None, metavar="NAME",
                         help="OnlineTracker (a video model's track head) or QueryTracker (query embeddings, no video "
                              "training); default: the config's tracker, else the track head if the model has one")
@@ -56,12 +58,16 @@ def main(argv=None) -> int:
     def job():
         from pipelines.video_options import check_video_options
 
+        from vis.model_zoo import check_model_options, resolve_model
+
+        check_model_options(args.model, args.config, args.checkpoint)
         check_video_options(args.score_thr, args.start, args.end, args.batch_size, args.threads, args.fps,
                             args.input, args.config, args.checkpoint, args.backend, args.onnx, args.device,
                             args.compile)
+        config, checkpoint = resolve_model(args.model, args.config, args.checkpoint, quiet=args.no_progress)
         from pipelines.video import run_video  # imports torch: after the options are known to be fine
 
-        summary = run_video(args.input, config=args.config, checkpoint=args.checkpoint, out_dir=args.out_dir,
+        summary = run_video(args.input, config=config, checkpoint=checkpoint, out_dir=args.out_dir,
                             device=args.device, score_thr=args.score_thr, start=args.start, end=args.end,
                             outputs=outputs, progress=not args.no_progress, cfg_options=args.cfg_options,
                             fps=args.fps, batch_size=args.batch_size, amp=args.amp,

@@ -17,13 +17,15 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vis.cli import add_runtime_options, run_tool  # noqa: E402
+from vis.cli import add_model_option, add_runtime_options, run_tool  # noqa: E402
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="One checkpoint on the test splits of several synthetic seeds.")
-    parser.add_argument("config", help="config file")
-    parser.add_argument("checkpoint", help="checkpoint file (or a work dir / <work dir>/latest.pth)")
+    parser.add_argument("config", nargs="?", help="config file")
+    parser.add_argument("checkpoint", nargs="?",
+                        help="checkpoint file (or a work dir / <work dir>/latest.pth, or an http(s) URL)")
+    add_model_option(parser)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="generator seeds (default 0 1 2)")
     parser.add_argument("--data-root", default="data/heldout", help="where seed<S>/ test splits live (default data/heldout)")
     parser.add_argument("--split", choices=["test", "val"], default="test",
@@ -52,10 +54,15 @@ def main(argv=None) -> int:
 
         from pipelines.video_options import check_video_options
 
+        from vis.model_zoo import check_model_options, resolve_model
+
+        check_model_options(args.model, args.config, args.checkpoint)
         check_video_options(backend=args.backend, onnx=args.onnx, device=args.device)
         if args.out:
             check_can_write(args.out)
-        report = evaluate_seeds(args.config, args.checkpoint, seeds=args.seeds, data_root=args.data_root,
+        config, checkpoint = resolve_model(args.model, args.config, args.checkpoint, quiet=args.no_progress,
+                                           required=True)
+        report = evaluate_seeds(config, checkpoint, seeds=args.seeds, data_root=args.data_root,
                                 task=args.task, num_items=args.num, cfg_options=args.cfg_options,
                                 device=args.device, progress=not args.no_progress, split=args.split,
                                 tracker=args.tracker, backend=args.backend, onnx=args.onnx, amp=args.amp)

@@ -18,13 +18,15 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vis.cli import add_runtime_options, run_tool  # noqa: E402
+from vis.cli import CHECKPOINT_HELP, add_model_option, add_runtime_options, run_tool  # noqa: E402
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="YouTube-VIS inference, submission and evaluation.")
-    parser.add_argument("config", help="model config: a video model, or an image model (tracked by query embeddings)")
-    parser.add_argument("checkpoint", help="its checkpoint (this project's, or the official file)")
+    parser.add_argument("config", nargs="?",
+                        help="model config: a video model, or an image model (tracked by query embeddings)")
+    parser.add_argument("checkpoint", nargs="?", help=CHECKPOINT_HELP)
+    add_model_option(parser)
     parser.add_argument("--tracker", default=None, metavar="NAME",
                         help="OnlineTracker (track head) or QueryTracker (query embeddings); default: the config's, "
                              "QueryTracker for an image model")
@@ -44,11 +46,15 @@ def main(argv=None) -> int:
     def job():
         from pipelines.video_options import check_video_options
 
+        from vis.model_zoo import check_model_options, resolve_model
+
+        check_model_options(args.model, args.config, args.checkpoint)
         check_video_options(backend=args.backend, onnx=args.onnx, device=args.device)
+        config, checkpoint = resolve_model(args.model, args.config, args.checkpoint, required=True)
         from pipelines.submission import test_vis_from_config
 
         return test_vis_from_config(
-            args.config, args.checkpoint, ann_file=args.ann, img_dir=args.images, out_dir=args.out_dir,
+            config, checkpoint, ann_file=args.ann, img_dir=args.images, out_dir=args.out_dir,
             cfg_options=args.cfg_options, device=args.device, top_k=args.top_k,
             split=args.split, tracker=args.tracker, score_thr=args.score_thr, backend=args.backend, onnx=args.onnx,
             amp=args.amp)

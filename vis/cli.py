@@ -78,3 +78,14 @@ def add_runtime_options(parser: argparse.ArgumentParser, compile_option: bool = 
         parser.add_argument("--compile", action="store_true",
                             help="torch.compile the per-frame network (pytorch backend; compiling takes a minute or "
                                  "more before the first frame)")
+
+
+MODEL_HELP = ("an official release by name (tools/download.py --list), downloaded once into $VIS_HOME/checkpoints; it "
+              "sets the config and the checkpoint")
+CHECKPOINT_HELP = "its checkpoint: a file (this project's, or the official file) or an http(s) URL (cached)"
+
+
+def add_model_option(parser: argparse.ArgumentParser) -> None:
+    """``--model NAME``, the same in every tool that runs a model (resolved by `vis.model_zoo.resolve_model`)."""
+    parser.add_argument("--model", default=None, metavar="NAME", help=MODEL_HELP)
+
