@@ -203,3 +203,23 @@ def test_drive_quota_and_cut_messages_are_short():
                                          "bytes.\nThe received bytes are kept in x.part, which resume picks up.")
     assert download._describe(cut) == ("Download is incomplete: received 10 bytes but the server announced 20 bytes "
                                        "(the bytes received are kept: run again to resume)")
+
+
+CLIP = os.path.join(REPO, "models", "demo", "demo.mp4")
+DEMO_CONFIG = os.path.join(REPO, "models", "demo", "queryinst_vis_tiny_shapes.py")
+
+
+@pytest.mark.parametrize("args", [
+    ["run_video.py", CLIP], ["test_vis.py"], ["test_seeds.py"], ["export_onnx.py", "out.onnx"],
+    ["benchmark_model.py"], ["benchmark_video.py"],
+])
+def test_every_model_tool_takes_model_and_refuses_it_wrong(args, tmp_path):
+    proc = tool(*args, "--model", "solq_r50", env={"VIS_HOME": str(tmp_path)})
+    assert_one_line_error(proc, "unknown model 'solq_r50': did you mean solq_r50_coco")
+    extra = ["--config", DEMO_CONFIG] if args[0] in ("run_video.py", "benchmark_video.py") else [DEMO_CONFIG]
+    if args[0] == "export_onnx.py":
+        extra = [DEMO_CONFIG, "x.pth"]
+    proc = tool(*args, *extra, "--model", "demo", env={"VIS_HOME": str(tmp_path)})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "--model" in proc.stderr.strip().splitlines()[-1]
+    assert os.listdir(tmp_path) == [] and not os.path.exists(os.path.join(REPO, "out.onnx"))
