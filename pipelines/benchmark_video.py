@@ -84,7 +84,7 @@ def benchmark_video(config: Optional[str] = None, checkpoint: Optional[str] = No
     minutes) and ``on_note(text)`` for what is being prepared. Without ``config`` the bundled demo model runs.
 
     Model-only and end-to-end speed are measured in this one process with the same torch threads (``threads``, by
-    default `pipelines.video.streaming_threads`: what `run_video` uses), alternately ``repeats`` times, each
+    default `vis.utils.threads.streaming_threads`: what `run_video` uses), alternately ``repeats`` times, each
     end-to-end run writing to its own folder; the figures are medians with their min-max. End to end does
     everything the model-only loop does and more, so an honest e2e / model ratio is at most about 1.
     ``batch_size`` frames go to each predict call in both (as ``run_video --batch-size``); ``backend``, ``onnx``,
@@ -92,8 +92,9 @@ def benchmark_video(config: Optional[str] = None, checkpoint: Optional[str] = No
     """
     from vis.inference import build_preprocess, build_video_tracker, check_amp, load_video_model, resolve_device
     from vis.utils.benchmark import model_speed, read_frames, synthetic_tracker_ms, tracker_speed
+    from vis.utils.threads import streaming_threads
 
-    from .video import resolve_model_files, run_video, streaming_threads
+    from .video import resolve_model_files, run_video
 
     if config is None:
         config, checkpoint = resolve_model_files(None, checkpoint)

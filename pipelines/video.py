@@ -30,15 +30,13 @@ from vis.inference import (build_preprocess, build_video_tracker, check_amp, loa
                            track_video)
 from vis.io.files import make_writable_dir
 from vis.io.sink_thread import SinkThread, close_sinks
+from vis.io.video import read_queue_size
+from vis.utils.threads import streaming_threads
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_CONFIG = os.path.join(REPO, "models", "demo", "queryinst_vis_tiny_shapes.py")
 DEMO_CHECKPOINT = os.path.join(REPO, "models", "demo", "queryinst_vis_tiny_shapes.pth")
 OUTPUTS = ("vis", "ytvis", "frames", "mot")
-# Decoded frames waiting for the model: as many as fit in READ_QUEUE_BYTES, 2 to 8 (8 at 360p, 4 at 720p, 2 at
-# 1080p). Decoding runs 20-40x faster than the model on a CPU, so the queue is always full: every frame in it
-# is resident memory, and two are enough to hide decode jitter.
-READ_QUEUE_BYTES = 12 << 20
 
 
 # -- model ----------------------------------------------------------------------------------------
@@ -59,44 +57,6 @@ def resolve_model_files(config: Optional[str], checkpoint: Optional[str]) -> Tup
 
 
 # -- run_video -------------------------------------------------------------------------------------
-def read_queue_size(frame_size: Tuple[int, int]) -> int:
-    """Frames the reader decodes ahead: ``READ_QUEUE_BYTES`` of RGB frames, between 2 and 8."""
-    height, width = frame_size
-    return int(min(8, max(2, READ_QUEUE_BYTES // max(1, 3 * height * width))))
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
-def busy_cores() -> int:
-    """Cores other processes keep busy: the 1-minute load average, rounded (0 where the OS has none)."""
-    try:
-        return int(round(os.getloadavg()[0]))
-    except (AttributeError, OSError):  # Windows
-        return 0
-
-
-def streaming_threads(threads: Optional[int] = None) -> int:
-    """torch's intra-op threads while streaming: ``threads`` when given; else ``OMP_NUM_THREADS`` when set; else
-    the free cores less one (at least 1): available cores (`available_cores`) minus those other processes keep
-    busy (`busy_cores`), minus one for the decode thread and the sink thread (rendering, x264, RLE). Threads
-    beyond the free cores only fight for them: on 2 cores, two torch threads next to the decode and sink threads
-    made a tiny model's ``predict`` 30x slower than one thread (median 2.1 s against 72 ms per call); see
-    `tools/benchmark_video.py`. On an idle 2-core machine this is 1 thread, the same as ``OMP_NUM_THREADS=1``."""
-    if threads is not None:
-        return int(threads)
-    env = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    cores = available_cores()
-    return max(1, cores - min(busy_cores(), cores) - 1)
-
-
 def _check_outputs(outputs: Sequence[str]) -> Tuple[str, ...]:
     outputs = tuple(dict.fromkeys(outputs))
     unknown = [o for o in outputs if o not in OUTPUTS]

@@ -1,12 +1,13 @@
 """vis: video instance segmentation and tracking (QueryInst / ISTR / SOLQ + MaskTrack-style association).
 
-``vis.Instances`` is loaded on first use (PEP 562), so ``import vis`` (every tool does it to report errors) does
+``vis.Instances``, ``vis.VideoPredictor`` (the Python API, `vis.predictor`) and ``vis.RunOptions`` are loaded on
+first use (PEP 562), so ``import vis`` (every tool does it to report errors) does
 not import torch: argument errors are reported in well under a second.
 """
 from .errors import CheckpointError, ConfigError, DataError, VisError
 
 __version__ = "0.1.0"
-__all__ = ["Instances", "VisError", "ConfigError", "DataError", "CheckpointError"]
+__all__ = ["Instances", "VideoPredictor", "RunOptions", "VisError", "ConfigError", "DataError", "CheckpointError"]
 
 
 def __getattr__(name):
@@ -14,4 +15,12 @@ def __getattr__(name):
         from .structures import Instances
 
         return Instances
+    if name == "VideoPredictor":
+        from .predictor import VideoPredictor
+
+        return VideoPredictor
+    if name == "RunOptions":
+        from .options import RunOptions
+
+        return RunOptions
     raise AttributeError(f"module 'vis' has no attribute {name!r}")

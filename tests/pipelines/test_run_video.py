@@ -268,7 +268,7 @@ def test_bad_inputs_exit_2_with_one_line(model_files, clip, tmp_path):
 
 
 def test_missing_demo_model_names_it(monkeypatch, clip, tmp_path):
-    import pipelines.video as video
+    import vis.utils.threads as video
 
     monkeypatch.setattr(video, "DEMO_CONFIG", str(tmp_path / "models/demo/queryinst_vis_tiny_shapes.py"))
     with pytest.raises(VisError, match="demo model is missing.*queryinst_vis_tiny_shapes.pth.*--config"):
@@ -803,7 +803,7 @@ def test_annotated_video_rate_is_capped_relative_to_the_input(tmp_path):
 
 
 def test_default_threads_use_the_free_cores(monkeypatch):
-    import pipelines.video as video
+    import vis.utils.threads as video
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(video, "available_cores", lambda: 16)

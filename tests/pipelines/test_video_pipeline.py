@@ -229,3 +229,32 @@ def test_zero_shot_submission_of_a_coco_model_through_the_class_table(shapes, tm
     assert validate_submission_zip(str(tmp_path / "out" / "submission.zip"), gt) == []
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results and {r["category_id"] for r in results} <= set(COCO_TO_YTVIS_2019.values())
+
+
+def test_python_api_tracks_what_run_video_writes(tmp_path):
+    """`vis.VideoPredictor(...).track(clip)` yields, frame by frame, the tracks run_video's JSONL holds for the
+    same clip and options (the same loop, `vis.inference.track_video`)."""
+    import json
+    import os
+
+    from pipelines.video import run_video
+    from vis import RunOptions, VideoPredictor
+    from vis.formats import encode_mask_rle
+
+    clip = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                        "models", "demo", "demo.mp4")
+    run_video(clip, out_dir=str(tmp_path), start=2, end=14, outputs=["frames"], progress=False, threads=1,
+              tracker="QueryTracker", score_thr=0.1)
+    written = [json.loads(line) for line in open(tmp_path / "demo.frames.jsonl")]
+    predictor = VideoPredictor(tracker="QueryTracker", score_thr=0.1, threads=1)
+    assert predictor.options == RunOptions(tracker="QueryTracker", score_thr=0.1, threads=1)
+    results = list(predictor.track(clip, start=2, end=14))
+    assert [r.frame_index for r in results] == [line["frame"] for line in written] == list(range(2, 14))
+    assert sum(len(r) for r in results) > 12
+    for result, line in zip(results, written):
+        assert result.masks.shape[1:] == result.image.shape[:2] and result.masks.dtype == bool
+        got = [{"track_id": int(result.track_ids[i]), "class_name": result.class_names[i],
+                "label": int(result.labels[i]), "det_label": int(result.det_labels[i]),
+                "score": round(float(result.scores[i]), 5), "box": [round(float(v), 2) for v in result.boxes[i]],
+                "rle": encode_mask_rle(result.masks[i])} for i in range(len(result))]
+        assert got == line["instances"]
