@@ -26,12 +26,15 @@ import multiprocessing
 import os
 import statistics
 import time
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
 from vis.config import load_config
 from vis.errors import ConfigError, VisError
+from vis.io.video import FrameSpan
+from vis.options import RunOptions
 
 
 def _quiet(*_: Any) -> None:
@@ -69,22 +72,40 @@ def random_checkpoint(config: str, work_dir: str, cfg_options: Optional[Sequence
 
 
 # -- the measurements --------------------------------------------------------------------------------
-def benchmark_video(config: Optional[str] = None, checkpoint: Optional[str] = None, video: Optional[str] = None,
-                    frames: int = 200,
-                    long_frames: int = 5000, size: Tuple[int, int] = (360, 640), device: Optional[str] = None,
-                    amp: bool = False, score_thr: Optional[float] = None, work_dir: str = "work/benchmark_video",
-                    cfg_options: Optional[Sequence[str]] = None, rss_frame: int = 100,
-                    tracker: Optional[str] = None, threads: Optional[int] = None, repeats: int = 3,
-                    on_figure: Callable[[str, Any, str], None] = _quiet,
-                    on_note: Callable[[str], None] = _quiet, batch_size: int = 1, backend: str = "pytorch",
-                    onnx: Optional[str] = None, compiled: bool = False) -> Dict[str, Any]:
+@dataclass
+class BenchmarkPlan:
+    """What to measure on: the video (default: a synthetic one of ``size``, written once under ``work_dir``),
+    the frames of the speed figures, the length of the memory run (0 skips it) and the frame of its first memory
+    probe, and how many alternated model-only / end-to-end runs."""
+
+    video: Optional[str] = None
+    frames: int = 200
+    long_frames: int = 5000
+    size: Tuple[int, int] = (360, 640)
+    repeats: int = 3
+    work_dir: str = "work/benchmark_video"
+    rss_frame: int = 100
+
+    def check(self) -> "BenchmarkPlan":
+        if self.frames < 1:
+            raise VisError(f"--frames must be >= 1, got {self.frames}")
+        if self.repeats < 1:
+            raise VisError(f"--repeats must be >= 1, got {self.repeats}")
+        if self.long_frames and self.long_frames <= self.rss_frame:
+            raise VisError(f"--long-frames must be larger than {self.rss_frame} (or 0 to skip the memory run)")
+        return self
+
+
+def benchmark_video(options: RunOptions, plan: BenchmarkPlan, on_figure: Callable[[str, Any, str], None] = _quiet,
+                    on_note: Callable[[str], None] = _quiet) -> Dict[str, Any]:
     """Run every measurement of the module docstring; -> a flat dict of figures.
 
     ``on_figure(key, value, unit)`` is called as each figure is taken (the tool prints it: the long run takes
-    minutes) and ``on_note(text)`` for what is being prepared. Without ``config`` the bundled demo model runs.
+    minutes) and ``on_note(text)`` for what is being prepared. ``options`` name the model as `run_video`'s do
+    (nothing: the bundled demo model), and a config alone runs with random weights.
 
     Model-only and end-to-end speed are measured in this one process with the same torch threads (``threads``, by
-    default `vis.utils.threads.streaming_threads`: what `run_video` uses), alternately ``repeats`` times, each
+    default `vis.utils.threads.streaming_threads`: what `run_video` uses), alternately ``plan.repeats`` times, each
     end-to-end run writing to its own folder; the figures are medians with their min-max. End to end does
     everything the model-only loop does and more, so an honest e2e / model ratio is at most about 1.
     ``batch_size`` frames go to each predict call in both (as ``run_video --batch-size``); ``backend``, ``onnx``,
@@ -94,45 +115,35 @@ def benchmark_video(config: Optional[str] = None, checkpoint: Optional[str] = No
     from vis.utils.benchmark import model_speed, read_frames, synthetic_tracker_ms, tracker_speed
     from vis.utils.threads import streaming_threads
 
-    from .video import resolve_model_files, run_video
+    from .video import run_video
 
-    if config is None:
-        config, checkpoint = resolve_model_files(None, checkpoint)
-
-    if frames < 1:
-        raise VisError(f"--frames must be >= 1, got {frames}")
-    if repeats < 1:
-        raise VisError(f"--repeats must be >= 1, got {repeats}")
-    if batch_size < 1:
-        raise VisError(f"--batch-size must be >= 1, got {batch_size}")
-    threads = streaming_threads(threads)
+    options.check(config_alone=True)
+    plan.check()
+    threads = streaming_threads(options.threads)
     torch.set_num_threads(threads)
-    if long_frames and long_frames <= rss_frame:
-        raise VisError(f"--long-frames must be larger than {rss_frame} (or 0 to skip the memory run)")
-    torch_device = resolve_device(device)
-    check_amp(amp, torch_device)
-    os.makedirs(work_dir, exist_ok=True)
-    if checkpoint is None:
-        checkpoint = random_checkpoint(config, work_dir, cfg_options)
-        weights = "random"
-    else:
-        weights = checkpoint
-    if video is None:
-        video = synthetic_video(work_dir, max(frames, long_frames), size, on_note=on_note)
-    report: Dict[str, Any] = {"config": config, "weights": weights, "video": video, "device": str(torch_device),
-                              "amp": amp, "threads": threads, "repeats": repeats, "frames": frames,
-                              "batch_size": batch_size, "backend": backend, "onnx": onnx, "compiled": compiled}
+    torch_device = resolve_device(options.device)
+    check_amp(options.amp, torch_device)
+    os.makedirs(plan.work_dir, exist_ok=True)
+    weights = "random" if options.config is not None and options.checkpoint is None else None
+    if weights:
+        options = replace(options, checkpoint=random_checkpoint(options.config, plan.work_dir, options.cfg_options))
+    options = replace(options.resolve(quiet=True), threads=threads)
+    video = plan.video or synthetic_video(plan.work_dir, max(plan.frames, plan.long_frames), plan.size,
+                                          on_note=on_note)
+    report: Dict[str, Any] = {"config": options.config, "weights": weights or options.checkpoint, "video": video,
+                              "device": str(torch_device), "amp": options.amp, "threads": threads,
+                              "repeats": plan.repeats, "frames": plan.frames, "batch_size": options.batch_size,
+                              "backend": options.backend, "onnx": options.onnx, "compiled": options.compiled}
 
     def show(key: str, value: Any, unit: str = "") -> None:
         report[key] = value
         on_figure(key, value, unit)
 
-    images, decode_fps = read_frames(video, frames)
+    images, decode_fps = read_frames(video, plan.frames)
     show("frame_size", f"{images[0].shape[0]}x{images[0].shape[1]}")
     show("decode_fps", decode_fps, "frames/s")
 
-    loaded = load_video_model(config, checkpoint, cfg_options, torch_device, tracker, backend, onnx, threads,
-                              compiled, amp)
+    loaded = load_video_model(options, torch_device)
     model = loaded.model
     show("tracker", loaded.tracker_cfg["type"])
     preprocess = build_preprocess(loaded.cfg)
@@ -141,63 +152,61 @@ def benchmark_video(config: Optional[str] = None, checkpoint: Optional[str] = No
     model_runs: List[float] = []
     e2e_runs: List[float] = []
     detections = None
-    for repeat in range(repeats):
-        fps, found = model_speed(model, preprocess, images, torch_device, amp, batch_size=batch_size)
+    for repeat in range(plan.repeats):
+        fps, found = model_speed(model, preprocess, images, torch_device, options.amp, batch_size=options.batch_size)
         model_runs.append(fps)
         detections = detections if detections is not None else found
-        e2e = run_video(video, config, checkpoint, out_dir=os.path.join(work_dir, f"out_{repeat}"), device=device,
-                        score_thr=score_thr, end=frames, progress=False, cfg_options=cfg_options, amp=amp,
-                        tracker=tracker, threads=threads, batch_size=batch_size, backend=backend, onnx=onnx,
-                        compiled=compiled)
+        e2e = run_video(video, options, out_dir=os.path.join(plan.work_dir, f"out_{repeat}"),
+                        span=FrameSpan(end=plan.frames), progress=False)
         e2e_runs.append(e2e["fps"])
     model_fps, e2e_fps = statistics.median(model_runs), statistics.median(e2e_runs)
-    show("model_fps", model_fps, f"frames/s (median of {repeats}, {min(model_runs):.2f}-{max(model_runs):.2f})")
-    show("end_to_end_fps", e2e_fps, f"frames/s (median of {repeats}, {min(e2e_runs):.2f}-{max(e2e_runs):.2f}; "
+    show("model_fps", model_fps, f"frames/s (median of {plan.repeats}, {min(model_runs):.2f}-{max(model_runs):.2f})")
+    show("end_to_end_fps", e2e_fps, f"frames/s (median of {plan.repeats}, {min(e2e_runs):.2f}-{max(e2e_runs):.2f}; "
          f"all four outputs)")
     show("end_to_end_over_model", e2e_fps / model_fps, "(same process, same threads, runs alternated)")
     del images
 
-    tracking = tracker_speed(build_video_tracker(loaded.tracker_cfg, score_thr), detections)
+    tracking = tracker_speed(build_video_tracker(loaded.tracker_cfg, options.score_thr), detections)
     show("tracker_ms_per_frame", tracking["mean_ms"], f"ms (median {tracking['median_ms']:.3f}; "
          f"{tracking['mean_live_tracks']:.1f} live tracks, {tracking['mean_detections']:.1f} detections per frame)")
     show("tracker_ms_10_tracks", synthetic_tracker_ms(), "ms (synthetic: 10 live tracks x 10 detections, median)")
     del model, detections
 
-    out_dir = os.path.join(work_dir, "out_long")
-
-    if long_frames:
-        # In a fresh process, so that the memory is the pipeline's alone, not what the measurements above left.
-        began = time.perf_counter()
-        context = multiprocessing.get_context("spawn")
-        queue = context.Queue()
-        worker = context.Process(target=_long_run, args=(queue, video, config, checkpoint, out_dir, device, score_thr,
-                                                         long_frames, cfg_options, amp, rss_frame, threads, tracker,
-                                                         dict(batch_size=batch_size, backend=backend, onnx=onnx,
-                                                              compiled=compiled)))
-        worker.start()
-        outcome = queue.get()
-        worker.join()
-        if "error" in outcome:
-            raise VisError(f"the long run failed: {outcome['error']}")
-        run, early, end = outcome["run"], outcome["early"], outcome["end"]
-        show("long_run_frames", run["frames"], f"frames in {time.perf_counter() - began:.0f} s ({run['fps']:.2f} frames/s)")
-        show(f"rss_mb_at_frame_{rss_frame}", early[0], f"MB (peak so far {early[1]:.1f} MB)")
-        show("rss_mb_at_end", end[0], f"MB (peak {end[1]:.1f} MB, outputs written)")
-        show("rss_growth_mb", end[0] - early[0], f"MB from frame {rss_frame} to {run['frames']}")
-        show("peak_rss_growth_mb", end[1] - early[1], "MB")
+    if plan.long_frames:
+        _memory_run(video, options, plan, show)
     return report
 
 
-def _long_run(queue: Any, video: str, config: str, checkpoint: str, out_dir: str, device: Optional[str],
-              score_thr: Optional[float], frames: int, cfg_options: Optional[Sequence[str]], amp: bool,
-              rss_frame: int, threads: int, tracker: Optional[str] = None,
-              runtime: Optional[Dict[str, Any]] = None) -> None:
+def _memory_run(video: str, options: RunOptions, plan: BenchmarkPlan, show: Callable[..., None]) -> None:
+    """The long run, in a fresh process so that the memory is the pipeline's alone, not what the measurements
+    before it left."""
+    began = time.perf_counter()
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    out_dir = os.path.join(plan.work_dir, "out_long")
+    worker = context.Process(target=_long_run, args=(queue, video, options, out_dir, plan.long_frames,
+                                                     plan.rss_frame))
+    worker.start()
+    outcome = queue.get()
+    worker.join()
+    if "error" in outcome:
+        raise VisError(f"the long run failed: {outcome['error']}")
+    run, early, end = outcome["run"], outcome["early"], outcome["end"]
+    rss_frame = plan.rss_frame
+    show("long_run_frames", run["frames"], f"frames in {time.perf_counter() - began:.0f} s ({run['fps']:.2f} frames/s)")
+    show(f"rss_mb_at_frame_{rss_frame}", early[0], f"MB (peak so far {early[1]:.1f} MB)")
+    show("rss_mb_at_end", end[0], f"MB (peak {end[1]:.1f} MB, outputs written)")
+    show("rss_growth_mb", end[0] - early[0], f"MB from frame {rss_frame} to {run['frames']}")
+    show("peak_rss_growth_mb", end[1] - early[1], "MB")
+
+
+def _long_run(queue: Any, video: str, options: RunOptions, out_dir: str, frames: int, rss_frame: int) -> None:
     """Body of the memory run's process: `run_video` with a probe at ``rss_frame``; reports through ``queue``."""
     from vis.utils.benchmark import memory_mb
 
     from .video import run_video
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(options.threads)
     probes: Dict[str, Tuple[float, float]] = {}
 
     def on_frame(count: int) -> None:
@@ -205,9 +214,8 @@ def _long_run(queue: Any, video: str, config: str, checkpoint: str, out_dir: str
             probes["early"] = memory_mb()
 
     try:
-        run = run_video(video, config, checkpoint, out_dir=out_dir, device=device, score_thr=score_thr, end=frames,
-                        progress=True, cfg_options=cfg_options, amp=amp, tracker=tracker, threads=threads,
-                        on_frame=on_frame, **(runtime or {}))
+        run = run_video(video, options, out_dir=out_dir, span=FrameSpan(end=frames), progress=True,
+                        on_frame=on_frame)
         queue.put({"run": {k: run[k] for k in ("frames", "fps")}, "early": probes["early"], "end": memory_mb()})
     except BaseException as exc:  # the parent turns it into a one-line error
         queue.put({"error": f"{type(exc).__name__}: {exc}"})

@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from vis.config import load_config
 from vis.errors import ConfigError
+from vis.options import RunOptions
 
 DEFAULT_SEEDS = (0, 1, 2)
 DEFAULT_DATA_ROOT = "data/heldout"
@@ -184,8 +185,8 @@ def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEF
     if task == "videos":
         from .submission import evaluate_video_results, run_video_inference
 
-        loaded = load_video_model(config_path, checkpoint, cfg_options, torch_device, tracker, backend, onnx,
-                                  amp=amp)
+        loaded = load_video_model(RunOptions(config=config_path, checkpoint=checkpoint, cfg_options=cfg_options,
+                                             tracker=tracker, backend=backend, onnx=onnx, amp=amp), torch_device)
         if progress:
             for note in loaded.notes:
                 print(note, file=sys.stderr)

@@ -21,6 +21,7 @@ from vis.engine import dist
 from vis.engine.checkpoint import resolve_checkpoint
 from vis.errors import VisError
 from vis.inference import build_video_tracker, check_amp, load_video_model, resolve_device, track_video
+from vis.options import RunOptions
 from vis.tracking import VideoResultAccumulator
 
 def infer_video(model: torch.nn.Module, frames: Any, tracker: Any, device: torch.device,
@@ -137,8 +138,8 @@ def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[s
     torch_device = resolve_device(device)
     check_amp(amp, torch_device)
     dataset = build_dataset(dataset_cfg)
-    loaded = load_video_model(config_path, checkpoint, cfg_options, torch_device, tracker, backend, onnx,
-                              amp=amp)
+    loaded = load_video_model(RunOptions(config=config_path, checkpoint=checkpoint, cfg_options=cfg_options,
+                                         tracker=tracker, backend=backend, onnx=onnx, amp=amp), torch_device)
     if dist.get_rank() == 0:
         for note in loaded.notes:
             print(note, file=sys.stderr)

@@ -17,6 +17,7 @@ for Ctrl-C, 2 for bad input).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -24,36 +25,17 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from vis.engine.checkpoint import resolve_checkpoint
 from vis.errors import VisError
 from vis.inference import (build_preprocess, build_video_tracker, check_amp, load_video_model, resolve_device,
                            track_video)
 from vis.io.files import make_writable_dir
 from vis.io.sink_thread import SinkThread, close_sinks
-from vis.io.video import read_queue_size
+from vis.io.video import FrameSpan, read_queue_size
+from vis.options import RunOptions
 from vis.utils.threads import streaming_threads
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEMO_CONFIG = os.path.join(REPO, "models", "demo", "queryinst_vis_tiny_shapes.py")
-DEMO_CHECKPOINT = os.path.join(REPO, "models", "demo", "queryinst_vis_tiny_shapes.pth")
 OUTPUTS = ("vis", "ytvis", "frames", "mot")
-
-
-# -- model ----------------------------------------------------------------------------------------
-def resolve_model_files(config: Optional[str], checkpoint: Optional[str]) -> Tuple[str, str]:
-    """Both given, or neither (the bundled demo model); a missing demo model is a one-line VisError."""
-    if config is None and checkpoint is None:
-        if os.path.isfile(DEMO_CONFIG) and os.path.isfile(DEMO_CHECKPOINT):
-            return DEMO_CONFIG, DEMO_CHECKPOINT
-        raise VisError(
-            f"no model given and the bundled demo model is missing ({os.path.relpath(DEMO_CONFIG, REPO)} + "
-            f"{os.path.relpath(DEMO_CHECKPOINT, REPO)}): pass --config CONFIG --checkpoint CKPT, e.g. an "
-            f"official COCO model (README, model zoo)"
-        )
-    if config is None or checkpoint is None:
-        raise VisError("give both --config and --checkpoint (or neither, for the bundled demo model)")
-    checkpoint = resolve_checkpoint(checkpoint)  # also <work dir>/latest.pth or the work dir
-    return config, checkpoint
 
 
 # -- run_video -------------------------------------------------------------------------------------
@@ -92,24 +74,20 @@ def _make_sinks(outputs: Sequence[str], out_dir: str, source: Any, class_names: 
     return sinks
 
 
-def run_video(path: str, config: Optional[str] = None, checkpoint: Optional[str] = None, out_dir: str = "out",
-              device: Optional[str] = None, score_thr: Optional[float] = None, start: int = 0,
-              end: Optional[int] = None, outputs: Sequence[str] = OUTPUTS, progress: bool = True,
-              cfg_options: Optional[Sequence[str]] = None, fps: Optional[float] = None,
-              batch_size: int = 1, amp: bool = False, tracker: Optional[str] = None,
-              threads: Optional[int] = None, on_frame: Optional[Callable[[int], None]] = None,
-              backend: str = "pytorch", onnx: Optional[str] = None, compiled: bool = False) -> Dict[str, Any]:
-    """Track every frame ``start <= i < end`` of ``path`` (video file or image folder); write ``outputs``.
+def run_video(path: str, options: Optional[RunOptions] = None, out_dir: str = "out", span: FrameSpan = FrameSpan(),
+              outputs: Sequence[str] = OUTPUTS, progress: bool = True,
+              on_frame: Optional[Callable[[int], None]] = None) -> Dict[str, Any]:
+    """Track the frames of ``span`` of ``path`` (video file or image folder) with ``options``; write ``outputs``.
 
     Returns ``{"input", "frames", "tracks", "tracker", "threads", "fps" (processing speed), "seconds",
-    "video_fps", "frame_size", "start", "end", "outputs": {kind: path}}``. Without ``config`` and ``checkpoint``
-    the bundled demo model is used. ``fps`` sets the frame rate of a folder of frames (default 10, said on stderr)
-    or overrides a video's. ``amp``: float16 autocast on CUDA. ``tracker``: 'OnlineTracker' or 'QueryTracker'
-    instead of the config's choice (`choose_tracker`; image models track with QueryTracker). ``threads``: torch's
-    CPU threads for the model during the run (`streaming_threads`). ``on_frame(n)`` is called after the n-th frame
-    (1-based) is tracked and queued for writing (progress reporting, memory probes). ``backend``: 'pytorch', or
-    'onnxruntime' for the per-frame network (``onnx``: a file of tools/export_onnx.py, else one is exported now;
-    `vis.inference.runtime_model`); ``compiled``: the network compiled by ``torch.compile``.
+    "video_fps", "frame_size", "start", "end", "outputs": {kind: path}}``. ``options`` (`vis.RunOptions`, default:
+    the bundled demo model) names the model, by name, by files or by URL, and how it runs: ``tracker``
+    'OnlineTracker' or 'QueryTracker' instead of the config's choice (`choose_tracker`; image models track with
+    QueryTracker), ``threads`` torch's CPU threads during the run (`streaming_threads`), ``backend`` 'pytorch' or
+    'onnxruntime' for the per-frame network (``onnx``: a file of tools/export_onnx.py, else one is exported now),
+    ``compiled``: the network compiled by ``torch.compile``. ``span.fps`` sets the frame rate of a folder of
+    frames (default 10, said on stderr) or overrides a video's. ``on_frame(n)`` is called after the n-th frame
+    (1-based) is tracked and queued for writing (progress reporting, memory probes).
 
     Order: options, video and model files are checked, the model is loaded, and only then is ``out_dir``
     created and cleared of the temp files of an earlier run that was killed (`remove_stale_temp_files`).
@@ -117,30 +95,27 @@ def run_video(path: str, config: Optional[str] = None, checkpoint: Optional[str]
     from vis.io.sinks import remove_stale_temp_files
     from vis.io.video import FrameReader, open_frame_source
 
-    from .video_options import check_video_options
-
     outputs = _check_outputs(outputs)
-    check_video_options(score_thr, start, end, batch_size, threads, fps, backend=backend, onnx=onnx, device=device,
-                        compiled=compiled)
-    if config is None and checkpoint is None and progress:
-        print("using the bundled demo model (6 synthetic shape classes): for real footage pass --config and "
-              "--checkpoint of a COCO model (README, model zoo)", file=sys.stderr)
-    config, checkpoint = resolve_model_files(config, checkpoint)
-    source = open_frame_source(path, start, end, fps)
+    options = (options or RunOptions()).check()
+    span.check()
+    if options.is_demo and progress:
+        print("using the bundled demo model (6 synthetic shape classes): for real footage pass --model NAME "
+              "(README, model zoo)", file=sys.stderr)
+    options = options.resolve(quiet=not progress)
+    source = open_frame_source(path, span.start, span.end, span.fps)
     previous_threads = torch.get_num_threads()
     try:
         for note in source.notes:
             print(note, file=sys.stderr)
-        torch_device = resolve_device(device)
-        check_amp(amp, torch_device)
-        threads = streaming_threads(threads)
+        torch_device = resolve_device(options.device)
+        check_amp(options.amp, torch_device)
+        threads = streaming_threads(options.threads)
         torch.set_num_threads(threads)
-        loaded = load_video_model(config, checkpoint, cfg_options, torch_device, tracker, backend, onnx, threads,
-                                  compiled, amp)
+        loaded = load_video_model(dataclasses.replace(options, threads=threads), torch_device)
         for note in loaded.notes:
             print(note, file=sys.stderr)
         model, class_names = loaded.model, loaded.class_names
-        frame_tracker = build_video_tracker(loaded.tracker_cfg, score_thr)
+        frame_tracker = build_video_tracker(loaded.tracker_cfg, options.score_thr)
         preprocess = build_preprocess(loaded.cfg)
         make_writable_dir(out_dir, "output directory")
         for stale in remove_stale_temp_files(out_dir, source.name):
@@ -162,8 +137,8 @@ def run_video(path: str, config: Optional[str] = None, checkpoint: Optional[str]
     complete = False
     began = time.perf_counter()
     try:
-        for count, item in enumerate(track_video(model, reader, frame_tracker, torch_device, batch_size,
-                                                 preprocess, amp), start=1):
+        for count, item in enumerate(track_video(model, reader, frame_tracker, torch_device, options.batch_size,
+                                                 preprocess, options.amp), start=1):
             writer.put(item)
             track_ids.update(int(t) for t in item[2].track_ids.tolist())
             if bar is not None:

@@ -137,12 +137,15 @@ def model_record(name: str) -> Dict[str, Any]:
 def tracks_record(work_dir: str) -> Dict[str, Any]:
     """The demo model's tracks on the first frames of the demo clip through run_video, with both trackers."""
     from pipelines.video import run_video
+    from vis.io.video import FrameSpan
+    from vis.options import RunOptions
 
     record = {}
     for tracker in ("OnlineTracker", "QueryTracker"):
         out = os.path.join(work_dir, "tracks_" + tracker)
-        run_video(DEMO_CLIP, DEMO_CONFIG, DEMO_CKPT, out_dir=out, device="cpu", end=TRACK_FRAMES,
-                  outputs=("frames", "ytvis", "mot"), progress=False, tracker=tracker, threads=1)
+        options = RunOptions(config=DEMO_CONFIG, checkpoint=DEMO_CKPT, device="cpu", tracker=tracker, threads=1)
+        run_video(DEMO_CLIP, options, out_dir=out, span=FrameSpan(end=TRACK_FRAMES), outputs=("frames", "ytvis", "mot"),
+                  progress=False)
         with open(os.path.join(out, "demo.frames.jsonl")) as f:
             frames = [json.loads(line) for line in f]
         with open(os.path.join(out, "demo.ytvis.json")) as f:

@@ -53,23 +53,16 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def job():
-        from pipelines.video_options import check_video_options
-        from vis.model_zoo import check_model_options, resolve_model
+        from pipelines.benchmark_video import BenchmarkPlan, benchmark_video
+        from vis.io.video import check_input
+        from vis.options import RunOptions
 
-        check_model_options(args.model, args.config, args.checkpoint)
-        check_video_options(score_thr=args.score_thr, batch_size=args.batch_size, threads=args.threads,
-                            input_path=args.video, config=args.config, checkpoint=args.checkpoint,
-                            backend=args.backend, onnx=args.onnx, device=args.device, compiled=args.compile)
-        config, checkpoint = resolve_model(args.model, args.config, args.checkpoint)
-        from pipelines.benchmark_video import benchmark_video
-
-        report = benchmark_video(config, checkpoint, video=args.video, frames=args.frames,
-                                 long_frames=args.long_frames, size=args.size, device=args.device, amp=args.amp,
-                                 score_thr=args.score_thr, work_dir=args.work_dir, cfg_options=args.cfg_options,
-                                 tracker=args.tracker, threads=args.threads, repeats=args.repeats,
-                                 batch_size=args.batch_size, backend=args.backend, onnx=args.onnx,
-                                 compiled=args.compile,
-                                 on_figure=print_figure, on_note=lambda text: print(text, file=sys.stderr, flush=True))
+        options = RunOptions.from_args(args).check(config_alone=True)
+        plan = BenchmarkPlan(args.video, args.frames, args.long_frames, args.size, args.repeats, args.work_dir).check()
+        if args.video is not None:
+            check_input(args.video)
+        report = benchmark_video(options, plan, on_figure=print_figure,
+                                 on_note=lambda text: print(text, file=sys.stderr, flush=True))
         if args.json:
             print(json.dumps(report))
         return report

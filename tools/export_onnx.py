@@ -54,11 +54,10 @@ def main(argv=None) -> int:
     config, checkpoint, args.out = [None, None, args.files[0]] if args.model else args.files
 
     def job():
-        from pipelines.video_options import check_video_options
-        from vis.model_zoo import check_model_options, resolve_model
+        from vis.model_zoo import resolve_model
+        from vis.options import RunOptions
 
-        check_model_options(args.model, config, checkpoint)
-        check_video_options(config=config, checkpoint=checkpoint)  # before torch is imported
+        RunOptions(model=args.model, config=config, checkpoint=checkpoint).check()  # before torch is imported
         model_config, model_checkpoint = resolve_model(args.model, config, checkpoint, required=True)
         from pipelines.onnx_export import export_network, largest_differences
 

@@ -56,23 +56,16 @@ def main(argv=None) -> int:
     outputs = [o for o in args.outputs if not (args.no_video and o == "vis")]
 
     def job():
-        from pipelines.video_options import check_video_options
+        from vis.io.video import FrameSpan, check_input
+        from vis.options import RunOptions
 
-        from vis.model_zoo import check_model_options, resolve_model
+        options = RunOptions.from_args(args).check()  # before torch is imported: a wrong option fails at once
+        span = FrameSpan(args.start, args.end, args.fps).check()
+        check_input(args.input)
+        from pipelines.video import run_video
 
-        check_model_options(args.model, args.config, args.checkpoint)
-        check_video_options(args.score_thr, args.start, args.end, args.batch_size, args.threads, args.fps,
-                            args.input, args.config, args.checkpoint, args.backend, args.onnx, args.device,
-                            args.compile)
-        config, checkpoint = resolve_model(args.model, args.config, args.checkpoint, quiet=args.no_progress)
-        from pipelines.video import run_video  # imports torch: after the options are known to be fine
-
-        summary = run_video(args.input, config=config, checkpoint=checkpoint, out_dir=args.out_dir,
-                            device=args.device, score_thr=args.score_thr, start=args.start, end=args.end,
-                            outputs=outputs, progress=not args.no_progress, cfg_options=args.cfg_options,
-                            fps=args.fps, batch_size=args.batch_size, amp=args.amp,
-                            tracker=args.tracker, threads=args.threads, backend=args.backend, onnx=args.onnx,
-                            compiled=args.compile)
+        summary = run_video(args.input, options, out_dir=args.out_dir, span=span, outputs=outputs,
+                            progress=not args.no_progress)
         print(f"{args.input}: {summary['frames']} frames, {summary['tracks']} tracks, {summary['fps']:.1f} frames/s"
               f" -> {', '.join(summary['outputs'].values())}")
         return summary

@@ -52,12 +52,10 @@ def main(argv=None) -> int:
         from pipelines.heldout import evaluate_seeds, format_report
         from vis.io.files import atomic_write_json, check_can_write
 
-        from pipelines.video_options import check_video_options
+        from vis.model_zoo import resolve_model
+        from vis.options import RunOptions
 
-        from vis.model_zoo import check_model_options, resolve_model
-
-        check_model_options(args.model, args.config, args.checkpoint)
-        check_video_options(backend=args.backend, onnx=args.onnx, device=args.device)
+        RunOptions.from_args(args).check()
         if args.out:
             check_can_write(args.out)
         config, checkpoint = resolve_model(args.model, args.config, args.checkpoint, quiet=args.no_progress,

@@ -44,12 +44,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def job():
-        from pipelines.video_options import check_video_options
+        from vis.model_zoo import resolve_model
+        from vis.options import RunOptions
 
-        from vis.model_zoo import check_model_options, resolve_model
-
-        check_model_options(args.model, args.config, args.checkpoint)
-        check_video_options(backend=args.backend, onnx=args.onnx, device=args.device)
+        RunOptions.from_args(args).check()  # before torch is imported
         config, checkpoint = resolve_model(args.model, args.config, args.checkpoint, required=True)
         from pipelines.submission import test_vis_from_config
 

@@ -65,7 +65,7 @@ AMP_HELP = ("autocast the model: float16 on CUDA, bfloat16 on a CPU that runs it
 
 def add_runtime_options(parser: argparse.ArgumentParser, compile_option: bool = False) -> None:
     """``--backend``, ``--onnx`` and ``--amp`` (and ``--compile`` with ``compile_option``): how a tool runs the
-    model, the same in every tool that runs one (checked by `pipelines.video_options.check_video_options` before
+    model, the same in every tool that runs one (checked by `vis.options.RunOptions.check` before
     torch is imported)."""
     parser.add_argument("--backend", default="pytorch",
                         help="runtime of the per-frame network: pytorch (default) or onnxruntime (CPU, the '.[onnx]' "

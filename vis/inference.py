@@ -22,6 +22,7 @@ import torch
 
 from .config import load_config, to_plain
 from .errors import CheckpointError, ConfigError, VisError
+from .options import RunOptions
 from .structures import Instances, image_masks, image_tensor
 
 TRACK_HEAD_TRACKER = "OnlineTracker"  # MaskTrack R-CNN association on a trained track head's embeddings
@@ -205,37 +206,37 @@ def choose_tracker(cfg: Any, tracker: Optional[str], is_video_model: bool, has_t
     return dict(type=name), note
 
 
-def load_video_model(config: str, checkpoint: str, cfg_options: Optional[Sequence[str]] = None,
-                     device: Optional[torch.device] = None, tracker: Optional[str] = None,
-                     backend: str = "pytorch", onnx: Optional[str] = None,
-                     threads: Optional[int] = None, compiled: bool = False, amp: bool = False) -> VideoModel:
-    """Config + checkpoint -> `VideoModel` (model in eval mode on ``device``, config, class names, tracker).
+def load_video_model(options: RunOptions, device: Optional[torch.device] = None) -> VideoModel:
+    """`RunOptions` naming local files (`RunOptions.resolve`) -> `VideoModel` (model in eval mode on ``device``,
+    config, class names, tracker).
 
     Any segmenter tracks: a video model (segmenter + track head) with its track head by default, an image model
     (e.g. an official COCO checkpoint) with `QueryTracker`; see `choose_tracker`. A checkpoint that does not fit
-    the config (another segmenter, a video checkpoint with an image config) is a one-line CheckpointError.
-    ``backend``, ``onnx``, ``threads``, ``compiled``: the runtime of the per-frame network; ``amp``: it will run
-    under autocast, its weights cast once (`runtime_model`).
+    the config (another segmenter, a video checkpoint with an image config) is a one-line CheckpointError. The
+    options' ``backend``, ``onnx``, ``threads`` and ``compiled`` choose the runtime of the per-frame network;
+    ``amp``: it will run under autocast, its weights cast once (`runtime_model`).
     """
     from .models import VideoSegmenter
 
-    cfg = load_config(config, cfg_options)
+    config, checkpoint = options.config, options.checkpoint
+    cfg = load_config(config, options.cfg_options)
     if cfg.get("model") is None:
         raise ConfigError(f"config {config} has no model section")
     model, report = load_model(cfg, checkpoint, device)
     is_video_model = isinstance(model, VideoSegmenter)
     has_track_head = is_video_model and not any(key.startswith("track_head.") for key in report.missing)
-    tracker_cfg, note = choose_tracker(cfg, tracker, is_video_model, has_track_head, checkpoint)
+    tracker_cfg, note = choose_tracker(cfg, options.tracker, is_video_model, has_track_head, checkpoint)
     class_names = class_names_for(model, cfg, report.class_names)
     if is_video_model and tracker_cfg["type"] != TRACK_HEAD_TRACKER:
         model = model.segmenter  # the same per-frame weights; the track head would only cost time
-    model = runtime_model(model, backend, onnx, threads, compiled=compiled, amp=amp)
+    model = runtime_model(model, options.backend, options.onnx, options.threads, compiled=options.compiled,
+                          amp=options.amp)
     notes = [f"{os.path.basename(checkpoint)}: {line}" for line in report.notes]
     if note:
         notes.append(note)
-    if backend != "pytorch" and onnx is None:
-        notes.append(f"--backend {backend}: the network was exported to ONNX for this run; tools/export_onnx.py "
-                     f"writes it to a file once (then --onnx FILE)")
+    if options.backend != "pytorch" and options.onnx is None:
+        notes.append(f"--backend {options.backend}: the network was exported to ONNX for this run; "
+                     f"tools/export_onnx.py writes it to a file once (then --onnx FILE)")
     return VideoModel(model, cfg, class_names, tracker_cfg, notes)
 
 

@@ -47,11 +47,13 @@ class RunOptions:
             fields["compiled"] = values["compile"]
         return cls(**fields)
 
-    def check(self) -> "RunOptions":
+    def check(self, config_alone: bool = False) -> "RunOptions":
         """One-line VisError for the first option that is out of range, contradicts another or names a file that
-        does not exist (checkpoint: also a work dir or ``<work dir>/latest.pth``, resolved on loading, or a URL)."""
+        does not exist (checkpoint: also a work dir or ``<work dir>/latest.pth``, resolved on loading, or a URL).
+        ``config_alone``: a config without a checkpoint is fine (the benchmarks time random weights)."""
         check_model_options(self.model, self.config, self.checkpoint)
-        if (self.config is None) != (self.checkpoint is None) and self.model is None:
+        if self.checkpoint is not None and self.config is None or self.config is not None and \
+                self.checkpoint is None and not config_alone:
             raise VisError("give both --config and --checkpoint (or neither, for the bundled demo model)")
         if self.config is not None and not os.path.isfile(self.config):
             raise ConfigError(f"config file not found: {self.config}")

@@ -81,9 +81,7 @@ class VideoPredictor:
         self.options = RunOptions(model=model, config=config, checkpoint=checkpoint, **options).check()
         resolved = self.options.resolve(quiet=True)
         self.device = resolve_device(resolved.device)
-        loaded = load_video_model(resolved.config, resolved.checkpoint, resolved.cfg_options, self.device,
-                                  resolved.tracker, resolved.backend, resolved.onnx, resolved.threads,
-                                  resolved.compiled, resolved.amp)
+        loaded = load_video_model(resolved, self.device)
         self.model, self.cfg, self.class_names = loaded.model, loaded.cfg, list(loaded.class_names)
         self.tracker_cfg, self.notes = loaded.tracker_cfg, loaded.notes
         self.preprocess = build_preprocess(loaded.cfg)

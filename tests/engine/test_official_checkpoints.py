@@ -80,8 +80,9 @@ def image():
 
 def predict(config, checkpoint, **kwargs):
     from vis.inference import build_preprocess, load_video_model
+    from vis.options import RunOptions
 
-    loaded = load_video_model(config, checkpoint, **kwargs)
+    loaded = load_video_model(RunOptions(config=config, checkpoint=checkpoint, **kwargs))
     frame = image()
     with torch.no_grad():
         (instances,) = loaded.model.predict([build_preprocess(loaded.cfg)(frame)], orig_sizes=[frame.shape[:2]])
@@ -164,6 +165,7 @@ def test_official_solq_file_tracks_a_video_with_coco_names(models, tmp_path):
     import json
 
     from pipelines.video import run_video
+    from vis import RunOptions
     from vis.data.synthetic import write_demo_video
 
     config, _, state = models["SOLQ"]
@@ -172,8 +174,8 @@ def test_official_solq_file_tracks_a_video_with_coco_names(models, tmp_path):
     config_91 = write_config(tmp_path / "solq_91.py", SOLQ_91, "class_names = 'coco_id_slots'\n")
     clip = str(tmp_path / "clip.mp4")
     write_demo_video(clip, num_frames=6, height=64, width=80, seed=1)
-    summary = run_video(clip, config=config_91, checkpoint=path, out_dir=str(tmp_path / "out"), device="cpu",
-                        progress=False, score_thr=0.0, outputs=["frames", "ytvis"])
+    summary = run_video(clip, RunOptions(config=config_91, checkpoint=path, device="cpu", score_thr=0.0),
+                        out_dir=str(tmp_path / "out"), progress=False, outputs=["frames", "ytvis"])
     assert summary["tracker"] == "QueryTracker" and summary["frames"] == 6 and summary["tracks"] > 0
     with open(tmp_path / "out" / "clip.frames.jsonl") as f:
         names = {inst["class_name"] for line in f for inst in json.loads(line)["instances"]}
@@ -201,13 +203,14 @@ def test_a_file_of_another_segmenter_is_named_in_the_error(models, tmp_path):
     """A SOLQ release given with a QueryInst config (and the reverse): one line naming both architectures."""
     from vis.errors import CheckpointError
     from vis.inference import load_video_model
+    from vis.options import RunOptions
 
     solq = str(tmp_path / "solq_r50_final.pth")
     torch.save(solq_file(models["SOLQ"][2]), solq)
     with pytest.raises(CheckpointError, match=r"does not fit model QueryInst: it holds a SOLQ model, the config "
                                               r"builds QueryInst \(\d+ of \d+ keys missing\)"):
-        load_video_model(models["QueryInst"][0], solq)
+        load_video_model(RunOptions(config=models["QueryInst"][0], checkpoint=solq))
     mmdet = str(tmp_path / "queryinst.pth")
     torch.save(mmdet2_file(models["QueryInst"][2]), mmdet)
     with pytest.raises(CheckpointError, match="it holds a QueryInst model, the config builds ISTR"):
-        load_video_model(models["ISTR"][0], mmdet)
+        load_video_model(RunOptions(config=models["ISTR"][0], checkpoint=mmdet))

@@ -78,12 +78,17 @@ def run_tool(*args, timeout=120):
 
 
 def run_in_process(model_files, path, out_dir, **kwargs):
+    """`run_video` with the test model: keyword arguments go to `RunOptions`, `FrameSpan` or run_video itself."""
     from pipelines.video import run_video
+    from vis import RunOptions
+    from vis.io.video import FrameSpan
 
     config, checkpoint = model_files
     kwargs.setdefault("score_thr", 0.0)
-    return run_video(path, config=config, checkpoint=checkpoint, out_dir=str(out_dir), device="cpu",
-                     progress=False, **kwargs)
+    span = FrameSpan(**{key: kwargs.pop(key) for key in ("start", "end", "fps") if key in kwargs})
+    fields = {key: kwargs.pop(key) for key in list(kwargs) if key in RunOptions.__dataclass_fields__}
+    options = RunOptions(config=config, checkpoint=checkpoint, device="cpu", **fields)
+    return run_video(path, options, out_dir=str(out_dir), span=span, progress=False, **kwargs)
 
 
 def read_jsonl(path):
@@ -268,11 +273,13 @@ def test_bad_inputs_exit_2_with_one_line(model_files, clip, tmp_path):
 
 
 def test_missing_demo_model_names_it(monkeypatch, clip, tmp_path):
-    import vis.utils.threads as video
+    import pipelines.video as video
+    import vis.options
 
-    monkeypatch.setattr(video, "DEMO_CONFIG", str(tmp_path / "models/demo/queryinst_vis_tiny_shapes.py"))
-    with pytest.raises(VisError, match="demo model is missing.*queryinst_vis_tiny_shapes.pth.*--config"):
+    monkeypatch.setattr(vis.options, "REPO", str(tmp_path))  # a checkout without models/demo/
+    with pytest.raises(VisError, match="demo model is missing.*queryinst_vis_tiny_shapes.pth.*--model NAME"):
         video.run_video(clip, out_dir=str(tmp_path / "out"), progress=False)
+    assert not (tmp_path / "out").exists()
 
 
 # -- stopping early --------------------------------------------------------------------------------
@@ -397,9 +404,11 @@ def test_output_names():
 
 def test_bundled_demo_model_tracks_the_bundled_clip(tmp_path):
     """The README quick start: the default model on models/demo/demo.mp4, small enough for git, finds the shapes."""
-    from pipelines.video import DEMO_CHECKPOINT, DEMO_CONFIG
     from vis.engine.checkpoint import read_checkpoint
+    from vis.options import RunOptions
 
+    demo = RunOptions().resolve()
+    DEMO_CHECKPOINT, DEMO_CONFIG = demo.checkpoint, demo.config
     clip = os.path.join(REPO, "models", "demo", "demo.mp4")
     assert os.path.getsize(DEMO_CHECKPOINT) <= 25_000_000 and os.path.getsize(clip) <= 2_000_000
     meta = read_checkpoint(DEMO_CHECKPOINT)["meta"]
@@ -509,16 +518,17 @@ def test_image_only_model_writes_four_consistent_outputs(image_model_files, clip
 def test_query_tracker_on_a_video_model_uses_its_segmenter(model_files, image_model_files, clip, tmp_path):
     """--tracker QueryTracker on a video model; an image checkpoint in a video config tracks with it and says so."""
     from vis.inference import load_video_model
+    from vis.options import RunOptions
 
     config, checkpoint = model_files
-    loaded = load_video_model(config, checkpoint, tracker="QueryTracker")
+    loaded = load_video_model(RunOptions(config=config, checkpoint=checkpoint, tracker="QueryTracker"))
     assert type(loaded.model).__name__ == "QueryInst" and loaded.tracker_cfg == {"type": "QueryTracker"}
     assert loaded.notes == []
-    default = load_video_model(config, checkpoint)
+    default = load_video_model(RunOptions(config=config, checkpoint=checkpoint))
     assert type(default.model).__name__ == "VideoSegmenter" and default.tracker_cfg["type"] == "OnlineTracker"
     # The image checkpoint's keys get the segmenter prefix; the missing track head switches the tracker.
     image_ckpt = image_model_files[1]
-    switched = load_video_model(config, image_ckpt)
+    switched = load_video_model(RunOptions(config=config, checkpoint=image_ckpt))
     assert type(switched.model).__name__ == "QueryInst" and switched.tracker_cfg == {"type": "QueryTracker"}
     assert len(switched.notes) == 1
     assert "has no track head (an image model): tracking with QueryTracker" in switched.notes[0]
@@ -748,10 +758,11 @@ def test_real_looking_h264_clip_through_the_bundled_model(tmp_path):
 
     from vis.data.synthetic import write_long_video
     from pipelines.video import run_video
+    from vis import RunOptions
 
     clip = write_long_video(str(tmp_path / "street.mp4"), num_frames=30, height=180, width=320, seed=4,
                             segment_frames=16)
-    summary = run_video(clip, out_dir=str(tmp_path / "out"), device="cpu", progress=False)
+    summary = run_video(clip, RunOptions(device="cpu"), out_dir=str(tmp_path / "out"), progress=False)
     assert summary["frames"] == 30 and summary["tracks"] > 0
     out = tmp_path / "out"
     with av.open(str(out / "street.vis.mp4")) as container:

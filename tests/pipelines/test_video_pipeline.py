@@ -243,8 +243,10 @@ def test_python_api_tracks_what_run_video_writes(tmp_path):
 
     clip = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                         "models", "demo", "demo.mp4")
-    run_video(clip, out_dir=str(tmp_path), start=2, end=14, outputs=["frames"], progress=False, threads=1,
-              tracker="QueryTracker", score_thr=0.1)
+    from vis.io.video import FrameSpan
+
+    run_video(clip, RunOptions(tracker="QueryTracker", score_thr=0.1, threads=1), out_dir=str(tmp_path),
+              span=FrameSpan(2, 14), outputs=["frames"], progress=False)
     written = [json.loads(line) for line in open(tmp_path / "demo.frames.jsonl")]
     predictor = VideoPredictor(tracker="QueryTracker", score_thr=0.1, threads=1)
     assert predictor.options == RunOptions(tracker="QueryTracker", score_thr=0.1, threads=1)

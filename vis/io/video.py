@@ -31,6 +31,7 @@ import os
 import queue
 import re
 import threading
+from dataclasses import dataclass
 from typing import Iterator, List, Optional, Tuple
 
 import cv2
@@ -246,6 +247,32 @@ class ImageFolderSource(FrameSource):
             yield index, frame
 
 
+@dataclass(frozen=True)
+class FrameSpan:
+    """Which frames of a source to read, ``start <= index < end`` (``end`` None: to the last), and ``fps``: the
+    rate of a folder of frames (default 10) or an override of a video's."""
+
+    start: int = 0
+    end: Optional[int] = None
+    fps: Optional[float] = None
+
+    def check(self) -> "FrameSpan":
+        """A one-line VisError for a span that reads nothing or a rate that is not positive."""
+        if self.start < 0:
+            raise VisError(f"--start must be >= 0, got {self.start}")
+        if self.end is not None and self.end <= self.start:
+            raise VisError(f"--end must be greater than --start ({self.start}), got {self.end}")
+        if self.fps is not None and not self.fps > 0:
+            raise VisError(f"--fps must be > 0, got {self.fps}")
+        return self
+
+
+def check_input(path: str) -> None:
+    """A video file or a folder of frames that does not exist is a one-line DataError."""
+    if not os.path.exists(path):
+        raise DataError(f"input not found: {path}")
+
+
 def open_frame_source(path: str, start: int = 0, end: Optional[int] = None,
                       fps: Optional[float] = None) -> FrameSource:
     """A video file or a folder of image frames -> `FrameSource` of frames ``start <= index < end``.
@@ -253,10 +280,8 @@ def open_frame_source(path: str, start: int = 0, end: Optional[int] = None,
     ``fps`` overrides the container's rate (video) or the default of 10 (folder); it is the rate the
     rendered video is written at.
     """
-    if fps is not None and not fps > 0:
-        raise VisError(f"--fps must be positive, got {fps}")
-    if not os.path.exists(path):
-        raise DataError(f"input not found: {path}")
+    FrameSpan(start, end, fps).check()
+    check_input(path)
     if os.path.isdir(path):
         return ImageFolderSource(path, start, end, fps)
     return VideoFileSource(path, start, end, fps)
