@@ -17,7 +17,7 @@ def test_ci_runs_the_readme_test_command():
 def test_dependencies_declared_in_setup_cfg():
     text = open(os.path.join(REPO, "setup.cfg")).read()
     for dep in ["torch", "torchvision", "mmengine", "pycocotools", "scipy", "lap", "av", "numpy",
-                "opencv-python-headless", "tqdm", "tensorboard"]:
+                "opencv-python-headless", "tqdm", "tensorboard", "gdown", "filelock"]:
         assert re.search(rf"^\s+{re.escape(dep)}\b", text, re.M), dep
 
 
@@ -61,3 +61,18 @@ def test_no_private_names_imported_across_modules():
                     if private:
                         offenders.append(f"{os.path.relpath(path, REPO)}:{number}: {', '.join(private)}")
     assert not offenders, offenders
+
+
+def test_the_readme_python_example_runs():
+    """The README's Python API example, as a user would paste it (run from the repository root)."""
+    import subprocess
+    import sys
+
+    readme = open(os.path.join(REPO, "README.md")).read()
+    code = re.search(r"```python\n(.+?)\n```", readme, re.S).group(1)
+    assert "VideoPredictor" in code
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 120 and lines[0].startswith("0 [0 1] ['square', 'square']")  # every frame of the clip

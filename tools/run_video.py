@@ -38,6 +38,9 @@ def main(argv=None) -> int:
     parser.add_argument("--score-thr", type=float, default=None,
                         help="drop detections below this score before tracking; every other one may start a track "
                              "(sets the tracker's score_thr and init_score_thr; default: the config's tracker)")
+    parser.add_argument("--show-thr", type=float, default=None,
+                        help="the annotated video draws detections scoring at least this (default 0.25); the JSON, "
+                             "JSONL and MOT outputs keep every track (AP needs the low-scoring ones)")
     parser.add_argument("--start", type=int, default=0, help="first frame to process (0-based)")
     parser.add_argument("--end", type=int, default=None, help="stop before this frame (exclusive; default: the end)")
     parser.add_argument("--fps", type=float, default=None,
@@ -56,16 +59,21 @@ def main(argv=None) -> int:
     outputs = [o for o in args.outputs if not (args.no_video and o == "vis")]
 
     def job():
+        from vis.errors import VisError
         from vis.io.video import FrameSpan, check_input
         from vis.options import RunOptions
 
         options = RunOptions.from_args(args).check()  # before torch is imported: a wrong option fails at once
         span = FrameSpan(args.start, args.end, args.fps).check()
         check_input(args.input)
-        from pipelines.video import run_video
+        if args.show_thr is not None and not 0.0 <= args.show_thr <= 1.0:
+            raise VisError(f"--show-thr must be in [0, 1] (detection scores are probabilities), got {args.show_thr}")
+
+        from pipelines.video import SHOW_THR, run_video
 
         summary = run_video(args.input, options, out_dir=args.out_dir, span=span, outputs=outputs,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress,
+                            show_thr=SHOW_THR if args.show_thr is None else args.show_thr)
         print(f"{args.input}: {summary['frames']} frames, {summary['tracks']} tracks, {summary['fps']:.1f} frames/s"
               f" -> {', '.join(summary['outputs'].values())}")
         return summary

@@ -826,3 +826,43 @@ def test_default_threads_use_the_free_cores(monkeypatch):
     assert video.streaming_threads() == 1  # an idle 2-core machine: as OMP_NUM_THREADS=1
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert video.streaming_threads() == 3 and video.streaming_threads(2) == 2
+
+
+def test_label_tabs_never_cover_one_another():
+    """Objects on top of one another (the same box three times, a box inside another): each tab gets its own
+    spot in the box's column, inside the frame; the best score keeps the natural spot above its box."""
+    from vis.io.render import place_tab
+
+    placed = []
+    for box in [(40, 50, 90, 90)] * 3 + [(42, 52, 60, 70)]:
+        rect = place_tab(box, (30, 12), (120, 160), placed)
+        assert 0 <= rect[1] and rect[3] <= 120 and 0 <= rect[0] and rect[2] <= 160
+        assert all(rect[3] < other[1] or other[3] < rect[1] or rect[2] < other[0] or other[2] < rect[0]
+                   for other in placed), (rect, placed)
+        placed.append(rect)
+    assert placed[0] == (40, 38, 70, 50)  # above the box, as a single label is drawn
+    image = np.zeros((120, 160, 3), np.uint8)
+    inst = Instances((120, 160), boxes=torch.tensor([[40.0, 50.0, 90.0, 90.0]] * 2),
+                     scores=torch.tensor([0.4, 0.9]), labels=torch.tensor([0, 0]), track_ids=torch.tensor([1, 2]))
+    out = render_frame(image, inst, ["circle"])
+    tab_rows = np.flatnonzero((out[:, 41] == color_for_track(2)).all(axis=1))
+    assert tab_rows.min() < 50  # the 0.9 label sits above the box; the 0.4 one was stacked beside it
+    assert (out[:, 41] == color_for_track(1)).all(axis=1).any()
+
+
+def test_the_annotated_video_draws_what_scores_at_least_show_thr(tmp_path):
+    """--show-thr filters the drawing only: a 0.3 detection is not drawn at 0.5; the frame is the rendering of
+    the rest."""
+    from vis.io.sinks import VisVideoSink
+
+    sink = VisVideoSink(str(tmp_path), "clip", 10.0, (60, 80), ["a", "b"], show_thr=0.5)
+    frames = []
+    sink._writer = type("Capture", (), {"write": lambda self, frame: frames.append(frame),
+                                        "close": lambda self, success, path: None})()
+    image = np.full((60, 80, 3), 90, np.uint8)
+    inst = Instances((60, 80), boxes=torch.tensor([[5.0, 20.0, 30.0, 50.0], [40.0, 20.0, 70.0, 50.0]]),
+                     scores=torch.tensor([0.3, 0.8]), labels=torch.tensor([0, 1]), track_ids=torch.tensor([4, 7]),
+                     masks=torch.zeros(2, 60, 80, dtype=torch.bool))
+    sink.write(0, image, inst)
+    assert np.array_equal(frames[0], render_frame(image, inst[torch.tensor([1])], ["a", "b"]))
+    assert not np.array_equal(frames[0], render_frame(image, inst, ["a", "b"]))

@@ -2,7 +2,8 @@
 
 Labels follow what supervision / Ultralytics annotators draw: the track id first, the font scaled to the
 frame (readable at 1080p, not oversized at 240p), text black or white against the tab's luminance, and the tab
-kept inside the frame. The class is the track's (``track_labels``, one per track at any moment) when present.
+kept inside the frame; a tab that would cover another one is stacked beside it in its column (`place_tab`). The
+class is the track's (``track_labels``, one per track at any moment) when present.
 
 A track's colour is a pure function of its id (`color_for_track`), so an object keeps its colour for the
 whole video, in every run, without any state. Hues step by the golden ratio, which spreads consecutive
@@ -49,6 +50,31 @@ def label_style(height: int, width: int) -> Tuple[float, int]:
     return scale, max(1, int(round(scale * 2)))
 
 
+Rect = Tuple[int, int, int, int]  # left, top, right, bottom: the corners cv2.rectangle fills, both included
+
+
+def _overlaps(a: Rect, b: Rect) -> bool:
+    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+
+
+def place_tab(box: Rect, size: Tuple[int, int], frame: Tuple[int, int], placed: Sequence[Rect]) -> Rect:
+    """Where a label tab of ``size`` (w, h) goes for ``box`` (x1, y1, x2, y2) in a ``frame`` (h, w): above the box
+    when there is room, else just inside its top edge, always inside the frame; when that spot covers a tab already
+    ``placed``, the nearest free spot in the same column, stacking downwards first, then upwards."""
+    (tab_w, tab_h), (height, width) = size, frame
+    x1, y1 = box[0], box[1]
+    top = y1 - tab_h if y1 - tab_h >= 0 else y1
+    top = max(0, min(top, height - tab_h))
+    left = max(0, min(x1, width - tab_w))
+    step = tab_h + 1
+    candidates = [top] + [t for k in range(1, height // step + 1) for t in (top + k * step, top - k * step)]
+    for candidate in candidates:
+        rect = (left, candidate, left + tab_w, candidate + tab_h)
+        if 0 <= candidate <= height - tab_h and not any(_overlaps(rect, other) for other in placed):
+            return rect
+    return (left, top, left + tab_w, top + tab_h)  # a frame full of tabs: overlap rather than drop a label
+
+
 def render_frame(image_rgb: np.ndarray, instances: Instances, class_names: Optional[Sequence[str]] = None,
                  alpha: float = MASK_ALPHA) -> np.ndarray:
     """-> a new HxWx3 uint8 RGB image with every instance drawn; the input is not modified.
@@ -92,21 +118,22 @@ def render_frame(image_rgb: np.ndarray, instances: Instances, class_names: Optio
     scores = to_numpy(instances.scores).astype(np.float64) if instances.has("scores") else np.ones(n)
     font_scale, thickness = label_style(height, width)
     pad = max(1, thickness)
+    corners = []
     for i in range(n):
         x1, y1, x2, y2 = (int(round(v)) for v in boxes[i])
         x1, x2 = min(max(x1, 0), width - 1), min(max(x2, 0), width - 1)
         y1, y2 = min(max(y1, 0), height - 1), min(max(y2, 0), height - 1)
-        color = colors[i]
-        cv2.rectangle(out, (x1, y1), (x2, y2), color, thickness)
+        cv2.rectangle(out, (x1, y1), (x2, y2), colors[i], thickness)
+        corners.append((x1, y1, x2, y2))
+    placed: list = []
+    for i in np.argsort(-scores, kind="stable"):  # the best-scoring labels get their natural spot
         text = label_text(class_names, int(labels[i]), None if track_ids is None else int(track_ids[i]),
                           float(scores[i]))
         (tw, th), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
-        tab_w, tab_h = tw + 2 * pad, th + baseline + 2 * pad
-        # Above the box when there is room, else just inside its top edge; always inside the frame.
-        top = y1 - tab_h if y1 - tab_h >= 0 else y1
-        top = max(0, min(top, height - tab_h))
-        left = max(0, min(x1, width - tab_w))
-        cv2.rectangle(out, (left, top), (left + tab_w, top + tab_h), color, -1)
+        left, top, right, bottom = place_tab(corners[i], (tw + 2 * pad, th + baseline + 2 * pad), (height, width),
+                                             placed)
+        placed.append((left, top, right, bottom))
+        cv2.rectangle(out, (left, top), (right, bottom), colors[i], -1)
         cv2.putText(out, text, (left + pad, top + pad + th), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
-                    text_color_for(color), thickness, cv2.LINE_AA)
+                    text_color_for(colors[i]), thickness, cv2.LINE_AA)
     return out

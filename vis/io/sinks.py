@@ -247,7 +247,8 @@ def annotated_rate_cap(input_bit_rate: Optional[float], fps: float, frame_size: 
 
 
 class VisVideoSink(Sink):
-    """``<stem>.vis.mp4``: every frame rendered with its tracked instances, at the input's fps and size.
+    """``<stem>.vis.mp4``: every frame rendered with its tracked instances scoring at least ``show_thr``, at the
+    input's fps and size (the other outputs keep every track: AP needs the low-scoring ones).
 
     ``input_bit_rate`` (bits/s of the input video, `FrameSource.bit_rate`) caps the output's rate
     (`annotated_rate_cap`); None leaves it to CRF (a folder of frames)."""
@@ -255,13 +256,16 @@ class VisVideoSink(Sink):
     kind, ext = "vis", ".mp4"
 
     def __init__(self, out_dir: str, stem: str, fps: float, frame_size: Tuple[int, int],
-                 class_names: Sequence[str], input_bit_rate: Optional[float] = None):
+                 class_names: Sequence[str], input_bit_rate: Optional[float] = None, show_thr: float = 0.0):
         super().__init__(out_dir, stem)
         self.class_names = list(class_names)
+        self.show_thr = float(show_thr)
         self.max_bit_rate = annotated_rate_cap(input_bit_rate, fps, frame_size)
         self._writer = VideoWriter(self.path, fps, frame_size, max_bit_rate=self.max_bit_rate)
 
     def write(self, frame_index: int, image: np.ndarray, tracked: Instances) -> None:
+        if self.show_thr > 0 and len(tracked):
+            tracked = tracked[torch.from_numpy(to_numpy(tracked.scores, np.float64) >= self.show_thr)]
         self._writer.write(render_frame(image, tracked, self.class_names))
         self.frames_written += 1
 
