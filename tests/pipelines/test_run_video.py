@@ -218,7 +218,7 @@ def test_track_colour_is_fixed_per_id_and_used_for_its_mask():
                           masks=masks, track_ids=torch.tensor([7, 2]))
     out = render_frame(image, instances, list(CLASS_NAMES))
     assert out.shape == image.shape and out.dtype == np.uint8 and (image == 100).all()  # input untouched
-    for (y, x), track_id in (((28, 20), 7), ((40, 60), 2)):  # inside a mask, far from its box and label
+    for (y, x), track_id in (((28, 20), 7), ((53, 60), 2)):  # inside a mask, clear of the boxes and the tabs
         expected = np.rint(0.5 * 100 + 0.5 * np.array(color_for_track(track_id)))
         np.testing.assert_array_equal(out[y, x], expected)
     assert (out[60, 2] == 100).all()  # background untouched
