@@ -20,7 +20,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, Dict, List, Optional, Sequence
+from dataclasses import replace
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from vis.config import load_config
 from vis.errors import ConfigError
@@ -127,93 +128,108 @@ def format_report(report: Dict[str, Any]) -> str:
     return "\n".join([title, line(header), "-+-".join("-" * w for w in widths)] + [line(r) for r in rows])
 
 
-def evaluate_seeds(config_path: str, checkpoint: str, seeds: Sequence[int] = DEFAULT_SEEDS,
-                   data_root: str = DEFAULT_DATA_ROOT, task: Optional[str] = None, num_items: Optional[int] = None,
-                   cfg_options: Optional[Sequence[str]] = None, device: Optional[str] = None,
-                   progress: bool = True, split: str = "test", tracker: Optional[str] = None,
-                   backend: str = "pytorch", onnx: Optional[str] = None, amp: bool = False) -> Dict[str, Any]:
-    """Evaluate one checkpoint on the test split of each seed; returns {'config', 'checkpoint', 'task',
-    'split', 'seeds', 'tracker', 'per_seed': [{'seed', 'num_items', 'metrics'}], 'summary'}.
-
-    ``task``: 'images' (COCO segm/bbox AP) or 'videos' (YouTube-VIS AP + identity switches); default by
-    the model type. ``split='val'``: the tuning splits of the seeds instead (val / valid), where settings
-    are compared before the one test run. ``num_items``: images or videos per seed (default: the
-    generator's size of that split). ``tracker`` (videos): 'OnlineTracker' or 'QueryTracker' instead of the
-    config's choice (`vis.inference.choose_tracker`); an image model tracks with QueryTracker. ``backend``,
-    ``onnx``: the runtime of the per-frame network (`vis.inference.runtime_model`), e.g. an int8 ONNX file; ``amp``
-    (videos): autocast, as ``run_video --amp``.
-    """
+def _check_plan(cfg: Any, seeds: Sequence[int], task: Optional[str], split: str, num_items: Optional[int],
+                options: RunOptions) -> Tuple[List[int], str, int]:
+    """The checks of `evaluate_seeds`' arguments, before torch is imported; -> (seeds, task, num_items)."""
     from vis.data.synthetic import NUM_TEST_IMAGES, NUM_TEST_VIDEOS, NUM_VAL_IMAGES, NUM_VAL_VIDEOS
-    from vis.engine.checkpoint import resolve_checkpoint
 
     if split not in ("test", "val"):
         raise ConfigError(f"unknown split '{split}' (use test or val)")
-
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ConfigError("give at least one seed")
     if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds must be distinct non-negative integers, got {seeds}")
-    cfg = load_config(config_path, cfg_options)
     task = task or default_task(cfg)
     if task not in TASKS:
         raise ConfigError(f"unknown task '{task}' (use {' or '.join(TASKS)})")
-    if tracker is not None and task != "videos":
+    if options.tracker is not None and task != "videos":
         raise ConfigError(f"--tracker applies to videos, and the task is '{task}' (add --task videos)")
+    if options.amp and task != "videos":
+        raise ConfigError("--amp applies to videos here (the task is 'images')")
     if num_items is None:
         sizes = {("images", "test"): NUM_TEST_IMAGES, ("videos", "test"): NUM_TEST_VIDEOS,
                  ("images", "val"): NUM_VAL_IMAGES, ("videos", "val"): NUM_VAL_VIDEOS}
         num_items = sizes[task, split]
     if num_items < 1:
         raise ConfigError(f"num_items must be at least 1, got {num_items}")
-    checkpoint = resolve_checkpoint(checkpoint)
+    return seeds, task, num_items
+
+
+def evaluate_seeds(options: RunOptions, seeds: Sequence[int] = DEFAULT_SEEDS, data_root: str = DEFAULT_DATA_ROOT,
+                   task: Optional[str] = None, num_items: Optional[int] = None, split: str = "test",
+                   progress: bool = True) -> Dict[str, Any]:
+    """Evaluate one checkpoint (``options.config`` + ``options.checkpoint``) on the test split of each seed;
+    returns {'config', 'checkpoint', 'task', 'split', 'seeds', 'tracker', 'per_seed': [{'seed', 'num_items',
+    'metrics'}], 'summary'}.
+
+    ``task``: 'images' (COCO segm/bbox AP) or 'videos' (YouTube-VIS AP + identity switches); default by
+    the model type. ``split='val'``: the tuning splits of the seeds instead (val / valid), where settings
+    are compared before the one test run. ``num_items``: images or videos per seed (default: the
+    generator's size of that split). ``options.tracker`` (videos): 'OnlineTracker' or 'QueryTracker' instead of
+    the config's choice (`vis.inference.choose_tracker`); an image model tracks with QueryTracker.
+    ``options.backend`` / ``onnx``: the runtime of the per-frame network (`vis.inference.runtime_model`), e.g. an
+    int8 ONNX file; ``options.amp`` (videos): autocast, as ``run_video --amp``.
+    """
+    from vis.engine.checkpoint import resolve_checkpoint
+
+    options.check()
+    cfg = load_config(options.config, options.cfg_options)
+    seeds, task, num_items = _check_plan(cfg, seeds, task, split, num_items, options)
+    options = replace(options, checkpoint=resolve_checkpoint(options.checkpoint))
 
     import torch  # after every argument is checked, so mistakes are reported at once
 
-    from vis.data import build_dataset
+    from vis.inference import check_amp, resolve_device
 
-    from vis.inference import check_amp, load_video_model, resolve_device, runtime_model
-
-    from .evaluate import load_model, run_inference, split_dataset_cfg
-
-    torch_device = resolve_device(device)
-    check_amp(amp, torch_device)
-    if amp and task != "videos":
-        raise ConfigError("--amp applies to videos here (the task is 'images')")
-    base_dataset_cfg = split_dataset_cfg(cfg, "test", config_path)  # transforms: always the test-time ones
+    torch_device = resolve_device(options.device)
+    check_amp(options.amp, torch_device)
     split_files = [ensure_split(data_root, seed, task, split, num_items, progress=progress) for seed in seeds]
-    if task == "videos":
-        from .submission import evaluate_video_results, run_video_inference
-
-        loaded = load_video_model(RunOptions(config=config_path, checkpoint=checkpoint, cfg_options=cfg_options,
-                                             tracker=tracker, backend=backend, onnx=onnx, amp=amp), torch_device)
-        if progress:
-            for note in loaded.notes:
-                print(note, file=sys.stderr)
-        model = loaded.model
-    else:
-        from vis.evaluation import evaluate_coco
-
-        model = runtime_model(load_model(cfg, checkpoint, torch_device), backend, onnx)
+    evaluate_one, tracker_type = _seed_evaluator(cfg, task, options, torch_device, progress)
     per_seed: List[Dict[str, Any]] = []
     with torch.no_grad():
         for seed, files in zip(seeds, split_files):
-            dataset = build_dataset(_dataset_cfg(base_dataset_cfg, task, files["ann_file"], files["img_dir"]))
-            if task == "videos":
-                results = run_video_inference(model, dataset, loaded.tracker_cfg, loaded.class_names, torch_device,
-                                              progress, amp=amp)
-                with open(files["ann_file"], "r", encoding="utf-8") as f:
-                    metrics = evaluate_video_results(json.load(f), results)
-                count = len(dataset.videos)
-            else:
-                results = run_inference(model, dataset, device=torch_device, progress=progress)
-                metrics = dict(evaluate_coco(dataset.coco, results, ("bbox", "segm"),
-                                             img_ids=getattr(dataset, "img_ids", None)))
-                count = len(dataset)
+            metrics, count = evaluate_one(files)
             per_seed.append({"seed": seed, "num_items": count, "metrics": metrics})
             if progress:
                 print(f"seed {seed}: done ({count} {task})", file=sys.stderr)
-    tracker_type = loaded.tracker_cfg["type"] if task == "videos" else None
-    return {"config": config_path, "checkpoint": checkpoint, "task": task, "split": split, "seeds": seeds,
-            "tracker": tracker_type,
-            "per_seed": per_seed, "summary": summarize(per_seed, task)}
+    return {"config": options.config, "checkpoint": options.checkpoint, "task": task, "split": split,
+            "seeds": seeds, "tracker": tracker_type, "per_seed": per_seed, "summary": summarize(per_seed, task)}
+
+
+def _seed_evaluator(cfg: Any, task: str, options: RunOptions, device: Any, progress: bool
+                    ) -> Tuple[Callable[[Dict[str, str]], Tuple[Dict[str, float], int]], Optional[str]]:
+    """The model loaded once for `task`; -> (split files -> (metrics, items evaluated), tracker type)."""
+    from vis.data import build_dataset
+    from vis.inference import load_video_model, runtime_model
+
+    from .evaluate import load_model, run_inference, split_dataset_cfg
+
+    base_dataset_cfg = split_dataset_cfg(cfg, "test", options.config)  # transforms: always the test-time ones
+    if task == "videos":
+        from .submission import evaluate_video_results, run_video_inference
+
+        loaded = load_video_model(options, device)
+        if progress:
+            for note in loaded.notes:
+                print(note, file=sys.stderr)
+
+        def evaluate_videos(files: Dict[str, str]) -> Tuple[Dict[str, float], int]:
+            dataset = build_dataset(_dataset_cfg(base_dataset_cfg, task, files["ann_file"], files["img_dir"]))
+            results = run_video_inference(loaded, dataset, options, device, progress)
+            with open(files["ann_file"], "r", encoding="utf-8") as f:
+                return evaluate_video_results(json.load(f), results), len(dataset.videos)
+
+        return evaluate_videos, loaded.tracker_cfg["type"]
+
+    from vis.evaluation import evaluate_coco
+
+    model = runtime_model(load_model(cfg, options.checkpoint, device), options.backend, options.onnx)
+
+    def evaluate_images(files: Dict[str, str]) -> Tuple[Dict[str, float], int]:
+        dataset = build_dataset(_dataset_cfg(base_dataset_cfg, task, files["ann_file"], files["img_dir"]))
+        results = run_inference(model, dataset, device=device, progress=progress)
+        metrics = evaluate_coco(dataset.coco, results, ("bbox", "segm"), img_ids=getattr(dataset, "img_ids", None))
+        return dict(metrics), len(dataset)
+
+    return evaluate_images, None

@@ -75,8 +75,9 @@ def run_recipe(recipe_path: str, work_dir: Optional[str] = None, cfg_options: Op
     metrics: Dict[str, Any] = {}
     if settings["evaluate"] if evaluate is None else evaluate:
         from pipelines.submission import test_vis_from_config
+        from vis.options import RunOptions
 
         last = stages[-1]
-        metrics = test_vis_from_config(last["config"], checkpoint, out_dir=os.path.join(work_dir, "eval"),
-                                       cfg_options=last.get("cfg_options"))
+        options = RunOptions(config=last["config"], checkpoint=checkpoint, cfg_options=last.get("cfg_options"))
+        metrics = test_vis_from_config(options, out_dir=os.path.join(work_dir, "eval"))
     return {"checkpoints": checkpoints, "metrics": metrics}

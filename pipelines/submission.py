@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import torch
@@ -20,7 +21,8 @@ from vis.data.samplers import InferenceSampler
 from vis.engine import dist
 from vis.engine.checkpoint import resolve_checkpoint
 from vis.errors import VisError
-from vis.inference import build_video_tracker, check_amp, load_video_model, resolve_device, track_video
+from vis.inference import (VideoModel, build_video_tracker, check_amp, load_video_model, resolve_device,
+                           track_video)
 from vis.options import RunOptions
 from vis.tracking import VideoResultAccumulator
 
@@ -55,21 +57,20 @@ def dataset_label_map(class_names: Sequence[str], dataset: Any, progress: bool =
     return label_map
 
 
-def run_video_inference(model: torch.nn.Module, dataset: Any, tracker_cfg: Mapping[str, Any],
-                        class_names: Sequence[str], device: Optional[torch.device] = None, progress: bool = True,
-                        top_k: Optional[int] = None, score_thr: Optional[float] = None,
-                        amp: bool = False) -> List[Dict[str, Any]]:
+def run_video_inference(loaded: VideoModel, dataset: Any, options: RunOptions, device: Optional[torch.device] = None,
+                        progress: bool = True, top_k: Optional[int] = None) -> List[Dict[str, Any]]:
     """All videos of a `YTVISDataset` (this rank's shard) -> results gathered on rank 0 ([] on other ranks).
 
-    ``tracker_cfg`` and ``class_names`` come from `vis.inference.load_video_model`; the model's labels are
-    written as the dataset's categories through `dataset_label_map`. ``score_thr`` replaces the tracker's
-    detection and birth thresholds, and ``amp`` autocasts the model, as in `run_video`.
+    ``loaded`` comes from `vis.inference.load_video_model`; its labels are written as the dataset's categories
+    through `dataset_label_map`. ``options.score_thr`` replaces the tracker's detection and birth thresholds, and
+    ``options.amp`` autocasts the model, as in `run_video`.
     """
     from vis.data.ytvis import VideoFrames
 
+    model = loaded.model
     device = device or next(model.parameters()).device
-    label_map = dataset_label_map(class_names, dataset, progress)
-    tracker = build_video_tracker(tracker_cfg, score_thr)
+    label_map = dataset_label_map(loaded.class_names, dataset, progress)
+    tracker = build_video_tracker(loaded.tracker_cfg, options.score_thr)
     videos = list(InferenceSampler(len(dataset.videos)))
     bar = None
     if progress and dist.get_rank() == 0:
@@ -81,7 +82,7 @@ def run_video_inference(model: torch.nn.Module, dataset: Any, tracker_cfg: Mappi
     with torch.no_grad():
         for video_index in videos:
             frames = VideoFrames(dataset, video_index)
-            results.extend(infer_video(model, frames, tracker, device, label_map, top_k, amp))
+            results.extend(infer_video(model, frames, tracker, device, label_map, top_k, options.amp))
             if bar is not None:
                 bar.update(len(frames))
     if bar is not None:
@@ -97,18 +98,16 @@ def evaluate_video_results(gt: Any, results: Any) -> Dict[str, float]:
     return evaluate_tracks(gt, results)
 
 
-def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[str] = None,
-                         img_dir: Optional[str] = None, out_dir: str = "out", cfg_options: Optional[Sequence[str]] = None,
-                         device: Optional[str] = None, top_k: Optional[int] = None, progress: bool = True,
-                         split: str = "test", tracker: Optional[str] = None,
-                         score_thr: Optional[float] = None, backend: str = "pytorch",
-                         onnx: Optional[str] = None, amp: bool = False) -> Dict[str, Any]:
-    """Track a YouTube-VIS split; write ``out_dir/results.json`` and ``out_dir/submission.zip``.
+def test_vis_from_config(options: RunOptions, ann_file: Optional[str] = None, img_dir: Optional[str] = None,
+                         split: str = "test", out_dir: str = "out", top_k: Optional[int] = None,
+                         progress: bool = True) -> Dict[str, Any]:
+    """Track a YouTube-VIS split with ``options.config`` + ``options.checkpoint``; write ``out_dir/results.json``
+    and ``out_dir/submission.zip``.
 
-    Any model tracks (`vis.inference.load_video_model`: a video model's track head, or ``tracker``
+    Any model tracks (`vis.inference.load_video_model`: a video model's track head, or ``options.tracker``
     'QueryTracker', the default for image models). Its labels become the annotation file's categories through
     `vis.data.label_space.model_label_map` (a COCO model on YouTube-VIS: the class table, zero-shot).
-    ``score_thr`` (in [0, 1]) replaces the tracker's ``score_thr`` and ``init_score_thr``, as ``run_video``'s.
+    ``options.score_thr`` replaces the tracker's ``score_thr`` and ``init_score_thr``, as ``run_video``'s;
     ``backend``, ``onnx``: the runtime of the per-frame network (`vis.inference.runtime_model`); ``amp``: autocast.
 
     The split is the config's ``data.test`` (``split='val'``: ``data.val``, where tracker settings are
@@ -124,27 +123,24 @@ def test_vis_from_config(config_path: str, checkpoint: str, ann_file: Optional[s
 
     from .evaluate import split_dataset_cfg
 
-    if score_thr is not None and not 0.0 <= float(score_thr) <= 1.0:
-        raise VisError(f"--score-thr must be in [0, 1] (detection scores are probabilities), got {score_thr}")
-    cfg = load_config(config_path, cfg_options)
-    dataset_cfg = split_dataset_cfg(cfg, split, config_path)
+    options.check()
+    cfg = load_config(options.config, options.cfg_options)
+    dataset_cfg = split_dataset_cfg(cfg, split, options.config)
     if ann_file:
         dataset_cfg["ann_file"] = ann_file
         dataset_cfg["img_dir"] = img_dir
     dataset_cfg.update(type="YTVISDataset", test_mode=True)
-    checkpoint = resolve_checkpoint(checkpoint)  # also <work dir>/latest.pth or the work dir
+    options = replace(options, checkpoint=resolve_checkpoint(options.checkpoint))  # also a work dir's newest
 
     dist.init_distributed()
-    torch_device = resolve_device(device)
-    check_amp(amp, torch_device)
+    torch_device = resolve_device(options.device)
+    check_amp(options.amp, torch_device)
     dataset = build_dataset(dataset_cfg)
-    loaded = load_video_model(RunOptions(config=config_path, checkpoint=checkpoint, cfg_options=cfg_options,
-                                         tracker=tracker, backend=backend, onnx=onnx, amp=amp), torch_device)
+    loaded = load_video_model(options, torch_device)
     if dist.get_rank() == 0:
         for note in loaded.notes:
             print(note, file=sys.stderr)
-    results = run_video_inference(loaded.model, dataset, loaded.tracker_cfg, loaded.class_names, torch_device,
-                                  progress, top_k, score_thr, amp)
+    results = run_video_inference(loaded, dataset, options, torch_device, progress, top_k)
     if dist.get_rank() != 0:
         return {}
 

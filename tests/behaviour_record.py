@@ -159,12 +159,12 @@ def tracks_record(work_dir: str) -> Dict[str, Any]:
 def metrics_record(work_dir: str) -> Dict[str, Any]:
     """The demo model's YouTube-VIS and COCO metrics on generated test splits (pipelines.heldout)."""
     from pipelines import heldout
+    from vis.options import RunOptions
 
     root = os.path.join(work_dir, "heldout")
-    videos = heldout.evaluate_seeds(DEMO_CONFIG, DEMO_CKPT, seeds=[4], data_root=root, num_items=2, device="cpu",
-                                    progress=False)
-    images = heldout.evaluate_seeds(DEMO_CONFIG, DEMO_CKPT, seeds=[5], data_root=root, task="images", num_items=4,
-                                    device="cpu", progress=False)
+    demo = RunOptions(config=DEMO_CONFIG, checkpoint=DEMO_CKPT, device="cpu")
+    videos = heldout.evaluate_seeds(demo, seeds=[4], data_root=root, num_items=2, progress=False)
+    images = heldout.evaluate_seeds(demo, seeds=[5], data_root=root, task="images", num_items=4, progress=False)
     return {"videos": videos["per_seed"][0]["metrics"], "images": images["per_seed"][0]["metrics"]}
 
 

@@ -54,11 +54,11 @@ def main(argv=None) -> int:
     config, checkpoint, args.out = [None, None, args.files[0]] if args.model else args.files
 
     def job():
-        from vis.model_zoo import resolve_model
         from vis.options import RunOptions
 
-        RunOptions(model=args.model, config=config, checkpoint=checkpoint).check()  # before torch is imported
-        model_config, model_checkpoint = resolve_model(args.model, config, checkpoint, required=True)
+        options = RunOptions(model=args.model, config=config, checkpoint=checkpoint).check()  # before torch
+        options = options.resolve(required=True)
+        model_config, model_checkpoint = options.config, options.checkpoint
         from pipelines.onnx_export import export_network, largest_differences
 
         summary = export_network(model_config, model_checkpoint, args.out, args.cfg_options, args.trace_size,

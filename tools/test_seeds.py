@@ -52,18 +52,14 @@ def main(argv=None) -> int:
         from pipelines.heldout import evaluate_seeds, format_report
         from vis.io.files import atomic_write_json, check_can_write
 
-        from vis.model_zoo import resolve_model
         from vis.options import RunOptions
 
-        RunOptions.from_args(args).check()
+        options = RunOptions.from_args(args).check()
         if args.out:
             check_can_write(args.out)
-        config, checkpoint = resolve_model(args.model, args.config, args.checkpoint, quiet=args.no_progress,
-                                           required=True)
-        report = evaluate_seeds(config, checkpoint, seeds=args.seeds, data_root=args.data_root,
-                                task=args.task, num_items=args.num, cfg_options=args.cfg_options,
-                                device=args.device, progress=not args.no_progress, split=args.split,
-                                tracker=args.tracker, backend=args.backend, onnx=args.onnx, amp=args.amp)
+        report = evaluate_seeds(options.resolve(quiet=args.no_progress, required=True), seeds=args.seeds,
+                                data_root=args.data_root, task=args.task, num_items=args.num, split=args.split,
+                                progress=not args.no_progress)
         if args.out:
             atomic_write_json(args.out, report, indent=2)
         print(json.dumps(report) if args.json else format_report(report))

@@ -44,18 +44,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def job():
-        from vis.model_zoo import resolve_model
         from vis.options import RunOptions
 
-        RunOptions.from_args(args).check()  # before torch is imported
-        config, checkpoint = resolve_model(args.model, args.config, args.checkpoint, required=True)
+        options = RunOptions.from_args(args).check()  # before torch is imported
         from pipelines.submission import test_vis_from_config
 
-        return test_vis_from_config(
-            config, checkpoint, ann_file=args.ann, img_dir=args.images, out_dir=args.out_dir,
-            cfg_options=args.cfg_options, device=args.device, top_k=args.top_k,
-            split=args.split, tracker=args.tracker, score_thr=args.score_thr, backend=args.backend, onnx=args.onnx,
-            amp=args.amp)
+        return test_vis_from_config(options.resolve(required=True), ann_file=args.ann, img_dir=args.images,
+                                    split=args.split, out_dir=args.out_dir, top_k=args.top_k)
 
     return run_tool(job)
 

@@ -186,13 +186,11 @@ def check_model_options(model: Optional[str], config: Optional[str], checkpoint:
     get_model(model)
 
 
-def resolve_model(model: Optional[str], config: Optional[str], checkpoint: Optional[str], quiet: bool = False,
-                  required: bool = False) -> Tuple[Optional[str], Optional[str]]:
+def resolve_model(model: Optional[str], config: Optional[str], checkpoint: Optional[str],
+                  quiet: bool = False) -> Tuple[Optional[str], Optional[str]]:
     """``--model`` / ``--config`` / ``--checkpoint`` -> (config path, local checkpoint path): a name sets both, a
-    URL checkpoint is fetched into the cache. `required`: a tool that needs both (no default model)."""
+    URL checkpoint is fetched into the cache."""
     check_model_options(model, config, checkpoint)
-    if required and model is None and (config is None or checkpoint is None):
-        raise VisError("give a config and a checkpoint, or --model NAME (tools/download.py --list)")
     if model is not None:
         entry = get_model(model)
         return os.path.join(REPO, entry.config), fetch_model(entry, quiet=quiet)

@@ -90,11 +90,14 @@ class RunOptions:
     def is_demo(self) -> bool:
         return self.model is None and self.config is None and self.checkpoint is None
 
-    def resolve(self, quiet: bool = False) -> "RunOptions":
+    def resolve(self, quiet: bool = False, required: bool = False) -> "RunOptions":
         """-> a copy naming local files: the model's config and cached checkpoint (downloaded once), a URL's
-        cached file, or the bundled demo model when nothing is named."""
+        cached file, or the bundled demo model when nothing is named (``required``: a one-line error instead,
+        for the tools that evaluate a model of the user's)."""
         from .engine.checkpoint import resolve_checkpoint
 
+        if self.is_demo and required:
+            raise VisError("give a config and a checkpoint, or --model NAME (tools/download.py --list)")
         if self.is_demo:
             demo = BY_NAME["demo"]
             config, checkpoint = os.path.join(REPO, demo.config), os.path.join(REPO, demo.file_name)

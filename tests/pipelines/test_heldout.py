@@ -14,17 +14,18 @@ from pipelines import evaluate, heldout, submission
 from vis.config import load_config
 from vis.data import synthetic
 from vis.errors import ConfigError
+from vis.options import RunOptions
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEMO_CONFIG = os.path.join(REPO, "models", "demo", "queryinst_vis_tiny_shapes.py")
 DEMO_CKPT = os.path.join(REPO, "models", "demo", "queryinst_vis_tiny_shapes.pth")
+DEMO = RunOptions(config=DEMO_CONFIG, checkpoint=DEMO_CKPT, device="cpu")
 
 
 @pytest.fixture(scope="module")
 def video_report(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("heldout"))
-    report = heldout.evaluate_seeds(DEMO_CONFIG, DEMO_CKPT, seeds=[3, 4], data_root=root, num_items=2,
-                                    device="cpu", progress=False)
+    report = heldout.evaluate_seeds(DEMO, seeds=[3, 4], data_root=root, num_items=2, progress=False)
     return root, report
 
 
@@ -51,8 +52,7 @@ def test_video_report_per_seed_and_summary(video_report):
 def test_video_figures_equal_test_vis_on_the_same_split(video_report, tmp_path):
     root, report = video_report
     ann = os.path.join(root, "seed4", "ytvis", "test.json")
-    metrics = submission.test_vis_from_config(DEMO_CONFIG, DEMO_CKPT, ann_file=ann, out_dir=str(tmp_path), device="cpu",
-                                   progress=False)
+    metrics = submission.test_vis_from_config(DEMO, ann_file=ann, out_dir=str(tmp_path), progress=False)
     seed4 = report["per_seed"][1]["metrics"]
     for key in ("AP", "AP50", "AP75", "AR10", "IDSW", "matched_fraction"):
         assert seed4[key] == pytest.approx(metrics[key]), key
@@ -74,8 +74,8 @@ def test_existing_splits_are_reused_and_stale_ones_rewritten(video_report):
 
 
 def test_image_task_equals_test_py(tmp_path):
-    report = heldout.evaluate_seeds(DEMO_CONFIG, DEMO_CKPT, seeds=[5], data_root=str(tmp_path), task="images",
-                                    num_items=4, device="cpu", progress=False)
+    report = heldout.evaluate_seeds(DEMO, seeds=[5], data_root=str(tmp_path), task="images", num_items=4,
+                                    progress=False)
     (seed5,) = report["per_seed"]
     assert seed5["num_items"] == 4 and 0.0 <= seed5["metrics"]["segm_mAP"] <= 1.0
     # The same images through tools/test.py's path: the demo config with its test split made a COCO one.
@@ -94,9 +94,9 @@ def test_image_task_equals_test_py(tmp_path):
 def test_bad_arguments_fail_before_any_data_is_written(tmp_path):
     root = str(tmp_path / "never")
     with pytest.raises(ConfigError, match="distinct non-negative"):
-        heldout.evaluate_seeds(DEMO_CONFIG, DEMO_CKPT, seeds=[1, 1], data_root=root)
+        heldout.evaluate_seeds(DEMO, seeds=[1, 1], data_root=root)
     with pytest.raises(ConfigError, match="unknown task"):
-        heldout.evaluate_seeds(DEMO_CONFIG, DEMO_CKPT, task="frames", data_root=root)
+        heldout.evaluate_seeds(DEMO, task="frames", data_root=root)
     result = subprocess.run([sys.executable, "tools/test_seeds.py", DEMO_CONFIG, str(tmp_path / "none.pth"),
                              "--data-root", root], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 2
