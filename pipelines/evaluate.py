@@ -16,6 +16,7 @@ from vis.engine import dist
 from vis.engine.checkpoint import resolve_checkpoint
 from vis.engine.optim import unwrap_model
 from vis.errors import ConfigError, VisError
+from vis.options import RunOptions
 from vis import inference
 from vis.evaluation import IOU_TYPES, evaluate_coco, format_table, instances_to_coco_results, write_coco_results
 
@@ -182,19 +183,11 @@ def split_dataset_cfg(cfg: Any, split: str, config_path: str) -> Dict[str, Any]:
 
 
 # -- tools/test.py ---------------------------------------------------------------------------------
-def test_from_config(
-    config_path: str,
-    checkpoint: str,
-    cfg_options: Optional[Sequence[str]] = None,
-    format_only: bool = False,
-    out: Optional[str] = None,
-    device: Optional[str] = None,
-    split: str = "test",
-    ann_file: Optional[str] = None,
-    img_dir: Optional[str] = None,
-) -> Dict[str, float]:
-    """Load config and checkpoint, run a split (``data.test`` by default, ``split='val'`` for
-    ``data.val``; see `split_dataset_cfg`), evaluate or write results.
+def test_from_config(options: RunOptions, split: str = "test", ann_file: Optional[str] = None,
+                     img_dir: Optional[str] = None, format_only: bool = False, out: Optional[str] = None
+                     ) -> Dict[str, float]:
+    """Load ``options.config`` and ``options.checkpoint``, run a split (``data.test`` by default, ``split='val'``
+    for ``data.val``; see `split_dataset_cfg`), evaluate or write results.
 
     ``ann_file`` / ``img_dir`` replace the split's files (the same transforms). ``format_only``: skip
     evaluation (e.g. a test-dev split without annotations) and write the results to ``out``, which is then
@@ -205,17 +198,18 @@ def test_from_config(
         raise VisError("--format-only needs --out FILE to write the results to")
     if bool(ann_file) != bool(img_dir):
         raise VisError("--ann and --images go together: give both or neither")
-    cfg = load_config(config_path, cfg_options)
-    dataset_cfg = split_dataset_cfg(cfg, split, config_path)
+    cfg = load_config(options.config, options.cfg_options)
+    dataset_cfg = split_dataset_cfg(cfg, split, options.config)
     if ann_file:
         dataset_cfg.update(ann_file=ann_file, img_dir=img_dir)
-    checkpoint = resolve_checkpoint(checkpoint)  # also <work dir>/latest.pth or the work dir
+    checkpoint = resolve_checkpoint(options.checkpoint)  # also <work dir>/latest.pth or the work dir
     iou_types = _iou_types(cfg)
 
     joined_here = not dist.is_initialized()
     dist.init_distributed()  # no-op unless launched by torchrun with WORLD_SIZE > 1
     try:
-        return _test(cfg, checkpoint, dataset_cfg, iou_types, format_only, out, inference.resolve_device(device))
+        return _test(cfg, checkpoint, dataset_cfg, iou_types, format_only, out,
+                     inference.resolve_device(options.device))
     finally:
         if joined_here:
             dist.cleanup()

@@ -37,7 +37,8 @@ def train_from_config(
 ) -> Dict[str, Any]:
     """Load the config, pick the work dir (argument > ``cfg.work_dir`` > ``work_dirs/<config name>``) and train.
 
-    ``load_from`` (argument > ``cfg.load_from``) initialises the weights; ``resume`` (True = newest
+    ``load_from`` (argument > ``cfg.load_from``; a file, an http(s) URL or a model name of `vis.model_zoo`)
+    initialises the weights; ``resume`` (True = newest
     checkpoint in the work dir, or a path) continues a run exactly. With ``data.val`` and
     ``runtime.eval_interval > 0`` the model is evaluated periodically. Returns ``Trainer.train()``'s result.
     """
@@ -46,6 +47,10 @@ def train_from_config(
     cfg = load_config(config_path, cfg_options)
     work_dir = work_dir or cfg.get("work_dir") or default_work_dir(config_path)
     load_from = load_from or cfg.get("load_from")
+    if load_from is not None:
+        from vis.model_zoo import resolve_weights
+
+        load_from = resolve_weights(load_from)  # a URL or a zoo name: fetched once (one download for all ranks)
 
     # Imported after the config is validated, so config mistakes are reported without loading torch.
     from vis.engine import dist

@@ -211,7 +211,7 @@ DEMO_CONFIG = os.path.join(REPO, "models", "demo", "queryinst_vis_tiny_shapes.py
 
 @pytest.mark.parametrize("args", [
     ["run_video.py", CLIP], ["test_vis.py"], ["test_seeds.py"], ["export_onnx.py", "out.onnx"],
-    ["benchmark_model.py"], ["benchmark_video.py"],
+    ["benchmark_model.py"], ["benchmark_video.py"], ["test.py"],
 ])
 def test_every_model_tool_takes_model_and_refuses_it_wrong(args, tmp_path):
     proc = tool(*args, "--model", "solq_r50", env={"VIS_HOME": str(tmp_path)})
@@ -223,3 +223,16 @@ def test_every_model_tool_takes_model_and_refuses_it_wrong(args, tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert "--model" in proc.stderr.strip().splitlines()[-1]
     assert os.listdir(tmp_path) == [] and not os.path.exists(os.path.join(REPO, "out.onnx"))
+
+
+def test_load_from_takes_a_url_or_a_name(tmp_path, monkeypatch):
+    """``--load-from`` (tools/train.py, pipelines.train): a URL is fetched into the cache, a zoo name is the
+    release's cached file, a path stays a path."""
+    monkeypatch.setenv("VIS_HOME", str(tmp_path / "home"))
+    data = payload(seed=3)
+    name = hashed_name(data)
+    with FileServer({"/w/" + name: data}) as server:
+        path = model_zoo.resolve_weights(f"{server.url}/w/{name}", quiet=True)
+    assert open(path, "rb").read() == data and path.startswith(str(tmp_path / "home" / "checkpoints" / "urls"))
+    assert model_zoo.resolve_weights("demo") == os.path.join(REPO, model_zoo.BY_NAME["demo"].file_name)
+    assert model_zoo.resolve_weights("work/run/iter_10.pth") == "work/run/iter_10.pth"

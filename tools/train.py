@@ -23,7 +23,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--resume", nargs="?", const=True, default=False, metavar="CKPT",
         help="resume training; without a path, from the newest checkpoint in the work dir",
     )
-    parser.add_argument("--load-from", default=None, metavar="CKPT", help="initial weights (fine-tuning)")
+    parser.add_argument("--load-from", default=None, metavar="CKPT",
+                        help="initial weights (fine-tuning): a file, an http(s) URL or a model name "
+                             "(tools/download.py --list), fetched once into the cache")
     parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")
     parser.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
     # torch.distributed.launch (deprecated) passes --local-rank; torchrun uses the LOCAL_RANK env var.

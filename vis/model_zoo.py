@@ -186,6 +186,15 @@ def check_model_options(model: Optional[str], config: Optional[str], checkpoint:
     get_model(model)
 
 
+def resolve_weights(source: str, quiet: bool = False) -> str:
+    """``--load-from``: a local file as it is, an http(s) URL or a model name fetched into the cache."""
+    if is_url(source):
+        return fetch_url(source, quiet=quiet)
+    if source in BY_NAME and not os.path.exists(source):
+        return fetch_model(BY_NAME[source], quiet=quiet)
+    return source
+
+
 def resolve_model(model: Optional[str], config: Optional[str], checkpoint: Optional[str],
                   quiet: bool = False) -> Tuple[Optional[str], Optional[str]]:
     """``--model`` / ``--config`` / ``--checkpoint`` -> (config path, local checkpoint path): a name sets both, a

@@ -11,6 +11,7 @@ from pycocotools import mask as mask_util
 from pycocotools.coco import COCO
 
 import pipelines.evaluate as evaluate
+from vis.options import RunOptions
 from vis.errors import VisError
 from vis.structures import Instances
 
@@ -168,7 +169,8 @@ def _config(root):
 def test_test_from_config_evaluates_and_writes(tmp_path, stubbed_model, capsys):
     write_coco_on_disk(tmp_path)
     out = str(tmp_path / "out" / "results.json")
-    metrics = evaluate.test_from_config(_config(tmp_path), str(tmp_path / "model.pth"), out=out, device="cpu")
+    options = RunOptions(config=_config(tmp_path), checkpoint=str(tmp_path / "model.pth"), device="cpu")
+    metrics = evaluate.test_from_config(options, out=out)
     assert metrics["bbox_mAP"] == pytest.approx(1.0) and metrics["segm_mAP"] == pytest.approx(1.0)
     printed = capsys.readouterr().out
     assert "Average Precision" in printed and "segm" in printed
@@ -179,13 +181,14 @@ def test_test_from_config_format_only(tmp_path, stubbed_model):
     write_coco_on_disk(tmp_path)
     config, ckpt = _config(tmp_path), str(tmp_path / "model.pth")
     with pytest.raises(VisError, match="--out"):
-        evaluate.test_from_config(config, ckpt, format_only=True)
+        evaluate.test_from_config(RunOptions(config=config, checkpoint=ckpt), format_only=True)
     out = str(tmp_path / "results.json")
-    assert evaluate.test_from_config(config, ckpt, format_only=True, out=out, device="cpu") == {}
+    assert evaluate.test_from_config(RunOptions(config=config, checkpoint=ckpt, device="cpu"), format_only=True,
+                                     out=out) == {}
     results = json.load(open(out))
     assert [r["image_id"] for r in results] == [1, 1, 2, 3]
     with pytest.raises(VisError, match="checkpoint not found"):
-        evaluate.test_from_config(config, str(tmp_path / "nope.pth"))
+        evaluate.test_from_config(RunOptions(config=config, checkpoint=str(tmp_path / "nope.pth")))
 
 
 def test_tool_exits_2_with_one_line(tmp_path, capfd):
@@ -215,22 +218,23 @@ def _split_config(root, with_test=True):
 def test_split_chooses_data_test_or_data_val(tmp_path, stubbed_model, capsys):
     write_coco_on_disk(tmp_path)
     config, ckpt = _split_config(tmp_path), str(tmp_path / "model.pth")
-    on_test = evaluate.test_from_config(config, ckpt, device="cpu")  # default: data.test
-    on_val = evaluate.test_from_config(config, ckpt, device="cpu", split="val")
+    options = RunOptions(config=config, checkpoint=ckpt, device="cpu")
+    on_test = evaluate.test_from_config(options)  # default: data.test
+    on_val = evaluate.test_from_config(options, split="val")
     assert on_val["segm_mAP"] == pytest.approx(1.0)
     assert on_test["segm_mAP"] < 0.9  # one ground-truth object of test.json has no detection
     # --ann/--images replace the split's files
-    replaced = evaluate.test_from_config(config, ckpt, device="cpu", ann_file=str(tmp_path / "ann.json"),
-                                         img_dir=str(tmp_path / "img"))
+    replaced = evaluate.test_from_config(options, ann_file=str(tmp_path / "ann.json"), img_dir=str(tmp_path / "img"))
     assert replaced["segm_mAP"] == pytest.approx(1.0)
     with pytest.raises(VisError, match="--ann and --images"):
-        evaluate.test_from_config(config, ckpt, ann_file=str(tmp_path / "ann.json"))
+        evaluate.test_from_config(RunOptions(config=config, checkpoint=ckpt), ann_file=str(tmp_path / "ann.json"))
     with pytest.raises(VisError, match="unknown split 'train'"):
-        evaluate.test_from_config(config, ckpt, split="train")
+        evaluate.test_from_config(RunOptions(config=config, checkpoint=ckpt), split="train")
     capsys.readouterr()
     # A config without data.test (the real-COCO configs) is evaluated on data.val, and says so.
     val_only = _split_config(tmp_path, with_test=False)
-    assert evaluate.test_from_config(val_only, ckpt, device="cpu")["segm_mAP"] == pytest.approx(1.0)
+    val_options = RunOptions(config=val_only, checkpoint=ckpt, device="cpu")
+    assert evaluate.test_from_config(val_options)["segm_mAP"] == pytest.approx(1.0)
     assert "has no data.test: evaluating its data.val" in capsys.readouterr().err
     with pytest.raises(VisError, match="has no data.test"):
         evaluate.split_dataset_cfg({"data": {"val": None}}, "test", "c.py")

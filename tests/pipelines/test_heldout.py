@@ -80,9 +80,10 @@ def test_image_task_equals_test_py(tmp_path):
     assert seed5["num_items"] == 4 and 0.0 <= seed5["metrics"]["segm_mAP"] <= 1.0
     # The same images through tools/test.py's path: the demo config with its test split made a COCO one.
     ann = os.path.join(str(tmp_path), "seed5", "coco", "annotations", "instances_test.json")
-    metrics = evaluate.test_from_config(DEMO_CONFIG, DEMO_CKPT, cfg_options=["data.test.type=CocoDataset"],
-                                        ann_file=ann, img_dir=os.path.join(str(tmp_path), "seed5", "coco", "test"),
-                                        device="cpu")
+    options = RunOptions(config=DEMO_CONFIG, checkpoint=DEMO_CKPT, cfg_options=["data.test.type=CocoDataset"],
+                         device="cpu")
+    metrics = evaluate.test_from_config(options, ann_file=ann,
+                                        img_dir=os.path.join(str(tmp_path), "seed5", "coco", "test"))
     for key in ("segm_mAP", "segm_mAP_50", "bbox_mAP"):
         assert seed5["metrics"][key] == pytest.approx(metrics[key]), key
     # A per-frame segmenter's config defaults to images, a video model's to videos.
