@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
+from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -20,8 +21,34 @@ import torch
 from vis.config import load_config
 from vis.errors import ConfigError, DataError, VisError
 from vis.io.files import make_writable_dir
+from vis.options import RunOptions
 
 DEFAULT_CHECK_SIZES = ((360, 640), (480, 352))
+
+
+@dataclass
+class ExportPlan:
+    """What `export_network` writes: the ``.onnx`` file ``out``, traced at ``example_size``; with ``int8`` the
+    trunk (``int8_neck``: and the neck; ``int8_mask_head``: and QueryInst's mask head, in a second file) in int8,
+    calibrated on ``calib_frames`` frames of ``calibration``; then checked against PyTorch at ``check_sizes``."""
+
+    out: str
+    example_size: Tuple[int, int] = (320, 480)
+    int8: bool = False
+    calibration: Optional[str] = None
+    calib_frames: int = 32
+    check_sizes: Sequence[Tuple[int, int]] = DEFAULT_CHECK_SIZES
+    int8_neck: bool = False
+    int8_mask_head: bool = False
+
+    def check(self) -> "ExportPlan":
+        """A one-line VisError for a plan that cannot be carried out; before anything is loaded or written."""
+        _check_options(self.out, self.int8, self.calibration, self.calib_frames)
+        if self.int8_neck and not self.int8:
+            raise VisError("--int8-neck adds the neck to --int8; give both")
+        if self.int8_mask_head and not self.int8:
+            raise VisError("--int8-mask-head adds the mask head to --int8; give both")
+        return self
 
 
 def _check_options(out: str, int8: bool, calibration: Optional[str], calib_frames: int) -> None:
@@ -110,66 +137,65 @@ def mask_head_file(out: str) -> str:
     return out[:-len(".onnx")] + ".mask_head.onnx"
 
 
-def export_network(config: str, checkpoint: str, out: str, cfg_options: Optional[Sequence[str]] = None,
-                   example_size: Tuple[int, int] = (320, 480), int8: bool = False, calibration: Optional[str] = None,
-                   calib_frames: int = 32, check_sizes: Sequence[Tuple[int, int]] = DEFAULT_CHECK_SIZES,
-                   threads: Optional[int] = None, int8_neck: bool = False, int8_mask_head: bool = False
-                   ) -> Dict[str, Any]:
-    """Export, (quantize,) check -> ``{'onnx', 'model', 'outputs', 'check': [{'height', 'width', 'max_abs_diff':
-    {output: float}}], 'quantized_convs'}``. ``int8_neck``: the neck's convolutions in int8 too.
-    ``int8_mask_head``: QueryInst's mask head in int8 too, in a second file (`mask_head_file`) that ``out`` names;
-    the summary adds ``'mask_head'`` (its file), ``'mask_head_convs'`` and ``'mask_head_check'`` (int8 against
-    float32 PyTorch on one calibration frame's RoIs). Every option is checked before the model is loaded; the
-    files are written only when complete."""
+def export_network(options: RunOptions, plan: ExportPlan) -> Dict[str, Any]:
+    """Export ``options.config`` + ``options.checkpoint``'s per-frame network, (quantize,) check -> ``{'onnx',
+    'model', 'outputs', 'check': [{'height', 'width', 'max_abs_diff': {output: float}}], 'quantized_convs'}``.
+    With ``plan.int8_mask_head`` the summary adds ``'mask_head'`` (its file, `mask_head_file`, which the network
+    file names), ``'mask_head_convs'`` and ``'mask_head_check'`` (int8 against float32 PyTorch on one calibration
+    frame's RoIs). Every option is checked before the model is loaded; the files are written only when
+    complete. ``options.threads``: ONNX Runtime's threads for the check."""
     from vis.engine.checkpoint import resolve_checkpoint
     from vis.inference import load_model
-    from vis.runtime.export import compare_with_pytorch, export_mask_head, export_onnx
+    from vis.runtime.export import compare_with_pytorch, export_onnx
     from vis.runtime.onnx_network import OnnxNetwork
 
-    _check_options(out, int8, calibration, calib_frames)
-    if int8_neck and not int8:
-        raise VisError("--int8-neck adds the neck to --int8; give both")
-    if int8_mask_head and not int8:
-        raise VisError("--int8-mask-head adds the mask head to --int8; give both")
-    cfg = load_config(config, cfg_options)
+    plan.check()
+    cfg = load_config(options.config, options.cfg_options)
     if cfg.get("model") is None:
-        raise ConfigError(f"config {config} has no model section")
-    make_writable_dir(os.path.dirname(os.path.abspath(out)), "output folder")
-    model, _ = load_model(cfg, resolve_checkpoint(checkpoint), torch.device("cpu"))
+        raise ConfigError(f"config {options.config} has no model section")
+    make_writable_dir(os.path.dirname(os.path.abspath(plan.out)), "output folder")
+    model, _ = load_model(cfg, resolve_checkpoint(options.checkpoint), torch.device("cpu"))
     segmenter = getattr(model, "segmenter", model)
-    if int8_mask_head and segmenter.mask_head_module is None:
+    if plan.int8_mask_head and segmenter.mask_head_module is None:
         raise VisError(f"--int8-mask-head: {type(segmenter).__name__} has no convolutional mask head (its masks "
                        f"are decoded from vectors in post-processing)")
-    summary: Dict[str, Any] = {"onnx": out, "model": type(segmenter).__name__,
+    summary: Dict[str, Any] = {"onnx": plan.out, "model": type(segmenter).__name__,
                                "outputs": list(segmenter.network_outputs), "quantized_convs": 0}
-    if not int8:
-        export_onnx(segmenter, out, example_size)
+    if plan.int8:
+        _export_int8(segmenter, cfg, plan, summary)
     else:
-        from vis.runtime.quantize import network_feeds, quantize_convs
-
-        head_path = mask_head_file(out) if int8_mask_head else None
-        with tempfile.TemporaryDirectory(prefix="vis-onnx-") as folder:
-            try:
-                if head_path is not None:  # first: the network file names it, and is the last one written
-                    float_head = export_mask_head(segmenter, os.path.join(folder, "mask_head.onnx"))
-                    feeds = mask_head_inputs(segmenter, cfg, calibration, calib_frames)
-                    first = next(feeds)
-                    summary["mask_head"] = head_path  # from here on it is this run's file
-                    summary["mask_head_convs"] = quantize_convs(
-                        float_head, head_path, None, itertools.chain([first], feeds))  # every convolution
-                    summary["mask_head_check"] = mask_head_difference(segmenter, head_path, first)
-                float_path = export_onnx(segmenter, os.path.join(folder, "float.onnx"), example_size, head_path)
-                modules = [segmenter.backbone_prefix.rstrip(".")] + ([segmenter.neck_module] if int8_neck else [])
-                summary["quantized_convs"] = quantize_convs(
-                    float_path, out, modules,
-                    network_feeds(calibration_inputs(segmenter, cfg, calibration, calib_frames)))
-            except BaseException:
-                if "mask_head" in summary and os.path.exists(head_path):
-                    os.remove(head_path)  # no mask head file of this run without the network file naming it
-                raise
-    network = OnnxNetwork(out, segmenter, threads)
-    summary["check"] = compare_with_pytorch(segmenter, network, check_sizes)
+        export_onnx(segmenter, plan.out, plan.example_size)
+    network = OnnxNetwork(plan.out, segmenter, options.threads)
+    summary["check"] = compare_with_pytorch(segmenter, network, plan.check_sizes)
     return summary
+
+
+def _export_int8(segmenter: torch.nn.Module, cfg: Any, plan: ExportPlan, summary: Dict[str, Any]) -> None:
+    """The int8 network file (and, with ``plan.int8_mask_head``, the mask head file first: the network file names
+    it and is the last one written); adds the counts and the mask head check to ``summary``."""
+    from vis.runtime.export import export_mask_head, export_onnx
+    from vis.runtime.quantize import network_feeds, quantize_convs
+
+    head_path = mask_head_file(plan.out) if plan.int8_mask_head else None
+    with tempfile.TemporaryDirectory(prefix="vis-onnx-") as folder:
+        try:
+            if head_path is not None:
+                float_head = export_mask_head(segmenter, os.path.join(folder, "mask_head.onnx"))
+                feeds = mask_head_inputs(segmenter, cfg, plan.calibration, plan.calib_frames)
+                first = next(feeds)
+                summary["mask_head"] = head_path  # from here on it is this run's file
+                summary["mask_head_convs"] = quantize_convs(
+                    float_head, head_path, None, itertools.chain([first], feeds))  # every convolution
+                summary["mask_head_check"] = mask_head_difference(segmenter, head_path, first)
+            float_path = export_onnx(segmenter, os.path.join(folder, "float.onnx"), plan.example_size, head_path)
+            modules = [segmenter.backbone_prefix.rstrip(".")] + ([segmenter.neck_module] if plan.int8_neck else [])
+            summary["quantized_convs"] = quantize_convs(
+                float_path, plan.out, modules,
+                network_feeds(calibration_inputs(segmenter, cfg, plan.calibration, plan.calib_frames)))
+        except BaseException:
+            if "mask_head" in summary and os.path.exists(head_path):
+                os.remove(head_path)  # no mask head file of this run without the network file naming it
+            raise
 
 
 def largest_differences(check: List[Dict[str, Any]]) -> Dict[str, float]:

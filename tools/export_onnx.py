@@ -56,14 +56,13 @@ def main(argv=None) -> int:
     def job():
         from vis.options import RunOptions
 
-        options = RunOptions(model=args.model, config=config, checkpoint=checkpoint).check()  # before torch
-        options = options.resolve(required=True)
-        model_config, model_checkpoint = options.config, options.checkpoint
-        from pipelines.onnx_export import export_network, largest_differences
+        options = RunOptions(model=args.model, config=config, checkpoint=checkpoint, cfg_options=args.cfg_options,
+                             threads=args.threads).check()  # before torch is imported
+        from pipelines.onnx_export import ExportPlan, export_network, largest_differences
 
-        summary = export_network(model_config, model_checkpoint, args.out, args.cfg_options, args.trace_size,
-                                 args.int8, args.calibration, args.calib_frames, args.check_sizes, args.threads,
-                                 args.int8_neck, args.int8_mask_head)
+        plan = ExportPlan(args.out, args.trace_size, args.int8, args.calibration, args.calib_frames,
+                          args.check_sizes, args.int8_neck, args.int8_mask_head).check()
+        summary = export_network(options.resolve(required=True), plan)
         if args.json:
             print(json.dumps(summary))
             return summary

@@ -180,13 +180,15 @@ def test_int8_mask_head_of_a_model_without_one_is_a_one_line_error_before_any_fi
     from behaviour_record import seeded_model
 
     from vis.errors import VisError
-    from pipelines.onnx_export import export_network
+    from pipelines.onnx_export import ExportPlan, export_network
+    from vis.options import RunOptions
 
     checkpoint = tmp_path / "solq.pth"
     torch.save(seeded_model("solq_tiny_shapes").state_dict(), checkpoint)
     with pytest.raises(VisError, match="SOLQ has no convolutional mask head"):
-        export_network(os.path.join(REPO, "configs/shapes/solq_tiny_shapes.py"), str(checkpoint),
-                       str(tmp_path / "out.onnx"), int8=True, calibration=DEMO_CLIP, int8_mask_head=True)
+        export_network(RunOptions(config=os.path.join(REPO, "configs/shapes/solq_tiny_shapes.py"),
+                                  checkpoint=str(checkpoint)),
+                       ExportPlan(str(tmp_path / "out.onnx"), int8=True, calibration=DEMO_CLIP, int8_mask_head=True))
     assert os.listdir(tmp_path) == ["solq.pth"]
 
 
