@@ -21,6 +21,7 @@ import dataclasses
 import os
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -81,6 +82,40 @@ def _make_sinks(outputs: Sequence[str], out_dir: str, source: Any, class_names: 
     return sinks
 
 
+@dataclass
+class _Prepared:
+    """What a run needs once its model is loaded and its outputs are open."""
+
+    model: torch.nn.Module
+    tracker: Any
+    preprocess: Callable[[Any], torch.Tensor]
+    device: torch.device
+    threads: int
+    sinks: List[Any]
+
+
+def _prepare(options: RunOptions, source: Any, out_dir: str, outputs: Sequence[str], show_thr: float) -> _Prepared:
+    """Load the model on torch's streaming threads (`streaming_threads`, set here), build the tracker, then create
+    ``out_dir``, clear it of a killed run's temp files and open the sinks; notes go to stderr."""
+    from vis.io.sinks import remove_stale_temp_files
+
+    for note in source.notes:
+        print(note, file=sys.stderr)
+    device = resolve_device(options.device)
+    check_amp(options.amp, device)
+    threads = streaming_threads(options.threads)
+    torch.set_num_threads(threads)
+    loaded = load_video_model(dataclasses.replace(options, threads=threads), device)
+    for note in loaded.notes:
+        print(note, file=sys.stderr)
+    tracker = build_video_tracker(loaded.tracker_cfg, options.score_thr)
+    make_writable_dir(out_dir, "output directory")
+    for stale in remove_stale_temp_files(out_dir, source.name):
+        print(f"removed {stale}, left by an earlier run that was killed", file=sys.stderr)
+    sinks = _make_sinks(outputs, out_dir, source, loaded.class_names, show_thr)
+    return _Prepared(loaded.model, tracker, build_preprocess(loaded.cfg), device, threads, sinks)
+
+
 def run_video(path: str, options: Optional[RunOptions] = None, out_dir: str = "out", span: FrameSpan = FrameSpan(),
               outputs: Sequence[str] = OUTPUTS, progress: bool = True,
               on_frame: Optional[Callable[[int], None]] = None, show_thr: float = SHOW_THR) -> Dict[str, Any]:
@@ -100,7 +135,6 @@ def run_video(path: str, options: Optional[RunOptions] = None, out_dir: str = "o
     Order: options, video and model files are checked, the model is loaded, and only then is ``out_dir``
     created and cleared of the temp files of an earlier run that was killed (`remove_stale_temp_files`).
     """
-    from vis.io.sinks import remove_stale_temp_files
     from vis.io.video import FrameReader, open_frame_source
 
     outputs = _check_outputs(outputs)
@@ -115,22 +149,7 @@ def run_video(path: str, options: Optional[RunOptions] = None, out_dir: str = "o
     source = open_frame_source(path, span.start, span.end, span.fps)
     previous_threads = torch.get_num_threads()
     try:
-        for note in source.notes:
-            print(note, file=sys.stderr)
-        torch_device = resolve_device(options.device)
-        check_amp(options.amp, torch_device)
-        threads = streaming_threads(options.threads)
-        torch.set_num_threads(threads)
-        loaded = load_video_model(dataclasses.replace(options, threads=threads), torch_device)
-        for note in loaded.notes:
-            print(note, file=sys.stderr)
-        model, class_names = loaded.model, loaded.class_names
-        frame_tracker = build_video_tracker(loaded.tracker_cfg, options.score_thr)
-        preprocess = build_preprocess(loaded.cfg)
-        make_writable_dir(out_dir, "output directory")
-        for stale in remove_stale_temp_files(out_dir, source.name):
-            print(f"removed {stale}, left by an earlier run that was killed", file=sys.stderr)
-        sinks = _make_sinks(outputs, out_dir, source, class_names, show_thr)
+        run = _prepare(options, source, out_dir, outputs, show_thr)
     except BaseException:
         source.close()
         torch.set_num_threads(previous_threads)
@@ -141,14 +160,14 @@ def run_video(path: str, options: Optional[RunOptions] = None, out_dir: str = "o
         from vis.utils.progress import progress_bar
 
         bar = progress_bar(source.num_frames, source.name, unit="frame")
-    writer = SinkThread(sinks)
+    writer = SinkThread(run.sinks)
     reader = FrameReader(source, queue_size=read_queue_size(source.frame_size))
     track_ids = set()
     complete = False
     began = time.perf_counter()
     try:
-        for count, item in enumerate(track_video(model, reader, frame_tracker, torch_device, options.batch_size,
-                                                 preprocess, options.amp), start=1):
+        for count, item in enumerate(track_video(run.model, reader, run.tracker, run.device, options.batch_size,
+                                                 run.preprocess, options.amp), start=1):
             writer.put(item)
             track_ids.update(int(t) for t in item[2].track_ids.tolist())
             if bar is not None:
@@ -164,11 +183,11 @@ def run_video(path: str, options: Optional[RunOptions] = None, out_dir: str = "o
             bar.close()
         source.close()
         torch.set_num_threads(previous_threads)
-        written = close_sinks(sinks, complete) if complete else _close_partial(sinks, writer.frames_written)
+        written = close_sinks(run.sinks, complete) if complete else _close_partial(run.sinks, writer.frames_written)
     seconds = time.perf_counter() - began
     return {
         "input": path, "frames": writer.frames_written, "tracks": len(track_ids),
-        "tracker": type(frame_tracker).__name__, "threads": threads,
+        "tracker": type(run.tracker).__name__, "threads": run.threads,
         "fps": writer.frames_written / seconds if seconds > 0 else 0.0, "seconds": seconds,
         "video_fps": source.fps, "frame_size": source.frame_size, "start": source.start, "end": source.end,
         "outputs": written,
