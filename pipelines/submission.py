@@ -20,7 +20,6 @@ from vis.config import load_config
 from vis.data.samplers import InferenceSampler
 from vis.engine import dist
 from vis.engine.checkpoint import resolve_checkpoint
-from vis.errors import VisError
 from vis.inference import (VideoModel, build_video_tracker, check_amp, load_video_model, resolve_device,
                            track_video)
 from vis.options import RunOptions

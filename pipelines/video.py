@@ -18,7 +18,6 @@ for Ctrl-C, 2 for bad input).
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -35,7 +34,6 @@ from vis.io.video import FrameSpan, read_queue_size
 from vis.options import RunOptions
 from vis.utils.threads import streaming_threads
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUTPUTS = ("vis", "ytvis", "frames", "mot")
 # The annotated video draws detections scoring at least this. On the demo clip against its ground truth, the
 # instances drawn per frame (a match: mask IoU >= 0.5) score F1 0.844 at 0.10 (the tracker's AP-tuned threshold:
