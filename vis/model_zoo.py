@@ -45,7 +45,6 @@ class ZooModel:
     mask_ap: Optional[float] = None
     ap_split: str = "val"
     folder_tag: Optional[str] = None  # a Google Drive folder `url`: the subfolder holding the file contains this
-    size: Optional[int] = None  # bytes, where known
 
     @property
     def sha256_prefix(self) -> Optional[str]:

@@ -70,7 +70,7 @@ class VideoPredictor:
 
     def __init__(self, model: Optional[str] = None, config: Optional[str] = None,
                  checkpoint: Optional[str] = None, **options: Any):
-        from .inference import build_preprocess, load_video_model, resolve_device
+        from .inference import build_preprocess, build_video_tracker, load_video_model, resolve_device
 
         unknown = sorted(set(options) - set(RunOptions.__dataclass_fields__))
         if unknown:
@@ -85,6 +85,10 @@ class VideoPredictor:
         self.model, self.cfg, self.class_names = loaded.model, loaded.cfg, list(loaded.class_names)
         self.tracker_cfg, self.notes = loaded.tracker_cfg, loaded.notes
         self.preprocess = build_preprocess(loaded.cfg)
+        # `predict` keeps what the video path keeps: ``score_thr`` when given, else the tracker's threshold.
+        self.predict_thr = self.options.score_thr
+        if self.predict_thr is None:
+            self.predict_thr = getattr(build_video_tracker(self.tracker_cfg), "score_thr", None)
 
     def track(self, source: str, start: int = 0, end: Optional[int] = None,
               fps: Optional[float] = None) -> Iterator[FrameResult]:
@@ -113,12 +117,9 @@ class VideoPredictor:
     def predict(self, image: np.ndarray) -> FrameResult:
         """Segment one HxWx3 uint8 RGB image (no tracking): the detections above the tracker's score threshold
         (``score_thr`` when given)."""
-        from .inference import build_video_tracker, clip_boxes, predict_frames
+        from .inference import clip_boxes, predict_frames
 
-        threshold = self.options.score_thr
-        if threshold is None:
-            threshold = getattr(build_video_tracker(self.tracker_cfg), "score_thr", None)
         inputs = [self.preprocess(image).to(self.device)]
         (instances,) = predict_frames(self.model, inputs, [tuple(image.shape[:2])], self.options.amp,
-                                      score_thr=threshold)
+                                      score_thr=self.predict_thr)
         return frame_result(0, image, clip_boxes(instances.to("cpu")), self.class_names, tracked=False)
