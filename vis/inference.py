@@ -331,7 +331,8 @@ def track_video(model: torch.nn.Module, frames: Iterable[Tuple[int, np.ndarray]]
     ``score_thr`` (`build_video_tracker`); tracked instances with an empty mask are not yielded (`visible`).
     ``keep_labels``: detections of other labels are dropped before tracking (a dataset's categories), so they
     neither start tracks nor take a track's place. ``batch_size`` frames go through the model together (the
-    tracker still runs frame by frame). The tracker is reset first. ``preprocess`` maps a frame to the model's
+    tracker still runs frame by frame, counting frames as they come: with every n-th frame of a video, a track is
+    kept for ``num_frames_retain`` of the frames seen, not of the video's). The tracker is reset first. ``preprocess`` maps a frame to the model's
     input tensor (default: no resize; see `build_preprocess`). ``amp`` runs the model under autocast (float16 on
     CUDA, bfloat16 on a CPU with native bfloat16, `check_amp`); the tracker always sees float32.
     """
@@ -362,6 +363,7 @@ class _FrameStep:
         self.model, self.tracker, self.device, self.preprocess, self.amp = model, tracker, device, preprocess, amp
         self.keep_labels = None if keep_labels is None else torch.as_tensor(list(keep_labels), dtype=torch.int64)
         self.votes = TrackLabelVotes()
+        self.tracked = 0  # frames tracked so far: the tracker's clock (its retention counts processed frames)
 
     def __call__(self, batch: Sequence[Tuple[int, np.ndarray]]) -> Iterator[TrackedFrame]:
         inputs = [self.preprocess(image).to(self.device) for _, image in batch]
@@ -375,7 +377,8 @@ class _FrameStep:
             instances = clip_boxes(instances)
             if self.keep_labels is not None and len(instances):
                 instances = instances[torch.isin(instances.labels, self.keep_labels.to(instances.labels.device))]
-            tracked = self.tracker.update(instances, frame_index=index)
+            tracked = self.tracker.update(instances, frame_index=self.tracked)
+            self.tracked += 1
             if tracked.has("masks"):
                 tracked.masks = image_masks(tracked.masks)
             tracked = visible(tracked.to("cpu"))

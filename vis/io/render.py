@@ -12,11 +12,10 @@ ids around the colour wheel (ids 0, 1, 2 are far apart) and never repeats exactl
 from __future__ import annotations
 
 import colorsys
-from typing import Any, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
-import torch
 
 from ..structures import Instances, to_numpy
 

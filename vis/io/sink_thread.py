@@ -16,7 +16,8 @@ WRITE_QUEUE_SIZE = 2  # tracked frames (image + masks) waiting for the sinks, wh
 
 
 class SinkThread:
-    """Writes ``(frame_index, image, tracked)`` items to every sink in a background thread.
+    """Writes ``(frame_index, image, tracked)`` items to every sink in a background thread; any other item is an
+    event (`vis.io.stream.StreamGap`) given to the sinks that have ``write_event``.
 
     A sink's exception is kept and raised in the main thread at its next ``put`` or at ``finish``; after
     it, queued frames are dropped (the sinks stay untouched so they can still be closed as partial).
@@ -39,9 +40,14 @@ class SinkThread:
             if self.error is not None:
                 continue
             try:
-                for sink in self.sinks:
-                    sink.write(*item)
-                self.frames_written += 1
+                if isinstance(item, tuple):
+                    for sink in self.sinks:
+                        sink.write(*item)
+                    self.frames_written += 1
+                else:  # an event between frames (a live source's drop): the sinks that record events take it
+                    for sink in self.sinks:
+                        if hasattr(sink, "write_event"):
+                            sink.write_event(item)
             except OSError as exc:  # disk full, folder removed: the user can fix it, so a one-line error
                 self.error = VisError(f"writing the outputs failed: {exc.strerror or exc}")
             except BaseException as exc:

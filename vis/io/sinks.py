@@ -12,7 +12,9 @@ at any moment, and at its last frame the YouTube-VIS ``category_id``); without i
                        capped at 1.5x the input's (`MAX_RATE_OVER_INPUT`).
     clip.frames.jsonl  `FramesJsonlSink`: one line per frame, ``{"frame": i, "instances": [{"track_id", "class_name",
                        "label" (the track's class), "det_label" (this frame's detection), "score",
-                       "box" (xyxy pixels), "rle" (compressed COCO RLE, counts a str)}, ...]}``.
+                       "box" (xyxy pixels), "rle" (compressed COCO RLE, counts a str)}, ...]}``; and where a live
+                       source dropped, one line ``{"gap": {"after_frame", "next_frame", "seconds",
+                       "reconnects", "reason"}}`` between the frames around it.
     clip.mot.txt       `MOTSink`: MOT-challenge text, one line per instance and frame, 10 comma-separated columns
                        ``frame, id, bb_left, bb_top, bb_width, bb_height, score, class, -1, -1``:
                        frame = frame_index + 1 (1-based, in the numbering of the whole input, so a ``--start``
@@ -21,7 +23,7 @@ at any moment, and at its last frame the YouTube-VIS ``category_id``); without i
                        (the same 1-based category id as the YouTube-VIS output); the last two are unused (-1).
     clip.ytvis.json    `YTVISSink`: the YouTube-VIS results format, a plain JSON list with one entry per track
                        ``{"video_id": 1, "category_id", "score", "segmentations"}``, ``segmentations`` holding one
-                       compressed RLE or null per processed frame (entry i = frame ``start + i``). Track score and
+                       compressed RLE or null per processed frame (entry i = frame ``start + i * stride``). Track score and
                        category follow `VideoResultAccumulator` (mean score, majority label). ``category_id`` is
                        ``label + 1``: the 1-based position of the class in the model's class list (checkpoint
                        ``meta.class_names``); map it to a dataset's ids yourself when they differ.
@@ -206,6 +208,10 @@ class FramesJsonlSink(_TextSink):
                 })
         self._write_lines([json.dumps({"frame": int(frame_index), "instances": instances}, separators=(",", ":"))])
 
+    def write_event(self, event: Any) -> None:
+        """A live source's drop (`vis.io.stream.StreamGap`): one ``{"gap": {...}}`` line."""
+        self._file.write(json.dumps({"gap": event.record()}, separators=(",", ":")) + "\n")
+
 
 class MOTSink(_TextSink):
     """``<stem>.mot.txt``: ``frame, id, bb_left, bb_top, bb_width, bb_height, score, class, -1, -1`` per line."""
@@ -280,16 +286,18 @@ class VisVideoSink(Sink):
 class YTVISSink(Sink):
     """``<stem>.ytvis.json``: one YouTube-VIS entry per track, written at close (see the module doc).
 
-    ``start`` is the index of the processed range's first frame. ``make_accumulator(spill_path)`` returns the
+    ``start`` is the index of the processed range's first frame, ``stride`` the step between processed frames
+    (``--vid-stride``). ``make_accumulator(spill_path)`` returns the
     per-track aggregation (`vis.tracking.VideoResultAccumulator` for the range's frame count and size), given
     by the caller so that this I/O layer does not import the tracking layer.
     """
 
     kind, ext = "ytvis", ".json"
 
-    def __init__(self, out_dir: str, stem: str, make_accumulator: Callable[[str], Any], start: int = 0):
+    def __init__(self, out_dir: str, stem: str, make_accumulator: Callable[[str], Any], start: int = 0,
+                 stride: int = 1):
         super().__init__(out_dir, stem)
-        self.start = int(start)
+        self.start, self.stride = int(start), int(stride)
         self.tmp_path = f"{self.path}.tmp.{os.getpid()}"
         # RLEs beyond 32 MB go to <tmp>.spill until close, so memory stays flat on long videos.
         self.accumulator = make_accumulator(self.tmp_path + ".spill")
@@ -299,7 +307,7 @@ class YTVISSink(Sink):
             raise VisError(f"cannot write {self.path}: {exc.strerror}") from None
 
     def write(self, frame_index: int, image: np.ndarray, tracked: Instances) -> None:
-        self.accumulator.add(tracked, frame_index=int(frame_index) - self.start)
+        self.accumulator.add(tracked, frame_index=(int(frame_index) - self.start) // self.stride)
         self.frames_written += 1
 
     def results(self) -> List[Dict[str, Any]]:

@@ -2,10 +2,11 @@
 side is `vis.io.video_writer.VideoWriter`.
 
 Frame sources
-    ``open_frame_source(path, start, end, fps)`` opens a video file with PyAV (FFmpeg; RGB frames; fps and
-    frame count from the container) or a folder of images sorted by name (natural order, so ``2.jpg`` comes
+    ``open_frame_source(path, start, end, fps, stride)`` opens a video file with PyAV (FFmpeg; RGB frames; fps
+    and frame count from the container) or a folder of images sorted by name (natural order, so ``2.jpg`` comes
     before ``10.jpg``; fps 10 unless given, said in ``notes``). Iterating a source yields ``(frame_index,
-    HxWx3 uint8 RGB)`` for the frames ``start <= frame_index < end``; indices are positions in the whole video.
+    HxWx3 uint8 RGB)`` for every ``stride``-th frame of ``start <= frame_index < end``; indices are positions in
+    the whole video. Cameras and network streams: `vis.io.stream`; any input by its text: `vis.io.sources`.
 
 Why PyAV and not decord: decord's VideoReader keeps decoding ahead in its own thread after the first
 ``next()`` and holds the decoded frames: about 220 MB at 360p and 0.8 GB at 720p, measured here (RSS
@@ -87,9 +88,10 @@ def _frame_range(num_frames: int, start: int, end: Optional[int], path: str) -> 
 class FrameSource:
     """Frames ``start <= index < end`` of one video; see `open_frame_source`.
 
-    Attributes: ``path``, ``name`` (file stem or folder name, used to name outputs), ``fps``,
-    ``frame_size`` (H, W), ``total_frames`` (the whole video), ``start``, ``end``, ``num_frames``
-    (``end - start``, the frames iteration yields) and ``bit_rate`` (bits/s of the video stream, None when
+    Attributes: ``path``, ``name`` (file stem or folder name, used to name outputs), ``fps`` (the input's rate;
+    ``output_fps`` = ``fps / stride``, the rate of what is yielded), ``frame_size`` (H, W), ``total_frames`` (the
+    whole video), ``start``, ``end``, ``stride``, ``num_frames`` (the frames iteration yields; None for a live
+    source without an end), ``live`` (a camera or stream: `vis.io.stream.LiveSource`) and ``bit_rate`` (bits/s of the video stream, None when
     unknown or a folder: the annotated video's size is capped relative to it, see `VisVideoSink`). A video file can be iterated once (its decoder only
     moves forward); open it again to read it again.
     """
@@ -101,18 +103,25 @@ class FrameSource:
     total_frames: int
     start: int
     end: int
+    stride: int = 1
     bit_rate: Optional[float] = None
+    live = False
     notes: List[str]  # what the user should know before the run (e.g. the frame rate that was assumed)
 
     @property
-    def num_frames(self) -> int:
-        return self.end - self.start
+    def num_frames(self) -> Optional[int]:
+        return len(range(self.start, self.end, self.stride))
 
-    def __len__(self) -> int:
-        return self.num_frames
+    @property
+    def output_fps(self) -> float:
+        """The rate of the yielded frames: every ``stride``-th frame of a ``fps`` video."""
+        return self.fps / self.stride
 
     def __iter__(self) -> Iterator[Frame]:
         raise NotImplementedError
+
+    def interrupt(self) -> None:
+        """Make a blocked read give up soon (called from another thread); files never block for long."""
 
     def close(self) -> None:
         """Release the decoder (iteration must have ended)."""
@@ -122,13 +131,15 @@ class VideoFileSource(FrameSource):
     """A video file decoded with PyAV, one frame after the other (frames before ``start`` are decoded and
     dropped: exact on any file, where a seek lands on a keyframe)."""
 
-    def __init__(self, path: str, start: int = 0, end: Optional[int] = None, fps: Optional[float] = None):
+    def __init__(self, path: str, start: int = 0, end: Optional[int] = None, fps: Optional[float] = None,
+                 stride: int = 1):
         import av
 
         av.logging.set_level(av.logging.PANIC)  # FFmpeg's own multi-line logs; our errors say what went wrong
         self.path = path
         self.name = os.path.splitext(os.path.basename(path))[0]
         self.notes = []
+        self.stride = int(stride)
         if os.path.getsize(path) == 0:
             raise DataError(f"cannot read video {path}: the file is empty")
         try:
@@ -196,11 +207,12 @@ class VideoFileSource(FrameSource):
         yield self.start, first
         for index in range(self.start + 1, self.end):
             try:
-                frame = next(self._decoded)
+                frame = next(self._decoded)  # every frame is decoded: H.264 frames depend on the ones before
             except StopIteration:
                 raise DataError(f"video {self.path} ends at frame {index} although its header announces "
                                 f"{self.total_frames} frames (truncated file?)") from None
-            yield index, frame
+            if (index - self.start) % self.stride == 0:
+                yield index, frame
 
     def close(self) -> None:
         container, self._container = getattr(self, "_container", None), None
@@ -211,9 +223,11 @@ class VideoFileSource(FrameSource):
 class ImageFolderSource(FrameSource):
     """A folder of image files, one per frame, in natural name order; all frames must have one size."""
 
-    def __init__(self, path: str, start: int = 0, end: Optional[int] = None, fps: Optional[float] = None):
+    def __init__(self, path: str, start: int = 0, end: Optional[int] = None, fps: Optional[float] = None,
+                 stride: int = 1):
         self.path = path
         self.name = os.path.basename(os.path.normpath(os.path.abspath(path)))
+        self.stride = int(stride)
         try:
             names = os.listdir(path)
         except OSError as exc:
@@ -239,7 +253,7 @@ class ImageFolderSource(FrameSource):
         return np.ascontiguousarray(image[..., ::-1])  # BGR -> RGB
 
     def __iter__(self) -> Iterator[Frame]:
-        for index in range(self.start, self.end):
+        for index in range(self.start, self.end, self.stride):
             frame = self._read(index)
             if frame.shape[:2] != self.frame_size:
                 raise DataError(f"frame {index} ({self.files[index]}) is {frame.shape[1]}x{frame.shape[0]}, "
@@ -247,14 +261,23 @@ class ImageFolderSource(FrameSource):
             yield index, frame
 
 
+DEFAULT_TIMEOUT = 10.0  # seconds, to open a live source and for each of its reads
+DEFAULT_RECONNECT = 5  # re-opening tries after a live source drops
+
+
 @dataclass(frozen=True)
 class FrameSpan:
-    """Which frames of a source to read, ``start <= index < end`` (``end`` None: to the last), and ``fps``: the
-    rate of a folder of frames (default 10) or an override of a video's."""
+    """What to read from a source: every ``stride``-th frame of ``start <= index < end`` (``end`` None: to the
+    last); ``fps``, the rate of a folder of frames (default 10) or an override of a video's; and for a camera or
+    stream (`vis.io.stream`), the ``timeout`` of opening and of each read (seconds) and the ``reconnect`` tries
+    after a drop."""
 
     start: int = 0
     end: Optional[int] = None
     fps: Optional[float] = None
+    stride: int = 1
+    timeout: float = DEFAULT_TIMEOUT
+    reconnect: int = DEFAULT_RECONNECT
 
     def check(self) -> "FrameSpan":
         """A one-line VisError for a span that reads nothing or a rate that is not positive."""
@@ -264,6 +287,12 @@ class FrameSpan:
             raise VisError(f"--end must be greater than --start ({self.start}), got {self.end}")
         if self.fps is not None and not self.fps > 0:
             raise VisError(f"--fps must be > 0, got {self.fps}")
+        if not isinstance(self.stride, int) or self.stride < 1:
+            raise VisError(f"--vid-stride must be an integer >= 1, got {self.stride}")
+        if not self.timeout > 0:
+            raise VisError(f"--timeout must be > 0 seconds, got {self.timeout}")
+        if not isinstance(self.reconnect, int) or self.reconnect < 0:
+            raise VisError(f"--reconnect must be an integer >= 0, got {self.reconnect}")
         return self
 
 
@@ -274,17 +303,18 @@ def check_input(path: str) -> None:
 
 
 def open_frame_source(path: str, start: int = 0, end: Optional[int] = None,
-                      fps: Optional[float] = None) -> FrameSource:
-    """A video file or a folder of image frames -> `FrameSource` of frames ``start <= index < end``.
+                      fps: Optional[float] = None, stride: int = 1) -> FrameSource:
+    """A video file or a folder of image frames -> `FrameSource` of every ``stride``-th frame of
+    ``start <= index < end``.
 
-    ``fps`` overrides the container's rate (video) or the default of 10 (folder); it is the rate the
-    rendered video is written at.
+    ``fps`` overrides the container's rate (video) or the default of 10 (folder); the rendered video is written
+    at ``fps / stride``.
     """
-    FrameSpan(start, end, fps).check()
+    FrameSpan(start, end, fps, stride).check()
     check_input(path)
     if os.path.isdir(path):
-        return ImageFolderSource(path, start, end, fps)
-    return VideoFileSource(path, start, end, fps)
+        return ImageFolderSource(path, start, end, fps, stride)
+    return VideoFileSource(path, start, end, fps, stride)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -372,6 +402,9 @@ class FrameReader:
     def close(self) -> None:
         """Stop the thread, drop queued frames, wait for it; safe to call more than once."""
         self._stop.set()
+        interrupt = getattr(self.source, "interrupt", None)
+        if interrupt is not None:  # a live source waiting to reconnect gives up
+            interrupt()
         while True:
             try:
                 self._queue.get_nowait()

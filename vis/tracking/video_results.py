@@ -83,7 +83,8 @@ class VideoResultAccumulator:
     """Collects one video's tracked frames; ``results(...)`` -> YouTube-VIS entries.
 
     Args:
-        num_frames: frames in the video (the length of every ``segmentations`` list).
+        num_frames: frames in the video (the length of every ``segmentations`` list); None for a live source, whose
+            length is known at the end: the frames added then.
         frame_size: (height, width) of the video's frames; masks must have this size.
         spill_path: where to move the RLEs once they take more than ``max_memory_bytes`` (a file it
             creates and deletes; None = keep everything in memory). Long videos then cost flat memory
@@ -95,11 +96,11 @@ class VideoResultAccumulator:
     thresholded at 0.5 by ``encode_masks_rle``).
     """
 
-    def __init__(self, num_frames: int, frame_size: Tuple[int, int], spill_path: Optional[str] = None,
+    def __init__(self, num_frames: Optional[int], frame_size: Tuple[int, int], spill_path: Optional[str] = None,
                  max_memory_bytes: int = 32 << 20):
-        if num_frames < 1:
+        if num_frames is not None and num_frames < 1:
             raise ValueError(f"num_frames must be >= 1, got {num_frames}")
-        self.num_frames = int(num_frames)
+        self.num_frames = None if num_frames is None else int(num_frames)
         self.frame_size = (int(frame_size[0]), int(frame_size[1]))
         self.spill_path = spill_path
         self.max_memory_bytes = int(max_memory_bytes)
@@ -117,7 +118,7 @@ class VideoResultAccumulator:
     def add(self, instances: Instances, frame_index: Optional[int] = None) -> None:
         """Record one frame (default: the frame after the previous one). Each frame may be added once."""
         frame = self._next_frame if frame_index is None else int(frame_index)
-        if not 0 <= frame < self.num_frames:
+        if frame < 0 or self.num_frames is not None and frame >= self.num_frames:
             raise ValueError(f"frame_index {frame} outside the video's {self.num_frames} frames")
         if frame in self._seen_frames:
             raise ValueError(f"frame {frame} was already added")
@@ -187,7 +188,8 @@ class VideoResultAccumulator:
         if top_k is not None:
             track_ids = track_ids[:top_k]
         height, width = self.frame_size
-        segmentations: Dict[int, List[Optional[Dict[str, Any]]]] = {t: [None] * self.num_frames for t in track_ids}
+        num_frames = self.num_frames if self.num_frames is not None else self._next_frame
+        segmentations: Dict[int, List[Optional[Dict[str, Any]]]] = {t: [None] * num_frames for t in track_ids}
         for track_id, frame, counts in self._records():
             if track_id in segmentations:
                 segmentations[track_id][frame] = {"size": [height, width], "counts": counts}
