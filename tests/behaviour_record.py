@@ -33,7 +33,9 @@ from vis.data import synthetic  # noqa: E402
 from vis.models import build_model  # noqa: E402
 from vis.models.pca_codec import save_codec  # noqa: E402
 
-DEMO_CONFIG = os.path.join(REPO, "models", "demo", "queryinst_vis_tiny_shapes.py")
+# The demo weights with the config they were recorded with (its track head settings; the bundled config now
+# defaults to QueryTracker, models/demo/README.md): the record stays what it measured.
+DEMO_CONFIG = os.path.join(REPO, "configs", "shapes", "queryinst_vis_tiny_shapes.py")
 DEMO_CKPT = os.path.join(REPO, "models", "demo", "queryinst_vis_tiny_shapes.pth")
 DEMO_CLIP = os.path.join(REPO, "models", "demo", "demo.mp4")
 SHAPES = os.path.join(REPO, "configs", "shapes")
