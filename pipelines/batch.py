@@ -25,7 +25,8 @@ import json
 import os
 import sys
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from vis.errors import VisError
 from vis.io.files import make_writable_dir
@@ -135,14 +136,26 @@ def _barrier(world: int) -> None:
 
 
 # -- the batch ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Job:
+    """What every video of a batch shares: where and what to write, which frames, progress bars."""
+
+    out_dir: str
+    span: FrameSpan
+    outputs: Sequence[str]
+    show_thr: float
+    progress: bool
+
+
 def run_videos(text: str, options: Optional[RunOptions] = None, out_dir: str = "out", span: FrameSpan = FrameSpan(),
                outputs: Sequence[str] = ("vis", "ytvis", "frames", "mot"), progress: bool = True,
-               show_thr: Optional[float] = None) -> Dict[str, Any]:
+               show_thr: Optional[float] = None, on_video: Optional[Callable[[int], None]] = None) -> Dict[str, Any]:
     """Run every video of the batch input ``text`` (`vis.io.sources.expand_inputs`) not yet done in ``out_dir``.
 
     -> ``{"videos", "ok", "failed", "skipped", "runs": path of runs.jsonl (rank 0; None on other ranks),
     "records": this process's new records}``. The options and outputs are `pipelines.video.run_video`'s; the
-    input and options are checked before any folder is created or any model loaded.
+    input and options are checked before any folder is created or any model loaded. ``on_video(n)`` is called
+    after this process's n-th video is recorded (memory probes).
     """
     from vis.io.sources import expand_inputs, unique_stems
 
@@ -165,10 +178,14 @@ def run_videos(text: str, options: Optional[RunOptions] = None, out_dir: str = "
     mine = _my_share(sources, todo, rank, world)
     records: List[Dict[str, Any]] = []
     if mine:
+        if options.is_demo and progress and rank == 0:
+            print("using the bundled demo model (6 synthetic shape classes): for real footage pass --model NAME "
+                  "(README, model zoo)", file=sys.stderr)
         options = _rank_options(options, local_rank, local_world).resolve(quiet=not progress)
         make_writable_dir(out_dir, "output directory")
-        records = _run_share(options, [(sources[i], stems[i]) for i in mine], out_dir, span, outputs, show_thr,
-                             progress, _rank_file(out_dir, rank))
+        job = _Job(out_dir, span, outputs, show_thr, progress)
+        records = _run_share(options, [(sources[i], stems[i]) for i in mine], job, _rank_file(out_dir, rank),
+                             on_video)
     _barrier(world)
     final = read_records(out_dir)  # every rank's records are written: each process can count them
     _barrier(world)
@@ -189,35 +206,43 @@ def _my_share(sources: Sequence[str], todo: Sequence[int], rank: int, world: int
     return [todo[j] for j in shard(weights, world)[rank]]
 
 
-def _run_share(options: RunOptions, videos: Sequence[tuple], out_dir: str, span: FrameSpan,
-               outputs: Sequence[str], show_thr: float, progress: bool, rank_file: str) -> List[Dict[str, Any]]:
-    """Load the model once and run ``videos`` ((source, stem) pairs) in order, appending each record at once."""
+def _run_one(runner: Any, source: str, stem: str, job: _Job) -> Dict[str, Any]:
+    """One video of the batch -> its record; a failure is recorded, not raised (Ctrl-C still stops the batch)."""
     from vis.io.sources import open_source
 
+    began = time.perf_counter()
+    record: Dict[str, Any] = {"source": source, "stem": stem}
+    try:
+        opened = open_source(source, job.span)
+        opened.name = stem  # the files inside <stem>/ carry the unique stem too
+        for note in opened.notes:
+            print(note, file=sys.stderr)
+        summary = runner.run(opened, os.path.join(job.out_dir, stem), job.outputs, job.show_thr)
+        record.update(status="ok", frames=summary["frames"], tracks=summary["tracks"],
+                      fps=round(summary["fps"], 3), seconds=round(summary["seconds"], 3), error=None,
+                      outputs=summary["outputs"])
+        if "gaps" in summary:
+            record.update(gaps=len(summary["gaps"]), end_reason=summary["end_reason"])
+    except Exception as exc:  # this video failed; the others go on
+        message = str(exc).strip().splitlines()
+        error = message[0] if isinstance(exc, VisError) and message else f"{type(exc).__name__}: {exc}"
+        print(f"{source}: failed: {error}", file=sys.stderr)
+        record.update(status="failed", frames=0, tracks=0, fps=0.0, seconds=round(time.perf_counter() - began, 3),
+                      error=error, outputs={})
+    return record
+
+
+def _run_share(options: RunOptions, videos: Sequence[tuple], job: _Job, rank_file: str,
+               on_video: Optional[Callable[[int], None]]) -> List[Dict[str, Any]]:
+    """Load the model once and run ``videos`` ((source, stem) pairs) in order, appending each record at once."""
     from .video import VideoRunner
 
     records = []
-    with VideoRunner(options, progress) as runner:
-        for source, stem in videos:
-            began = time.perf_counter()
-            record: Dict[str, Any] = {"source": source, "stem": stem}
-            try:
-                opened = open_source(source, span)
-                opened.name = stem  # the files inside <stem>/ carry the unique stem too
-                for note in opened.notes:
-                    print(note, file=sys.stderr)
-                summary = runner.run(opened, os.path.join(out_dir, stem), outputs, show_thr)
-                record.update(status="ok", frames=summary["frames"], tracks=summary["tracks"],
-                              fps=round(summary["fps"], 3), seconds=round(summary["seconds"], 3), error=None,
-                              outputs=summary["outputs"])
-                if "gaps" in summary:
-                    record.update(gaps=len(summary["gaps"]), end_reason=summary["end_reason"])
-            except Exception as exc:  # this video failed; the others go on
-                message = str(exc).strip().splitlines()
-                error = message[0] if isinstance(exc, VisError) and message else f"{type(exc).__name__}: {exc}"
-                print(f"{source}: failed: {error}", file=sys.stderr)
-                record.update(status="failed", frames=0, tracks=0, fps=0.0,
-                              seconds=round(time.perf_counter() - began, 3), error=error, outputs={})
+    with VideoRunner(options, job.progress) as runner:
+        for count, (source, stem) in enumerate(videos, start=1):
+            record = _run_one(runner, source, stem, job)
             _append(rank_file, record)
             records.append(record)
+            if on_video is not None:
+                on_video(count)
     return records

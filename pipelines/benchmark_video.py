@@ -14,7 +14,8 @@ On the same frames of one synthetic video it measures, in this order:
                       run alternately (``repeats`` times, medians and min-max) in one process with the same torch
                       threads, so their ratio is an honest one;
 5. memory          -- `run_video` over a long video (default 5,000 frames): resident memory (RSS) and its
-                      peak at frame 100 and at the end; the target is < 50 MB of growth.
+                      peak at frame 100 and at the end; the target is < 50 MB of growth;
+6. many videos and a live stream (``many_videos``, ``live_frames``; off by default): `pipelines.benchmark_batch`.
 
 Without a checkpoint the config's model runs with random weights (speed only: the number of detections
 that pass the score threshold then says nothing about a trained model), saved once to a temporary
@@ -85,6 +86,16 @@ class BenchmarkPlan:
     repeats: int = 3
     work_dir: str = "work/benchmark_video"
     rss_frame: int = 100
+    many_videos: int = 0  # short clips run as one batch and as separate processes (0: skip)
+    many_frames: int = 20  # frames per short clip
+    live_frames: int = 0  # frames of the live-stream memory run (0: skip)
+
+    def many(self) -> Any:
+        """The `pipelines.benchmark_batch.ManyVideosPlan` of these figures."""
+        from .benchmark_batch import ManyVideosPlan
+
+        return ManyVideosPlan(self.many_videos, self.many_frames, self.live_frames, self.size,
+                              work_dir=self.work_dir)
 
     def check(self) -> "BenchmarkPlan":
         if self.frames < 1:
@@ -93,6 +104,7 @@ class BenchmarkPlan:
             raise VisError(f"--repeats must be >= 1, got {self.repeats}")
         if self.long_frames and self.long_frames <= self.rss_frame:
             raise VisError(f"--long-frames must be larger than {self.rss_frame} (or 0 to skip the memory run)")
+        self.many().check()
         return self
 
 
@@ -128,8 +140,8 @@ def benchmark_video(options: RunOptions, plan: BenchmarkPlan, on_figure: Callabl
     if weights:
         options = replace(options, checkpoint=random_checkpoint(options.config, plan.work_dir, options.cfg_options))
     options = replace(options.resolve(quiet=True), threads=threads)
-    video = plan.video or synthetic_video(plan.work_dir, max(plan.frames, plan.long_frames), plan.size,
-                                          on_note=on_note)
+    video = plan.video or synthetic_video(plan.work_dir, max(plan.frames, plan.long_frames, plan.live_frames),
+                                          plan.size, on_note=on_note)
     report: Dict[str, Any] = {"config": options.config, "weights": weights or options.checkpoint, "video": video,
                               "device": str(torch_device), "amp": options.amp, "threads": threads,
                               "repeats": plan.repeats, "frames": plan.frames, "batch_size": options.batch_size,
@@ -174,6 +186,10 @@ def benchmark_video(options: RunOptions, plan: BenchmarkPlan, on_figure: Callabl
 
     if plan.long_frames:
         _memory_run(video, options, plan, show)
+    if plan.many_videos or plan.live_frames:
+        from .benchmark_batch import benchmark_many_videos
+
+        benchmark_many_videos(options, plan.many(), video, show, on_note)
     return report
 
 
@@ -184,7 +200,7 @@ def _memory_run(video: str, options: RunOptions, plan: BenchmarkPlan, show: Call
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     out_dir = os.path.join(plan.work_dir, "out_long")
-    worker = context.Process(target=_long_run, args=(queue, video, options, out_dir, plan.long_frames,
+    worker = context.Process(target=long_run, args=(queue, video, options, out_dir, plan.long_frames,
                                                      plan.rss_frame))
     worker.start()
     outcome = queue.get()
@@ -200,7 +216,7 @@ def _memory_run(video: str, options: RunOptions, plan: BenchmarkPlan, show: Call
     show("peak_rss_growth_mb", end[1] - early[1], "MB")
 
 
-def _long_run(queue: Any, video: str, options: RunOptions, out_dir: str, frames: int, rss_frame: int) -> None:
+def long_run(queue: Any, video: str, options: RunOptions, out_dir: str, frames: int, rss_frame: int) -> None:
     """Body of the memory run's process: `run_video` with a probe at ``rss_frame``; reports through ``queue``."""
     from vis.utils.benchmark import memory_mb
 

@@ -46,6 +46,13 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads for both model-only and end-to-end runs (default: run_video's, the "
                              "free cores less one unless OMP_NUM_THREADS is set)")
+    parser.add_argument("--many-videos", type=int, default=0, metavar="N",
+                        help="also run N short synthetic clips as one batch (memory after the 5th and the last video; "
+                             "videos/s against one run_video process per clip); default 0: skip")
+    parser.add_argument("--many-frames", type=int, default=20, help="frames per short clip (default 20)")
+    parser.add_argument("--live-frames", type=int, default=0, metavar="N",
+                        help="also track N frames of a live MPEG-TS stream served on 127.0.0.1 (memory at frame 100 "
+                             "and at the end); default 0: skip")
     parser.add_argument("--repeats", type=int, default=3, help="model-only / end-to-end runs, alternated (default 3)")
     parser.add_argument("--work-dir", default="work/benchmark_video", help="synthetic video and outputs go here")
     parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE", help="override config keys")
@@ -58,7 +65,9 @@ def main(argv=None) -> int:
         from vis.options import RunOptions
 
         options = RunOptions.from_args(args).check(config_alone=True)
-        plan = BenchmarkPlan(args.video, args.frames, args.long_frames, args.size, args.repeats, args.work_dir).check()
+        plan = BenchmarkPlan(args.video, args.frames, args.long_frames, args.size, args.repeats, args.work_dir,
+                             many_videos=args.many_videos, many_frames=args.many_frames,
+                             live_frames=args.live_frames).check()
         if args.video is not None:
             check_input(args.video)
         report = benchmark_video(options, plan, on_figure=print_figure,

@@ -17,6 +17,7 @@ from typing import Any, Iterator, List, Optional
 
 import numpy as np
 
+from .io.video import DEFAULT_RECONNECT, DEFAULT_TIMEOUT
 from .options import RunOptions
 
 
@@ -90,18 +91,22 @@ class VideoPredictor:
         if self.predict_thr is None:
             self.predict_thr = getattr(build_video_tracker(self.tracker_cfg), "score_thr", None)
 
-    def track(self, source: str, start: int = 0, end: Optional[int] = None,
-              fps: Optional[float] = None) -> Iterator[FrameResult]:
-        """Track a video file or a folder of frames (frames ``start <= i < end``): one `FrameResult` per frame,
-        as soon as it is tracked. Each call starts a new tracker (track ids from 0)."""
+    def track(self, source: str, start: int = 0, end: Optional[int] = None, fps: Optional[float] = None,
+              vid_stride: int = 1, timeout: float = DEFAULT_TIMEOUT, reconnect: int = DEFAULT_RECONNECT
+              ) -> Iterator[FrameResult]:
+        """Track a video file, a folder of frames, a webcam (``0``) or a stream URL (every ``vid_stride``-th frame of
+        ``start <= i < end``; ``timeout`` and ``reconnect`` as `tools/run_video.py`'s): one `FrameResult` per frame,
+        as soon as it is tracked. Each call starts a new tracker (track ids from 0). A live source runs until it
+        ends or the loop stops (``break`` closes it)."""
         from .inference import build_video_tracker, track_video
-        from .io.video import FrameReader, open_frame_source, read_queue_size
+        from .io.sources import open_source
+        from .io.video import FrameReader, FrameSpan, read_queue_size
         from .utils.threads import streaming_threads
 
         import torch
 
         tracker = build_video_tracker(self.tracker_cfg, self.options.score_thr)
-        video = open_frame_source(str(source), start, end, fps)
+        video = open_source(str(source), FrameSpan(start, end, fps, vid_stride, timeout, reconnect))
         reader = FrameReader(video, queue_size=read_queue_size(video.frame_size))
         previous_threads = torch.get_num_threads()
         torch.set_num_threads(streaming_threads(self.options.threads))

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import cv2
+import pytest
 
 
 def run_benchmark(tmp_path, config, *args):
@@ -63,3 +64,24 @@ def test_benchmark_video_bad_runtime_options_exit_2(tmp_path):
                               capture_output=True, text=True)
         assert proc.returncode == 2 and needle in proc.stderr, (args, proc.stderr)
         assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow  # a minute: six run_video processes and two spawned ones; the paths are tested in test_batch_videos
+def test_benchmark_many_videos_and_a_live_stream(tmp_path):
+    """``--many-videos``: a batch in one process against one run_video process per clip, memory after the 5th and
+    the last video; ``--live-frames``: a live MPEG-TS stream on 127.0.0.1 tracked to its end frame."""
+    report = run_benchmark(tmp_path, "configs/shapes/queryinst_vis_tiny_shapes.py", "--frames", "2",
+                           "--long-frames", "0", "--repeats", "1", "--many-videos", "6", "--many-frames", "2",
+                           "--live-frames", "110")
+    for key in ("batch_rss_mb_after_video_5", "batch_rss_mb_after_video_6", "batch_rss_growth_mb",
+                "batch_videos_per_s", "separate_videos_per_s", "batch_speedup", "live_rss_mb_at_frame_100",
+                "live_rss_growth_mb"):
+        assert isinstance(report[key], float) and report[key] == report[key], key
+    assert report["batch_rss_mb_after_video_5"] > 50 and report["batch_videos_per_s"] > 0
+    assert report["live_frames"] == 110
+    with open(tmp_path / "out_many" / "batch" / "runs.jsonl") as f:
+        runs = [json.loads(line) for line in f]
+    assert [r["status"] for r in runs] == ["ok"] * 6 and all(r["frames"] == 2 for r in runs)
+    assert len(list((tmp_path / "out_many" / "separate").glob("*.frames.jsonl"))) == 6
+    (live,) = (tmp_path / "out_live").glob("127.0.0.1_*.frames.jsonl")
+    assert sum(1 for _ in open(live)) == 110

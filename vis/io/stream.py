@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -256,3 +256,41 @@ def _reason(exc: BaseException) -> str:
 def open_live_source(text: str, span: FrameSpan = FrameSpan()) -> LiveSource:
     """A webcam or stream URL -> `LiveSource` (opened and its first frame read, or a one-line DataError)."""
     return LiveSource(text, span.check())
+
+
+def serve_mpegts(port: int, frames: Iterable[np.ndarray], fps: int = 25, paced: bool = True,
+                 on_listen: Optional[Callable[[], None]] = None) -> int:
+    """Serve ``frames`` (HxWx3 uint8 RGB) to one client as a live H.264 MPEG-TS stream on ``tcp://127.0.0.1:port``,
+    then close the connection; -> frames sent. What a camera relay (``ffmpeg -f mpegts tcp://...?listen=1``) serves:
+    the tests and `tools/benchmark_video.py` read it with `LiveSource`. ``paced``: in real time at ``fps`` (a camera),
+    else as fast as the client reads (TCP's flow control holds the sender back). ``on_listen()`` is called just
+    before waiting for the client. x264 with ``zerolatency``: each frame leaves as soon as it is encoded."""
+    import av
+    from fractions import Fraction
+
+    if on_listen is not None:
+        on_listen()
+    out = av.open(f"tcp://127.0.0.1:{int(port)}?listen=1", "w", format="mpegts")
+    stream = None
+    sent = 0
+    began = time.monotonic()
+    try:
+        for image in frames:
+            if stream is None:
+                stream = out.add_stream("libx264", rate=int(fps))
+                stream.height, stream.width = int(image.shape[0]), int(image.shape[1])
+                stream.pix_fmt = "yuv420p"
+                stream.options = {"tune": "zerolatency", "preset": "ultrafast"}
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            frame.pts, frame.time_base = sent, Fraction(1, int(fps))
+            for packet in stream.encode(frame):
+                out.mux(packet)
+            sent += 1
+            if paced:
+                time.sleep(max(0.0, began + sent / fps - time.monotonic()))
+        if stream is not None:
+            for packet in stream.encode():
+                out.mux(packet)
+    finally:
+        out.close()
+    return sent
