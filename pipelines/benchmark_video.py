@@ -184,13 +184,19 @@ def benchmark_video(options: RunOptions, plan: BenchmarkPlan, on_figure: Callabl
     show("tracker_ms_10_tracks", synthetic_tracker_ms(), "ms (synthetic: 10 live tracks x 10 detections, median)")
     del model, detections
 
+    _long_runs(video, options, plan, show, on_note)
+    return report
+
+
+def _long_runs(video: str, options: RunOptions, plan: BenchmarkPlan, show: Callable[..., None],
+               on_note: Callable[[str], None]) -> None:
+    """Parts 5 and 6: memory over a long video, then many videos and a live stream, where the plan asks."""
     if plan.long_frames:
         _memory_run(video, options, plan, show)
     if plan.many_videos or plan.live_frames:
         from .benchmark_batch import benchmark_many_videos
 
         benchmark_many_videos(options, plan.many(), video, show, on_note)
-    return report
 
 
 def _memory_run(video: str, options: RunOptions, plan: BenchmarkPlan, show: Callable[..., None]) -> None:

@@ -83,7 +83,7 @@ def main(argv=None) -> int:
         span = FrameSpan(args.start, args.end, args.fps, args.vid_stride, args.timeout, args.reconnect).check()
         if args.show_thr is not None and not 0.0 <= args.show_thr <= 1.0:
             raise VisError(f"--show-thr must be in [0, 1] (detection scores are probabilities), got {args.show_thr}")
-        if is_batch(args.input):
+        if is_batch(args.input) or int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: one process writes it
             return run_batch(args, options, span, outputs)
         check_source(args.input)
 

@@ -101,6 +101,29 @@ def test_a_stream_that_drops_is_read_again_and_its_tracks_continue(tmp_path):
     assert not list(tmp_path.glob("*partial*"))
 
 
+def test_a_video_file_over_http_is_read_to_its_declared_end(tmp_path):
+    """http(s) URLs go through FFmpeg's http protocol (Range requests, served here by tests/file_server.py): a file
+    with a declared length ends there, without reconnecting."""
+    from file_server import FileServer
+    from vis.io.video import open_frame_source
+    from vis.io.video_writer import VideoWriter
+
+    clip = tmp_path / "clip.mp4"
+    source = open_frame_source(DEMO_CLIP, 0, 9)
+    writer = VideoWriter(str(clip), 10, source.frame_size)
+    for _, image in source:
+        writer.write(image)
+    writer.close()
+    with FileServer({"/videos/clip.mp4": clip.read_bytes()}) as server:
+        result = run_tool(f"{server.url}/videos/clip.mp4", "--out-dir", tmp_path / "out", "--outputs", "frames",
+                          "--timeout", 5, "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert "clip.mp4: 9 frames" in result.stdout.replace(f"{server.url}/videos/", "")
+    frames = [line["frame"] for line in read_jsonl(tmp_path / "out" / "clip.frames.jsonl")]
+    assert frames == list(range(9))
+    assert "reconnect" not in result.stderr
+
+
 def test_sigterm_ends_a_live_run_with_complete_outputs(tmp_path):
     server = StreamServer(frames=120)
     process = subprocess.Popen([sys.executable, TOOL, server.url, "--out-dir", str(tmp_path), "--no-progress",

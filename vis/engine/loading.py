@@ -153,6 +153,23 @@ def _classifier_names(model: nn.Module) -> List[str]:
     return list(getter()) if callable(getter) else []
 
 
+def _match_keys(model_state: Dict[str, torch.Tensor], state: Dict[str, torch.Tensor],
+                report: LoadReport) -> Dict[str, torch.Tensor]:
+    """The checkpoint's tensors the model can take (same name, same shape); the rest go to ``report`` as missing,
+    shape-mismatched or unexpected keys."""
+    usable: Dict[str, torch.Tensor] = {}
+    for key, value in model_state.items():
+        if key not in state:
+            report.missing.append(key)
+        elif tuple(state[key].shape) != tuple(value.shape):
+            report.mismatched.append((key, tuple(state[key].shape), tuple(value.shape)))
+        else:
+            usable[key] = state[key]
+    report.unexpected = [k for k in state if k not in model_state]
+    report.loaded = list(usable)
+    return usable
+
+
 def load_checkpoint(
     model: nn.Module,
     path: str,
@@ -189,17 +206,7 @@ def load_checkpoint(
     report = LoadReport(path=path, model_type=model_type, num_model_keys=len(model_state),
                         notes=notes, class_names=checkpoint_class_names(checkpoint))
 
-    usable: Dict[str, torch.Tensor] = {}
-    for key, value in model_state.items():
-        if key not in state:
-            report.missing.append(key)
-        elif tuple(state[key].shape) != tuple(value.shape):
-            report.mismatched.append((key, tuple(state[key].shape), tuple(value.shape)))
-        else:
-            usable[key] = state[key]
-    report.unexpected = [k for k in state if k not in model_state]
-    report.loaded = list(usable)
-
+    usable = _match_keys(model_state, state, report)
     where = f"checkpoint {path} does not fit model {model_type}"
     wanted = _architecture_of(target)
     other_segmenter = held is not None and _segmenter_of(held) != _segmenter_of(wanted)

@@ -83,7 +83,9 @@ def _read_list(path: str) -> List[str]:
 
 def expand_inputs(text: str) -> List[str]:
     """A batch input (`is_batch`) -> its videos in a stable order (a list keeps its order; globs and folders are
-    sorted). No video at all is a one-line DataError."""
+    sorted); any other input is a batch of one. No video at all is a one-line DataError."""
+    if not is_batch(text):
+        return [text]
     if os.path.isdir(text):
         videos = sorted(os.path.join(text, n) for n in os.listdir(text) if _is_video_file(os.path.join(text, n)))
     elif os.path.isfile(text):

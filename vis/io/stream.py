@@ -242,6 +242,12 @@ class LiveSource(FrameSource):
 
     def close(self) -> None:
         self._stopping.set()
+        decoded, self._decoded = getattr(self, "_decoded", None), None  # a reference cycle (see VideoFileSource)
+        if decoded is not None:
+            try:
+                decoded.close()
+            except ValueError:  # still running in a reader thread that has not given up yet: it ends on its own
+                pass
         self._close_container()
 
 

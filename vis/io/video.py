@@ -215,6 +215,14 @@ class VideoFileSource(FrameSource):
                 yield index, frame
 
     def close(self) -> None:
+        # The decoding generator refers to this source (a reference cycle): without closing it here, the decoder's
+        # frame buffers would wait for the garbage collector, a few MB per video in a batch of many.
+        decoded, self._decoded = getattr(self, "_decoded", None), None
+        if decoded is not None:
+            try:
+                decoded.close()
+            except ValueError:  # still running in a reader thread that has not given up yet: it ends on its own
+                pass
         container, self._container = getattr(self, "_container", None), None
         if container is not None:
             container.close()
