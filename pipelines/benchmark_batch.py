@@ -84,21 +84,16 @@ def _batch_run(queue: Any, pattern: str, options: RunOptions, out_dir: str, rss_
     """Body of the batch process: `run_videos` with memory probes after video ``rss_video`` and at the end."""
     import torch
 
-    from vis.utils.benchmark import memory_mb
+    from vis.utils.benchmark import MemoryProbe, memory_mb
 
     from .batch import run_videos
 
     torch.set_num_threads(options.threads)
-    probes: Dict[str, Tuple[float, float]] = {}
-
-    def on_video(count: int) -> None:
-        if count == rss_video:
-            probes["early"] = memory_mb()
-
+    probe = MemoryProbe(at=rss_video)
     try:
         began = time.perf_counter()
-        result = run_videos(pattern, options, out_dir=out_dir, progress=False, on_video=on_video)
-        queue.put({"seconds": time.perf_counter() - began, "ok": result["ok"], "early": probes["early"],
+        result = run_videos(pattern, options, out_dir=out_dir, progress=False, on_video=probe)
+        queue.put({"seconds": time.perf_counter() - began, "ok": result["ok"], "early": probe.reading,
                    "end": memory_mb()})
     except BaseException as exc:  # the parent turns it into a one-line error
         queue.put({"error": f"{type(exc).__name__}: {exc}"})

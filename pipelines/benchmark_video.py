@@ -224,20 +224,14 @@ def _memory_run(video: str, options: RunOptions, plan: BenchmarkPlan, show: Call
 
 def long_run(queue: Any, video: str, options: RunOptions, out_dir: str, frames: int, rss_frame: int) -> None:
     """Body of the memory run's process: `run_video` with a probe at ``rss_frame``; reports through ``queue``."""
-    from vis.utils.benchmark import memory_mb
+    from vis.utils.benchmark import MemoryProbe, memory_mb
 
     from .video import run_video
 
     torch.set_num_threads(options.threads)
-    probes: Dict[str, Tuple[float, float]] = {}
-
-    def on_frame(count: int) -> None:
-        if count == rss_frame:
-            probes["early"] = memory_mb()
-
+    probe = MemoryProbe(at=rss_frame)
     try:
-        run = run_video(video, options, out_dir=out_dir, span=FrameSpan(end=frames), progress=True,
-                        on_frame=on_frame)
-        queue.put({"run": {k: run[k] for k in ("frames", "fps")}, "early": probes["early"], "end": memory_mb()})
+        run = run_video(video, options, out_dir=out_dir, span=FrameSpan(end=frames), progress=True, on_frame=probe)
+        queue.put({"run": {k: run[k] for k in ("frames", "fps")}, "early": probe.reading, "end": memory_mb()})
     except BaseException as exc:  # the parent turns it into a one-line error
         queue.put({"error": f"{type(exc).__name__}: {exc}"})

@@ -154,6 +154,19 @@ def memory_mb() -> Tuple[float, float]:
         return peak, peak
 
 
+class MemoryProbe:
+    """A progress callback (``probe(count)``) that keeps `memory_mb` when the count reaches ``at``: the early
+    reading of a memory run, taken inside the run without touching its loop."""
+
+    def __init__(self, at: int):
+        self.at = int(at)
+        self.reading: Optional[Tuple[float, float]] = None
+
+    def __call__(self, count: int) -> None:
+        if count == self.at:
+            self.reading = memory_mb()
+
+
 # -- inputs ------------------------------------------------------------------------------------------
 
 def read_frames(video: str, num_frames: int) -> Tuple[List[np.ndarray], float]:
