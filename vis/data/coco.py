@@ -22,9 +22,10 @@ import torch
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from ..errors import ConfigError, DataError
+from ..errors import DataError
 from ..io.files import read_json
 from .label_space import LabelSpaceMixin, build_label_space
+from .serialized import SerializedRecords
 from .transforms import Compose
 
 REQUIRED_KEYS = ("images", "annotations", "categories")
@@ -111,7 +112,7 @@ class CocoDataset(LabelSpaceMixin, torch.utils.data.Dataset):
 
     Annotations kept as training targets: not crowd (``iscrowd=1`` is ignored, as mmdet does), with a
     valid segmentation, ``w >= 1``, ``h >= 1``, positive area and overlapping the image. The same rule
-    applies in ``test_mode`` (evaluation reads the JSON through ``self.coco``); ``test_mode`` only
+    applies in ``test_mode`` (evaluation reads the JSON through ``coco``); ``test_mode`` only
     stops images from being skipped. With ``filter_empty`` (training only), images left without any
     target are skipped.
 
@@ -149,15 +150,22 @@ class CocoDataset(LabelSpaceMixin, torch.utils.data.Dataset):
             if not isinstance(dataset[key], list):
                 raise DataError(f"'{key}' in annotation file {ann_file} must be a list")
         self._check_records(dataset)
-
-        # pycocotools index over the unmodified JSON: kept for evaluation (COCOeval needs it).
-        self.coco = COCO()
-        self.coco.dataset = dataset
-        with contextlib.redirect_stdout(io.StringIO()):
-            self.coco.createIndex()
-
+        self._coco: Optional[COCO] = None  # pycocotools' index, built on first use (`coco`)
         self._build_label_space(dataset["categories"], class_map, classes)
         self._build_index(dataset)
+
+    @property
+    def coco(self) -> COCO:
+        """pycocotools' ``COCO`` over the unmodified annotation file, for evaluation (COCOeval needs it). Built on
+        first use, from the file: training never needs it, and its index of Python objects is what a data-loader
+        worker would copy page by page (`vis.data.serialized`)."""
+        if self._coco is None:
+            coco = COCO()
+            coco.dataset = read_json(self.ann_file, what="annotation file")
+            with contextlib.redirect_stdout(io.StringIO()):
+                coco.createIndex()
+            self._coco = coco
+        return self._coco
 
     # -- construction ---------------------------------------------------------------------------
     def _check_records(self, dataset: Dict[str, Any]) -> None:
@@ -195,21 +203,24 @@ class CocoDataset(LabelSpaceMixin, torch.utils.data.Dataset):
                 )
             anns_by_image.setdefault(ann["image_id"], []).append(ann)
 
-        self._images: List[Dict[str, Any]] = []
-        self._targets: List[List[Dict[str, Any]]] = []  # kept annotations per image
+        records = []  # (image record, its kept annotations)
         for image in dataset["images"]:
             kept = [a for a in anns_by_image.get(image["id"], []) if self._keep_annotation(a, image)]
             if not self.test_mode and self.filter_empty and not kept:
                 continue
-            self._images.append(image)
-            self._targets.append(kept)
-        if not self._images:
-            raise DataError(f"no images with annotations in {self.ann_file}")
-        for image in self._images:
             path = os.path.join(self.img_dir, image["file_name"])
             if not os.path.isfile(path):
                 raise DataError(f"image file not found: {path} (listed in {self.ann_file})")
-        self.img_ids: List[int] = [image["id"] for image in self._images]
+            records.append((image, kept))
+        if not records:
+            raise DataError(f"no images with annotations in {self.ann_file}")
+        self._image_ids = np.array([image["id"] for image, _ in records], dtype=np.int64)
+        self._records = SerializedRecords(records)  # one buffer the workers share (vis.data.serialized)
+
+    @property
+    def img_ids(self) -> List[int]:
+        """The ids of the dataset's images, in sample order."""
+        return self._image_ids.tolist()
 
     def _keep_annotation(self, ann: Dict[str, Any], image: Dict[str, Any]) -> bool:
         """`usable_instance`, in a category the label space maps."""
@@ -221,11 +232,11 @@ class CocoDataset(LabelSpaceMixin, torch.utils.data.Dataset):
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        return len(self._images)
+        return len(self._records)
 
     def get_image_info(self, idx: int) -> Dict[str, Any]:
-        """The JSON image record (id, file_name, height, width, ...) of sample ``idx``."""
-        return self._images[idx]
+        """The JSON image record (id, file_name, height, width, ...) of sample ``idx`` (a copy)."""
+        return self._records[idx][0]
 
     def load_raw(self, idx: int) -> Dict[str, Any]:
         """Sample ``idx`` before transforms: numpy arrays at the size of the file on disk.
@@ -233,7 +244,7 @@ class CocoDataset(LabelSpaceMixin, torch.utils.data.Dataset):
         ``{"image": uint8 [H,W,3] RGB, "boxes": float32 [n,4] xyxy, "masks": uint8 [n,H,W],
         "labels": int64 [n], "instance_ids": int64 [n], "image_id", "file_name", "orig_size": (H, W)}``
         """
-        info = self._images[idx]
+        info, anns = self._records[idx]
         path = os.path.join(self.img_dir, info["file_name"])
         image = cv2.imread(path, cv2.IMREAD_COLOR)
         if image is None:
@@ -245,7 +256,6 @@ class CocoDataset(LabelSpaceMixin, torch.utils.data.Dataset):
                 f"image {path} is {h}x{w} but {self.ann_file} says {info['height']}x{info['width']}"
             )
 
-        anns = self._targets[idx]
         boxes = np.zeros((len(anns), 4), dtype=np.float32)
         masks = np.zeros((len(anns), h, w), dtype=np.uint8)
         labels = np.zeros((len(anns),), dtype=np.int64)

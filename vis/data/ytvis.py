@@ -28,6 +28,7 @@ from ..io.files import read_json
 from ..structures import image_tensor
 from .coco import segmentation_to_mask, to_contract
 from .label_space import LabelSpaceMixin, build_label_space
+from .serialized import SerializedRecords
 from .transforms import Compose, masks_to_boxes
 from .ytvis_classes import detect_year
 
@@ -153,6 +154,13 @@ def _check_frame_files(videos: List[Dict[str, Any]], img_dir: str, ann_file: str
 # ---------------------------------------------------------------------------------------------
 # Reference frames
 # ---------------------------------------------------------------------------------------------
+def _frame_instance(ann: Mapping[str, Any], t: int) -> Dict[str, Any]:
+    """A YouTube-VIS annotation (one track over the video) cut to frame ``t``: what a sample of that frame reads."""
+    bboxes = ann.get("bboxes")
+    return {"id": ann["id"], "category_id": ann["category_id"], "segmentation": ann["segmentations"][t],
+            "bbox": bboxes[t] if bboxes is not None else None}
+
+
 def ref_frame_candidates(key: int, num_frames: int, frame_range: Optional[int],
                          annotated: Sequence[int]) -> List[int]:
     """Positions a reference frame for key position ``key`` is drawn from (uniformly).
@@ -217,29 +225,34 @@ class YTVISDataset(LabelSpaceMixin, torch.utils.data.Dataset):
             self.categories, class_map, classes, owner="YTVISDataset"
         )
         self.cat_id_to_label = {cat_id: label for label, cat_id in enumerate(self.cat_ids)}
-        self.videos: List[Dict[str, Any]] = data["videos"]
-        _check_frame_files(self.videos, self.img_dir, ann_file)
-        self._build_index(data["annotations"])
+        _check_frame_files(data["videos"], self.img_dir, ann_file)
+        self._build_index(data["videos"], data["annotations"])
 
     # -- construction ---------------------------------------------------------------------------
-    def _build_index(self, annotations: List[Dict[str, Any]]) -> None:
-        video_pos = {v["id"]: i for i, v in enumerate(self.videos)}
-        self._tracks: List[List[Dict[str, Any]]] = [[] for _ in self.videos]  # annotations per video
+    def _build_index(self, videos: List[Dict[str, Any]], annotations: List[Dict[str, Any]]) -> None:
+        """Everything a sample needs, in shared byte buffers (`vis.data.serialized`): the video records, and per
+        frame the instances kept there (each annotation cut to that frame: id, category, segmentation, box)."""
+        video_pos = {v["id"]: i for i, v in enumerate(videos)}
+        tracks: List[List[Dict[str, Any]]] = [[] for _ in videos]  # annotations per video
         for ann in annotations:
-            self._tracks[video_pos[ann["video_id"]]].append(ann)
-        # per video, per frame position: the annotations that make an instance there
-        self._present: List[List[List[Dict[str, Any]]]] = []
-        for video, tracks in zip(self.videos, self._tracks):
-            frames = [[a for a in tracks if self._keep(a, t)] for t in range(len(video["file_names"]))]
-            self._present.append(frames)
-        self._annotated = [[t for t, anns in enumerate(frames) if anns] for frames in self._present]
-
-        self._items: List[Tuple[int, int]] = []  # (video index, frame position)
-        for v, video in enumerate(self.videos):
-            frames = range(len(video["file_names"])) if self.test_mode else self._annotated[v]
-            self._items.extend((v, t) for t in frames)
-        if not self._items:
+            tracks[video_pos[ann["video_id"]]].append(ann)
+        frames, annotated = [], []
+        items: List[Tuple[int, int]] = []  # (video index, frame position)
+        for v, (video, video_tracks) in enumerate(zip(videos, tracks)):
+            present = [[_frame_instance(a, t) for a in video_tracks if self._keep(a, t)]
+                       for t in range(len(video["file_names"]))]
+            frames.extend(present)
+            annotated.append([t for t, anns in enumerate(present) if anns])
+            positions = range(len(video["file_names"])) if self.test_mode else annotated[v]
+            items.extend((v, t) for t in positions)
+        if not items:
             raise DataError(f"no frame with an annotated instance in {self.ann_file}")
+        self.videos = SerializedRecords(videos)  # records read by index: dataset.videos[i] is a copy
+        self._num_frames = np.array([len(v["file_names"]) for v in videos], dtype=np.int64)
+        self._first_frame = np.concatenate([[0], np.cumsum(self._num_frames)[:-1]]).astype(np.int64)
+        self._frames = SerializedRecords(frames)  # [video's first frame + position] -> kept instances
+        self._annotated = SerializedRecords(annotated)
+        self._items = np.array(items, dtype=np.int64).reshape(-1, 2)
 
     def _keep(self, ann: Dict[str, Any], t: int) -> bool:
         if ann.get("iscrowd", 0) or int(ann["category_id"]) not in self._source_to_label:
@@ -257,7 +270,7 @@ class YTVISDataset(LabelSpaceMixin, torch.utils.data.Dataset):
 
     # -- frames ---------------------------------------------------------------------------------
     def num_frames(self, video_index: int) -> int:
-        return len(self.videos[video_index]["file_names"])
+        return int(self._num_frames[video_index])
 
     def frame_path(self, video_index: int, position: int) -> str:
         return os.path.join(self.img_dir, self.videos[video_index]["file_names"][position])
@@ -280,13 +293,13 @@ class YTVISDataset(LabelSpaceMixin, torch.utils.data.Dataset):
         video = self.videos[video_index]
         image = self.read_frame(video_index, position)
         h, w = image.shape[:2]
-        anns = self._present[video_index][position]
+        anns = self._frames[int(self._first_frame[video_index]) + position]
         boxes = np.zeros((len(anns), 4), dtype=np.float32)
         masks = np.zeros((len(anns), h, w), dtype=np.uint8)
         labels = np.zeros((len(anns),), dtype=np.int64)
         instance_ids = np.zeros((len(anns),), dtype=np.int64)
         for i, ann in enumerate(anns):
-            seg = ann["segmentations"][position]
+            seg = ann["segmentation"]
             if isinstance(seg, dict):
                 if "counts" not in seg or "size" not in seg:
                     raise DataError(f"annotation {ann['id']} of {video_label(video)}: segmentation at frame "
@@ -295,9 +308,8 @@ class YTVISDataset(LabelSpaceMixin, torch.utils.data.Dataset):
                     raise DataError(f"annotation {ann['id']} of {video_label(video)}: RLE size {seg['size']} "
                                     f"!= frame size {[h, w]} at frame {position}")
             masks[i] = segmentation_to_mask(seg, h, w)
-            bboxes = ann.get("bboxes")
-            if bboxes is not None:
-                x, y, bw, bh = (float(v) for v in bboxes[position])
+            if ann["bbox"] is not None:
+                x, y, bw, bh = (float(v) for v in ann["bbox"])
                 boxes[i] = (x, y, x + bw, y + bh)
             else:
                 boxes[i] = masks_to_boxes(masks[i:i + 1])[0]
@@ -328,7 +340,8 @@ class YTVISDataset(LabelSpaceMixin, torch.utils.data.Dataset):
 
     def get_item_info(self, idx: int) -> Tuple[int, int]:
         """(video index, frame position) of item ``idx`` (the key frame when training)."""
-        return self._items[idx]
+        v, t = self._items[idx]
+        return int(v), int(t)
 
     def rng(self, idx: int, epoch: Optional[int] = None) -> np.random.Generator:
         """The random stream of item ``idx`` in ``epoch`` (default: the epoch from `set_epoch`)."""
@@ -337,7 +350,7 @@ class YTVISDataset(LabelSpaceMixin, torch.utils.data.Dataset):
 
     def sample_ref_position(self, idx: int, epoch: Optional[int] = None) -> int:
         """The reference frame position of training item ``idx`` in ``epoch`` (deterministic)."""
-        v, key = self._items[idx]
+        v, key = self.get_item_info(idx)
         candidates = ref_frame_candidates(key, self.num_frames(v), self.ref_frame_range, self._annotated[v])
         return int(candidates[int(self.rng(idx, epoch).integers(len(candidates)))])
 
@@ -351,7 +364,7 @@ class YTVISDataset(LabelSpaceMixin, torch.utils.data.Dataset):
         """``dataset[idx]`` (epoch from `set_epoch`) or ``dataset[(epoch, idx)]`` as `TrainBatchSampler` yields."""
         epoch, idx = item if isinstance(item, tuple) else (None, item)
         epoch = self.epoch if epoch is None else int(epoch)
-        v, key = self._items[idx]
+        v, key = self.get_item_info(idx)
         if self.test_mode:
             return self._frame_sample(v, key, self.rng(idx, epoch))
         ref = self.sample_ref_position(idx, epoch)

@@ -1,0 +1,123 @@
+"""Dataset records in one shared byte buffer (issue 30): the same samples as reading the JSON directly, and a data
+loader whose worker memory does not grow as it draws samples."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from vis.data.coco import CocoDataset, instance_masks, usable_instances_by_image
+from vis.data.serialized import SerializedRecords
+from vis.data.synthetic import make_coco_split
+
+
+def test_records_round_trip_as_copies():
+    records = [{"id": i, "bbox": [0.5, 1.25, 3.0, 4.0], "segmentation": [[1.0, 2.0, 3.5, 4.0, 5.0, 1.0]] * i,
+                "name": f"img{i}.jpg"} for i in range(5)]
+    stored = SerializedRecords(records)
+    assert len(stored) == 5 and list(stored) == records and stored[-1] == records[4]
+    first = stored[0]
+    first["id"] = 99  # a copy: what is stored does not change
+    assert stored[0]["id"] == 0
+    with pytest.raises(IndexError):
+        stored[5]
+    assert stored.nbytes < 2000 and len(SerializedRecords([])) == 0
+
+
+@pytest.fixture(scope="module")
+def coco_split(tmp_path_factory):
+    root = tmp_path_factory.mktemp("coco")
+    make_coco_split(str(root), "val", 40, seed=5)
+    return str(root / "coco" / "annotations" / "instances_val.json"), str(root / "coco" / "val")
+
+
+def test_samples_equal_the_annotation_files_own_records(coco_split):
+    """Every sample's boxes, masks, labels and ids are those of the JSON's usable instances, bit for bit."""
+    ann_file, img_dir = coco_split
+    dataset = CocoDataset(ann_file, img_dir)
+    reference = {image["id"]: (image, anns) for image, anns in usable_instances_by_image(ann_file)}
+    assert dataset.img_ids == [i for i in dataset.img_ids if i in reference] and len(dataset) == len(reference)
+    for idx in range(len(dataset)):
+        raw = dataset.load_raw(idx)
+        image, anns = reference[raw["image_id"]]
+        masks, boxes = instance_masks(image, anns)
+        assert np.array_equal(raw["masks"], masks) and np.array_equal(raw["boxes"], boxes)
+        assert raw["instance_ids"].tolist() == [a["id"] for a in anns]
+        assert raw["labels"].tolist() == [dataset.cat_id_to_label[a["category_id"]] for a in anns]
+        assert dataset.get_image_info(idx) == image
+    # the pycocotools index is built only when evaluation asks for it, from the file
+    assert dataset._coco is None
+    with open(ann_file) as f:
+        assert dataset.coco.dataset == json.load(f)
+
+
+def _pss_mb(pids):
+    """Proportional set size of the processes, MB (/proc/<pid>/smaps_rollup)."""
+    total = 0.0
+    for pid in pids:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            total += sum(float(line.split()[1]) for line in f if line.startswith("Pss:")) / 1024.0
+    return total
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps_rollup"), reason="PSS is read from /proc (Linux)")
+def test_loader_workers_do_not_copy_the_records(tmp_path, coco_split):
+    """4,000 image records (one small image file linked by all) drawn by 2 workers: their memory and the main
+    process's together stay flat from batch 10 to the last (a list of dicts grew, page by page, as workers read)."""
+    ann_file, img_dir = coco_split
+    with open(ann_file) as f:
+        data = json.load(f)
+    first_image = data["images"][0]
+    template = [a for a in data["annotations"] if a["image_id"] == first_image["id"]]
+    images, annotations = [], []
+    for i in range(4000):
+        images.append(dict(first_image, id=i + 1))
+        annotations += [dict(a, id=len(annotations) + k + 1, image_id=i + 1) for k, a in enumerate(template)]
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps({"images": images, "annotations": annotations, "categories": data["categories"]}))
+    dataset = CocoDataset(str(big), img_dir)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=8, num_workers=2, collate_fn=lambda batch: len(batch),
+                                         persistent_workers=True, shuffle=True,
+                                         generator=torch.Generator().manual_seed(0))
+    readings = {}
+    for batch, _ in enumerate(loader, start=1):
+        if batch in (10, len(loader)):
+            pids = [os.getpid()] + [w.pid for w in loader._iterator._workers]
+            readings[batch] = _pss_mb(pids)
+    early, late = readings[10], readings[len(loader)]
+    assert late - early < 0.05 * early, readings
+
+
+def test_video_frames_equal_the_annotation_files_own_records(tmp_path):
+    """Each frame's instances are the annotations that make an instance there (MaskTrack R-CNN's rules, written
+    out again here from the JSON), with their segmentation and box at that frame."""
+    from vis.data.coco import segmentation_to_mask
+    from vis.data.synthetic import make_ytvis_split
+    from vis.data.ytvis import YTVISDataset
+
+    make_ytvis_split(str(tmp_path), "valid", 5, seed=5)
+    ann_file = str(tmp_path / "ytvis" / "valid.json")
+    with open(ann_file) as f:
+        data = json.load(f)
+    dataset = YTVISDataset(ann_file, test_mode=True)
+    assert len(dataset.videos) == len(data["videos"]) and dataset.videos[0] == data["videos"][0]
+
+    def kept(ann, t):
+        box = (ann.get("bboxes") or [None] * (t + 1))[t]
+        return not ann.get("iscrowd") and ann["segmentations"][t] is not None and box is not None \
+            and box[2] >= 1 and box[3] >= 1 and (ann.get("areas") or [1] * (t + 1))[t] > 0
+
+    checked = 0
+    for v, video in enumerate(data["videos"]):
+        anns = [a for a in data["annotations"] if a["video_id"] == video["id"]]
+        for t in range(len(video["file_names"])):
+            raw = dataset.load_frame(v, t)
+            expected = [a for a in anns if kept(a, t)]
+            assert raw["instance_ids"].tolist() == [a["id"] for a in expected]
+            for i, a in enumerate(expected):
+                x, y, w, h = a["bboxes"][t]
+                assert raw["boxes"][i].tolist() == np.array([x, y, x + w, y + h], np.float32).tolist()
+                assert np.array_equal(raw["masks"][i], segmentation_to_mask(a["segmentations"][t], *raw["orig_size"]))
+            checked += len(expected)
+    assert checked > 20
