@@ -25,7 +25,7 @@ from pycocotools.coco import COCO
 from ..errors import DataError
 from ..io.files import read_json
 from .label_space import LabelSpaceMixin, build_label_space
-from .serialized import SerializedRecords
+from .serialized import SerializedRecords, release_freed_memory
 from .transforms import Compose
 
 REQUIRED_KEYS = ("images", "annotations", "categories")
@@ -153,6 +153,8 @@ class CocoDataset(LabelSpaceMixin, torch.utils.data.Dataset):
         self._coco: Optional[COCO] = None  # pycocotools' index, built on first use (`coco`)
         self._build_label_space(dataset["categories"], class_map, classes)
         self._build_index(dataset)
+        del dataset  # the parsed file: only the serialized records stay
+        release_freed_memory()
 
     @property
     def coco(self) -> COCO:

@@ -10,7 +10,10 @@ store their records the same way.
 """
 from __future__ import annotations
 
+import ctypes
+import gc
 import pickle
+import sys
 from typing import Any, Iterable, Iterator
 
 import numpy as np
@@ -47,3 +50,18 @@ class SerializedRecords:
     @property
     def nbytes(self) -> int:
         return int(self._buffer.nbytes + self._ends.nbytes)
+
+
+def release_freed_memory() -> None:
+    """Collect garbage, then hand the heap it left free back to the operating system (glibc's ``malloc_trim``).
+
+    Parsing an annotation file leaves most of its memory free but resident: 630 of the 1,109 MB that building
+    COCO train2017's dataset added. Handed back, the process keeps only what the dataset holds (481 MB), and
+    forked loader workers no longer copy those pages as they allocate into them. Elsewhere than glibc this only
+    collects."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # musl and other C libraries have no malloc_trim
+            pass

@@ -28,7 +28,7 @@ from ..io.files import read_json
 from ..structures import image_tensor
 from .coco import segmentation_to_mask, to_contract
 from .label_space import LabelSpaceMixin, build_label_space
-from .serialized import SerializedRecords
+from .serialized import SerializedRecords, release_freed_memory
 from .transforms import Compose, masks_to_boxes
 from .ytvis_classes import detect_year
 
@@ -227,6 +227,8 @@ class YTVISDataset(LabelSpaceMixin, torch.utils.data.Dataset):
         self.cat_id_to_label = {cat_id: label for label, cat_id in enumerate(self.cat_ids)}
         _check_frame_files(data["videos"], self.img_dir, ann_file)
         self._build_index(data["videos"], data["annotations"])
+        del data  # the parsed file: only the serialized records stay
+        release_freed_memory()
 
     # -- construction ---------------------------------------------------------------------------
     def _build_index(self, videos: List[Dict[str, Any]], annotations: List[Dict[str, Any]]) -> None:
