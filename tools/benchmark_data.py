@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vis.cli import run_tool  # noqa: E402
+from vis.cli import print_figure, print_note, run_tool  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -35,9 +35,7 @@ def main(argv=None) -> int:
 
         plan = DataPlan(args.dataset, args.scale, args.workers, tuple(args.batches), args.batch_size,
                         args.work_dir).check()
-        report = benchmark_data(plan, on_figure=lambda key, value, unit: print(
-            f"{key:>28}: {value:.3f}" if isinstance(value, float) else f"{key:>28}: {value}", flush=True),
-            on_note=lambda text: print(text, file=sys.stderr, flush=True))
+        report = benchmark_data(plan, on_figure=print_figure, on_note=print_note)
         if args.json:
             print(json.dumps(report))
         return report

@@ -18,12 +18,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vis.cli import add_model_option, add_runtime_options, parse_size, run_tool  # noqa: E402
-
-
-def print_figure(key, value, unit: str = "") -> None:
-    text = f"{value:.3f}" if isinstance(value, float) else str(value)
-    print(f"{key:>28}: {text} {unit}".rstrip(), flush=True)
+from vis.cli import add_model_option, add_runtime_options, parse_size, print_figure, print_note, run_tool  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -70,8 +65,7 @@ def main(argv=None) -> int:
                              live_frames=args.live_frames).check()
         if args.video is not None:
             check_input(args.video)
-        report = benchmark_video(options, plan, on_figure=print_figure,
-                                 on_note=lambda text: print(text, file=sys.stderr, flush=True))
+        report = benchmark_video(options, plan, on_figure=print_figure, on_note=print_note)
         if args.json:
             print(json.dumps(report))
         return report

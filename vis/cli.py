@@ -50,6 +50,17 @@ def run_tool(job: Callable[[], object]) -> int:
     return 0
 
 
+def print_figure(key: str, value: object, unit: str = "") -> None:
+    """One figure of a benchmark tool, as it is taken: ``key: value unit``, floats with 3 decimals."""
+    text = f"{value:.3f}" if isinstance(value, float) else str(value)
+    print(f"{key:>28}: {text} {unit}".rstrip(), flush=True)
+
+
+def print_note(text: str) -> None:
+    """What a tool is preparing (writing a synthetic file, ...): stderr, so stdout stays the figures."""
+    print(text, file=sys.stderr, flush=True)
+
+
 def parse_size(text: str) -> Tuple[int, int]:
     """argparse type for ``HxW`` sizes such as 360x640."""
     try:

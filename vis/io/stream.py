@@ -12,7 +12,8 @@ A live source has no frame count and may drop. What this module promises:
   its summary). Nothing is inserted for the time lost: Ultralytics' streams insert black frames, which a tracker
   reads as every object vanishing.
 - **A clean end.** When the tries run out (or a stream with a declared length, an http mp4, ends) iteration
-  stops; ``source.end_reason`` says why (the last drop is not a gap: nothing came after it). The run's outputs are complete up to the last frame read.
+  stops; ``source.end_reason`` says why (the last drop is not a gap: nothing came after it). The run's outputs
+  are complete up to the last frame read.
 
 Sources: ``rtsp://``, ``rtsps://``, ``rtmp://``, ``http(s)://``, ``tcp://``, ``udp://``, ``srt://`` and
 ``rtp://`` URLs (FFmpeg's protocols, `STREAM_SCHEMES`); a webcam by index (``0`` -> ``/dev/video0`` through

@@ -91,8 +91,9 @@ class FrameSource:
     Attributes: ``path``, ``name`` (file stem or folder name, used to name outputs), ``fps`` (the input's rate;
     ``output_fps`` = ``fps / stride``, the rate of what is yielded), ``frame_size`` (H, W), ``total_frames`` (the
     whole video), ``start``, ``end``, ``stride``, ``num_frames`` (the frames iteration yields; None for a live
-    source without an end), ``live`` (a camera or stream: `vis.io.stream.LiveSource`) and ``bit_rate`` (bits/s of the video stream, None when
-    unknown or a folder: the annotated video's size is capped relative to it, see `VisVideoSink`). A video file can be iterated once (its decoder only
+    source without an end), ``live`` (a camera or stream: `vis.io.stream.LiveSource`) and ``bit_rate``
+    (bits/s of the video stream, None when unknown or a folder: the annotated video's size is capped relative to
+    it, see `VisVideoSink`). A video file can be iterated once (its decoder only
     moves forward); open it again to read it again.
     """
 
