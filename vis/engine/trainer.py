@@ -104,6 +104,14 @@ def preserved_rng():
         restore_rng_state(state)
 
 
+def _init_worker(worker_id: int) -> None:
+    """Each loader worker keeps glibc's mmap threshold fixed, so its memory does not creep up with the samples'
+    sizes (`vis.data.serialized.fix_mmap_threshold`)."""
+    from ..data.serialized import fix_mmap_threshold
+
+    fix_mmap_threshold()
+
+
 class TrainData:
     """The training set with its sampler: what the loop draws its batches from.
 
@@ -134,6 +142,7 @@ class TrainData:
             collate_fn=self.collate_fn,
             pin_memory=pin_memory,
             generator=generator,
+            worker_init_fn=_init_worker if self.num_workers > 0 else None,
         )
 
 
