@@ -27,10 +27,13 @@ def main(argv=None) -> int:
                         help="tracks below this score are left out of the identity-switch count (default 0.3)")
     args = parser.parse_args(argv)
     from vis.evaluation.identity import IDENTITY_KEYS, evaluate_tracks, format_identity
-    from vis.evaluation.ytvis_eval import TABLE_KEYS, format_table
+    from vis.evaluation.ytvis_eval import TABLE_KEYS, evaluate_ytvis, format_table
 
     def job():
-        metrics = evaluate_tracks(args.ann, args.results, idsw_score_thr=args.idsw_score_thr)
+        if args.json and not args.identity:  # the identity switches are a second pass over every mask
+            metrics = evaluate_ytvis(args.ann, args.results)
+        else:
+            metrics = evaluate_tracks(args.ann, args.results, idsw_score_thr=args.idsw_score_thr)
         if args.json:
             keys = TABLE_KEYS + (IDENTITY_KEYS if args.identity else ())
             print(json.dumps({key: metrics[key] for key in keys}))

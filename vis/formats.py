@@ -6,20 +6,31 @@ and the one label mapper live here, below every layer that writes them.
 """
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable, Dict, List, Mapping, Sequence, Union
 
 import numpy as np
-import torch
 
 from .errors import DataError
+
+
+def is_torch_tensor(value: Any) -> bool:
+    """Whether ``value`` is a torch tensor, answered without importing torch.
+
+    The metric and validation tools read and write these formats from JSON files; importing torch for them would
+    cost seconds and hundreds of MB. A tensor can only exist once torch has been imported, so looking the module
+    up in ``sys.modules`` answers the question for free.
+    """
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
 
 
 # -- masks -----------------------------------------------------------------------------------------
 def masks_to_bool(masks: Any) -> np.ndarray:
     """Tensor or array (bool, or float probabilities thresholded at 0.5) -> numpy bool."""
-    if isinstance(masks, torch.Tensor):
+    if is_torch_tensor(masks):
         masks = masks.detach()
-        if masks.dtype != torch.bool:
+        if masks.dtype != sys.modules["torch"].bool:
             masks = masks >= 0.5 if masks.is_floating_point() else masks != 0
         return masks.cpu().numpy()
     masks = np.asarray(masks)

@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
-import torch
 
 from ..errors import DataError, VisError
+from ..formats import LabelMap, encode_masks_rle, is_torch_tensor, label_mapper
 from ..io.files import atomic_write_json, read_json
-from ..formats import LabelMap, encode_masks_rle, label_mapper
-from ..structures import Instances
+
+if TYPE_CHECKING:  # evaluating a results file must not import torch (`vis.formats.is_torch_tensor`)
+    from ..structures import Instances
 
 IOU_TYPES = ("bbox", "segm")
 # cocoeval.stats index of each reported metric (mmdet's coco_metric_names, AP part).
@@ -49,7 +50,7 @@ class CocoMetrics(dict):
 
 # -- instances -> results --------------------------------------------------------------------------
 def _as_list(values: Any) -> list:
-    if isinstance(values, torch.Tensor):
+    if is_torch_tensor(values):
         return values.detach().cpu().tolist()
     return np.asarray(values).tolist()
 
@@ -92,6 +93,20 @@ def instances_to_coco_results(
 def write_coco_results(path: str, results: List[Dict[str, Any]]) -> None:
     """Write a COCO results list to ``path`` atomically (never a truncated results file)."""
     atomic_write_json(path, results)
+
+
+def read_coco_results(path: str) -> List[Dict[str, Any]]:
+    """A COCO results file -> its list, every entry checked for the fields COCOeval reads (one-line errors
+    instead of a KeyError from inside pycocotools)."""
+    results = read_json(path, "COCO results file")
+    if not isinstance(results, list):
+        raise DataError(f"COCO results file {path} must hold a JSON list of detections, got {type(results).__name__}")
+    for index, entry in enumerate(results):
+        if not isinstance(entry, dict) or not {"image_id", "category_id", "score"} <= set(entry):
+            raise DataError(f"entry {index} of {path} needs image_id, category_id and score: {str(entry)[:80]}")
+        if "bbox" not in entry and "segmentation" not in entry:
+            raise DataError(f"entry {index} of {path} has neither 'bbox' nor 'segmentation'")
+    return results
 
 
 def load_coco_gt(coco_gt: Any):
