@@ -1,9 +1,10 @@
-"""YouTube-VIS dataset inference: videos -> tracked instances -> ``results.json`` + ``submission.zip`` (+ AP).
+"""YouTube-VIS / OVIS dataset inference: videos -> tracked instances -> ``results.json`` + ``submission.zip`` (+ AP).
 
 Each video is streamed frame by frame through ``model.predict`` and a tracker (a `VideoSegmenter`'s track
 head with `OnlineTracker`, or any segmenter's query embeddings with `QueryTracker`: an official COCO model gives
-a zero-shot submission through the COCO -> YouTube-VIS class table); a `VideoResultAccumulator` keeps only
-compressed RLE per track and frame.
+a zero-shot submission through the COCO -> YouTube-VIS / OVIS class table); a `VideoResultAccumulator` keeps only
+compressed RLE per track and frame. YouTube-VIS 2019 / 2021 / 2022 and OVIS servers all read the same zip
+(``results.json`` at its root), so one writer serves them all.
 Under torchrun the videos are split into contiguous shards, one per rank, and the per-video results are
 gathered on rank 0 in dataset order, so the output is identical to a single process.
 """
@@ -27,7 +28,7 @@ from vis.tracking import VideoResultAccumulator
 
 def infer_video(model: torch.nn.Module, frames: Any, tracker: Any, device: torch.device,
                 label_map: Mapping[int, int], top_k: Optional[int] = None, amp: bool = False) -> List[Dict[str, Any]]:
-    """One video (`vis.data.ytvis.VideoFrames`) -> its YouTube-VIS result entries (one per track).
+    """One video (`vis.data.ytvis.VideoFrames`) -> its result entries (one per track, YouTube-VIS format).
 
     The frames go through `vis.inference.track_video`, as in ``run_video``, with the dataset's test transforms.
     ``label_map``: model label -> dataset category id (`vis.data.label_space.model_label_map`); detections of
@@ -97,22 +98,42 @@ def evaluate_video_results(gt: Any, results: Any) -> Dict[str, float]:
     return evaluate_tracks(gt, results)
 
 
+def video_split_cfg(dataset_cfg: Mapping[str, Any], ann_file: Optional[str] = None,
+                    img_dir: Optional[str] = None) -> Dict[str, Any]:
+    """A config's split -> the `YTVISDataset` config test_vis builds (``ann_file`` / ``img_dir`` replace its files).
+
+    A video split keeps its keys: its ``classes`` checks the file against the table the model was trained on.
+    An image split (a COCO config, the zero-shot path) gives only its frame transforms: its ``classes`` /
+    ``class_map`` describe COCO files, and would relabel or reject the video file's categories, which are
+    what the results must be written in (the model's labels reach them through `dataset_label_map`).
+    """
+    if dataset_cfg.get("type") == "YTVISDataset":
+        video_cfg = dict(dataset_cfg)
+    else:
+        video_cfg = {key: dataset_cfg[key] for key in ("ann_file", "img_dir", "transforms") if key in dataset_cfg}
+    if ann_file:
+        video_cfg["ann_file"] = ann_file
+        video_cfg["img_dir"] = img_dir
+    video_cfg.update(type="YTVISDataset", test_mode=True)
+    return video_cfg
+
+
 def test_vis_from_config(options: RunOptions, ann_file: Optional[str] = None, img_dir: Optional[str] = None,
                          split: str = "test", out_dir: str = "out", top_k: Optional[int] = None,
                          progress: bool = True) -> Dict[str, Any]:
-    """Track a YouTube-VIS split with ``options.config`` + ``options.checkpoint``; write ``out_dir/results.json``
+    """Track a YouTube-VIS / OVIS split with ``options.config`` + ``options.checkpoint``; write ``out_dir/results.json``
     and ``out_dir/submission.zip``.
 
     Any model tracks (`vis.inference.load_video_model`: a video model's track head, or ``options.tracker``
     'QueryTracker', the default for image models). Its labels become the annotation file's categories through
-    `vis.data.label_space.model_label_map` (a COCO model on YouTube-VIS: the class table, zero-shot).
+    `vis.data.label_space.model_label_map` (a COCO model on YouTube-VIS or OVIS: the class table, zero-shot).
     ``options.score_thr`` replaces the tracker's ``score_thr`` and ``init_score_thr``, as ``run_video``'s;
     ``backend``, ``onnx``: the runtime of the per-frame network (`vis.inference.runtime_model`); ``amp``: autocast.
 
     The split is the config's ``data.test`` (``split='val'``: ``data.val``, where tracker settings are
-    chosen), or ``ann_file`` / ``img_dir`` with that split's transforms. With ground truth (annotations
-    present) the AP/AR table is printed and returned, and ``out_dir/metrics.json`` is written; without it
-    only the submission files are written.
+    chosen), or ``ann_file`` / ``img_dir`` with that split's transforms (`video_split_cfg`). With ground truth
+    (annotations present) the AP/AR table is printed and returned, and ``out_dir/metrics.json`` is written;
+    without it only the submission files are written.
     """
     from vis.data import build_dataset
     from vis.evaluation.identity import format_identity
@@ -124,11 +145,7 @@ def test_vis_from_config(options: RunOptions, ann_file: Optional[str] = None, im
 
     options.check()
     cfg = load_config(options.config, options.cfg_options)
-    dataset_cfg = split_dataset_cfg(cfg, split, options.config)
-    if ann_file:
-        dataset_cfg["ann_file"] = ann_file
-        dataset_cfg["img_dir"] = img_dir
-    dataset_cfg.update(type="YTVISDataset", test_mode=True)
+    dataset_cfg = video_split_cfg(split_dataset_cfg(cfg, split, options.config), ann_file, img_dir)
     options = replace(options, checkpoint=resolve_checkpoint(options.checkpoint))  # also a work dir's newest
 
     dist.init_distributed()
@@ -143,7 +160,7 @@ def test_vis_from_config(options: RunOptions, ann_file: Optional[str] = None, im
     if dist.get_rank() != 0:
         return {}
 
-    gt = read_json(dataset.ann_file, "YouTube-VIS annotation file")
+    gt = read_json(dataset.ann_file, "video annotation file")
     results_path, zip_path = write_submission_zip(results, out_dir, gt)
     print(f"wrote {results_path} ({len(results)} tracks) and {zip_path}", file=sys.stderr)
     if not gt.get("annotations"):

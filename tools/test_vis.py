@@ -1,14 +1,16 @@
 #!/usr/bin/env python
-"""Video instance segmentation on a YouTube-VIS split: results.json + submission.zip, and AP/AR with ground truth.
+"""Video instance segmentation on a YouTube-VIS (2019 / 2021 / 2022) or OVIS split: results.json + submission.zip,
+and AP/AR with ground truth.
 
     python tools/test_vis.py CONFIG CKPT --ann data/ytvis_2019/valid.json --images data/ytvis_2019/valid/JPEGImages --out-dir out/
     python tools/test_vis.py CONFIG CKPT [--split val]     # the config's data.test (default) or data.val
+    python tools/test_vis.py configs/queryinst_vis/queryinst_r50_fpn_ovis.py CKPT    # OVIS valid (same zip layout)
     torchrun --nproc_per_node=N tools/test_vis.py ...      # videos sharded across processes, same results
     python tools/test_vis.py configs/queryinst/queryinst_r50_fpn_1x_coco.py queryinst_r50_fpn_1x_coco_20210907_084916-5a8f1998.pth \
         --ann data/ytvis_2019/valid.json --out-dir out/      # zero-shot: a COCO model, the COCO -> YouTube-VIS class table
 
 An image model (an official COCO checkpoint) tracks with QueryTracker on its query embeddings; its labels become
-the annotation file's categories by the class table (COCO -> YouTube-VIS 2019 / 2021) or by name.
+the annotation file's categories by the class table (COCO -> YouTube-VIS 2019 / 2021 / 2022, OVIS) or by name.
 
 Figures are reported on data.test; tracker settings and other choices are made on data.val.
 """
@@ -22,7 +24,7 @@ from vis.cli import CHECKPOINT_HELP, add_model_option, add_runtime_options, run_
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="YouTube-VIS inference, submission and evaluation.")
+    parser = argparse.ArgumentParser(description="YouTube-VIS / OVIS inference, submission and evaluation.")
     parser.add_argument("config", nargs="?",
                         help="model config: a video model, or an image model (tracked by query embeddings)")
     parser.add_argument("checkpoint", nargs="?", help=CHECKPOINT_HELP)
@@ -32,8 +34,9 @@ def main(argv=None) -> int:
                              "QueryTracker for an image model")
     parser.add_argument("--split", choices=["test", "val"], default="test",
                         help="data.test (default; data.val when the config has none) or data.val")
-    parser.add_argument("--ann", default=None, help="YouTube-VIS JSON (default: the split's)")
-    parser.add_argument("--images", default=None, help="JPEGImages folder (default: next to --ann)")
+    parser.add_argument("--ann", default=None, help="YouTube-VIS / OVIS JSON (default: the split's)")
+    parser.add_argument("--images", default=None,
+                        help="frame folder (default: from --ann's layout: JPEGImages next to it, OVIS's <split>/)")
     parser.add_argument("--out-dir", default="out", help="where results.json, submission.zip, metrics.json go")
     parser.add_argument("--top-k", type=int, default=None, help="keep the best K tracks per video")
     parser.add_argument("--score-thr", type=float, default=None,

@@ -1,4 +1,5 @@
-"""Check a YouTube-VIS submission (the zip, or its results.json before zipping) before uploading it.
+"""Check a YouTube-VIS (2019 / 2021 / 2022) or OVIS submission (the zip, or its results.json before zipping) before
+uploading it: the servers read the same layout.
 
     python tools/validate_submission.py SUBMISSION.zip --ann valid.json
     python tools/validate_submission.py out/results.json --ann valid.json
@@ -20,9 +21,9 @@ MAX_SHOWN = 50
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Validate a YouTube-VIS submission (zip or results.json).")
+    parser = argparse.ArgumentParser(description="Validate a YouTube-VIS / OVIS submission (zip or results.json).")
     parser.add_argument("submission", help="submission zip with results.json at its root, or the results.json")
-    parser.add_argument("--ann", required=True, help="the split's YouTube-VIS JSON (videos and categories)")
+    parser.add_argument("--ann", required=True, help="the split's YouTube-VIS / OVIS JSON (videos and categories)")
     args = parser.parse_args(argv)
     from vis.errors import DataError
     from vis.evaluation.submission import read_results_file, validate_results

@@ -14,7 +14,7 @@ from vis.data.synthetic import make_coco_split, make_ytvis_split
 from vis.data.transforms import RandomChoiceResize, RandomFlip, Resize
 from vis.data.ytvis import YTVISDataset, default_img_dir, load_ytvis, ref_frame_candidates
 from vis.data.ytvis_classes import (COCO_TO_YTVIS_2019, COCO_TO_YTVIS_2021, YTVIS_2019_CLASSES, YTVIS_2021_CLASSES,
-                                    detect_year, ytvis_categories)
+                                    detect_dataset, ytvis_categories)
 from vis.errors import ConfigError, DataError
 from vis.structures import ImageBatch
 
@@ -204,7 +204,10 @@ def test_class_lists_and_coco_map():
         assert len(names) == 40 and len(set(names)) == 40
     assert YTVIS_2019_CLASSES[:3] == ("person", "giant_panda", "lizard") and YTVIS_2019_CLASSES[-1] == "tennis_racket"
     assert list(YTVIS_2021_CLASSES) == sorted(YTVIS_2021_CLASSES)
-    assert detect_year(ytvis_categories("ytvis2019")) == 2019 and detect_year(ytvis_categories("ytvis2021")) == 2021
+    assert detect_dataset(ytvis_categories("ytvis2019")) == "ytvis2019"
+    assert detect_dataset(ytvis_categories("ytvis2021")) == "ytvis2021"
+    assert detect_dataset(ytvis_categories("ytvis2022")) == "ytvis2021"  # 2022 has 2021's classes
+    assert detect_dataset(ytvis_categories("ovis")) == "ovis" and detect_dataset(ytvis_categories("ovis")[:5]) is None
     for mapping, names in ((COCO_TO_YTVIS_2019, YTVIS_2019_CLASSES), (COCO_TO_YTVIS_2021, YTVIS_2021_CLASSES)):
         assert all(1 <= v <= 40 for v in mapping.values()) and len(set(mapping.values())) == len(mapping)
         for coco_id, ytvis_id in mapping.items():

@@ -69,12 +69,14 @@ def usable_instance(ann: Mapping[str, Any], image: Mapping[str, Any]) -> bool:
     return _has_segmentation(ann.get("segmentation"))
 
 
-def usable_instances_by_image(ann_file: str) -> List[Tuple[Dict[str, Any], List[Dict[str, Any]]]]:
+def usable_instances_by_image(ann_file: str) -> SerializedRecords:
     """The usable instances (`usable_instance`) of a COCO-format file, from the JSON alone (no image files
-    needed) -> ``[(image record, its usable annotations), ...]``, images without one left out.
+    needed) -> ``[(image record, its usable annotations), ...]`` (a `SerializedRecords`: iterate or index it),
+    images without one left out.
 
     Read and checked at once: malformed records are one-line `DataError`s naming them; decode the masks of
-    each image with `instance_masks`."""
+    each image with `instance_masks`. Only the serialized pairs outlive the call: at COCO's size they hold a
+    fifth of what the parsed JSON does, for the whole of a codec fit that reads them one image at a time."""
     dataset = read_json(ann_file, what="annotation file")
     if not isinstance(dataset, dict) or not isinstance(dataset.get("annotations"), list) \
             or not isinstance(dataset.get("images"), list):
@@ -92,7 +94,10 @@ def usable_instances_by_image(ann_file: str) -> List[Tuple[Dict[str, Any], List[
             raise DataError(f"annotation {ann.get('id')} in {ann_file} refers to unknown image {ann['image_id']}")
         if usable_instance(ann, images[ann["image_id"]]):
             by_image.setdefault(ann["image_id"], []).append(ann)
-    return [(images[image_id], anns) for image_id, anns in by_image.items()]
+    pairs = SerializedRecords((images[image_id], anns) for image_id, anns in by_image.items())
+    del dataset, images, by_image
+    release_freed_memory()
+    return pairs
 
 
 def instance_masks(image: Mapping[str, Any], anns: Sequence[Mapping[str, Any]],
@@ -191,7 +196,7 @@ class CocoDataset(LabelSpaceMixin, torch.utils.data.Dataset):
 
     def _build_label_space(self, categories: List[Dict[str, Any]], class_map, classes) -> None:
         self.cat_ids, self.class_names, self._source_to_label = build_label_space(
-            categories, class_map, classes, owner="CocoDataset"
+            categories, class_map, classes, owner="CocoDataset", ann_file=self.ann_file
         )
         self.cat_id_to_label: Dict[int, int] = {cat_id: label for label, cat_id in enumerate(self.cat_ids)}
 

@@ -1,9 +1,11 @@
-"""YouTube-VIS (2019 / 2021) video dataset: key/reference frame pairs for training, frame streams for inference.
+"""YouTube-VIS (2019 / 2021 / 2022) and OVIS video datasets: key/reference frame pairs for training, frame streams
+for inference. OVIS files have YouTube-VIS's format; only the layout and the classes differ.
 
 Layouts (``img_dir`` may be left out and is then found from ``ann_file``):
 
-    2019   <root>/train.json             + <root>/train/JPEGImages/<video>/<frame>.jpg
-    2021   <root>/train/instances.json   + <root>/train/JPEGImages/<video>/<frame>.jpg
+    2019        <root>/train.json               + <root>/train/JPEGImages/<video>/<frame>.jpg
+    2021, 2022  <root>/train/instances.json     + <root>/train/JPEGImages/<video>/<frame>.jpg
+    OVIS        <root>/annotations_train.json   + <root>/train/<video>/<frame>.jpg
 
 A video's frames are addressed by their **position** in ``file_names`` (0, 1, 2, ...): the names are
 source frame numbers (00000, 00005, ...) and are not consecutive, while every per-frame list of an
@@ -30,17 +32,21 @@ from .coco import segmentation_to_mask, to_contract
 from .label_space import LabelSpaceMixin, build_label_space
 from .serialized import SerializedRecords, release_freed_memory
 from .transforms import Compose, masks_to_boxes
-from .ytvis_classes import detect_year
+from .ytvis_classes import detect_dataset
 
 # ---------------------------------------------------------------------------------------------
 # Loading and validation
 # ---------------------------------------------------------------------------------------------
 def default_img_dir(ann_file: str) -> str:
-    """The frame folder of either layout: ``<split>/instances.json`` (2021) or ``<split>.json`` (2019)."""
+    """The frame folder of each layout: ``<split>/instances.json`` (2021, 2022), ``annotations_<split>.json``
+    (OVIS: ``<split>/``) or ``<split>.json`` (2019)."""
     folder, name = os.path.split(os.path.abspath(ann_file))
+    stem = os.path.splitext(name)[0]
     if name == "instances.json":
         return os.path.join(folder, "JPEGImages")
-    return os.path.join(folder, os.path.splitext(name)[0], "JPEGImages")
+    if stem.startswith("annotations_") and len(stem) > len("annotations_"):
+        return os.path.join(folder, stem[len("annotations_"):])
+    return os.path.join(folder, stem, "JPEGImages")
 
 
 def video_label(video: Mapping[str, Any]) -> str:
@@ -51,7 +57,7 @@ def video_label(video: Mapping[str, Any]) -> str:
 
 
 def load_ytvis(ann_file: str) -> Dict[str, Any]:
-    """Read and check a YouTube-VIS JSON (either year); returns it with ``annotations`` always a list.
+    """Read and check a YouTube-VIS / OVIS JSON (any year); returns it with ``annotations`` always a list.
 
     The official valid/test files carry no annotations (``null`` or no key); that is accepted here and
     rejected by `YTVISDataset` only for training. The per-annotation ``length`` field is not checked:
@@ -193,7 +199,9 @@ class YTVISDataset(LabelSpaceMixin, torch.utils.data.Dataset):
     ``test_mode``: items are all frames of all videos in order, each ``{"image", "target"}``; for
     streaming inference use `iter_video_frames`. Instances kept: not crowd, segmentation and box not
     null, box w and h >= 1, area > 0, category mapped (MaskTrack R-CNN's rules).
-    ``class_map`` / ``classes`` work as in `CocoDataset`; ``classes`` may also be 'ytvis2019' / 'ytvis2021'.
+    ``class_map`` / ``classes`` work as in `CocoDataset`; ``classes`` may also be 'ytvis2019' / 'ytvis2021' /
+    'ytvis2022' / 'ovis', and the file's categories are then checked against that table
+    (`vis.data.label_space.check_named_tables`) before any frame is read.
     """
 
     def __init__(
@@ -220,9 +228,9 @@ class YTVISDataset(LabelSpaceMixin, torch.utils.data.Dataset):
 
         data = load_ytvis(ann_file)
         self.categories: List[Dict[str, Any]] = data["categories"]
-        self.year = detect_year(self.categories)
+        self.dataset_name = detect_dataset(self.categories)  # 'ytvis2019', 'ytvis2021', 'ovis' or None
         self.cat_ids, self.class_names, self._source_to_label = build_label_space(
-            self.categories, class_map, classes, owner="YTVISDataset"
+            self.categories, class_map, classes, owner="YTVISDataset", ann_file=ann_file
         )
         self.cat_id_to_label = {cat_id: label for label, cat_id in enumerate(self.cat_ids)}
         _check_frame_files(data["videos"], self.img_dir, ann_file)

@@ -1,0 +1,25 @@
+# QueryInst-VIS R-50-FPN on OVIS (25 classes). Not the 10-query model: QueryInst-VIS's 10 queries rest on
+# YouTube-VIS's at most 10 instances per frame, and OVIS's crowded, occluded scenes hold many more.
+# So the COCO model's own 100 proposals and 100 detections per frame (the tracker keeps as many), which also
+# makes the official COCO checkpoint the starting point: the same architecture, so every weight loads but the
+# classifier (re-initialised, 80 -> 25 classes) and the new track head. 12-epoch finetune:
+#   python tools/train.py configs/queryinst_vis/queryinst_r50_fpn_ovis.py --load-from queryinst_r50_fpn_1x_coco
+#   python tools/test_vis.py configs/queryinst_vis/queryinst_r50_fpn_ovis.py work_dirs/queryinst_r50_fpn_ovis
+# (--load-from takes the model-zoo name, or the file queryinst_r50_fpn_1x_coco_20210907_084916-5a8f1998.pth.)
+_base_ = ['../_base_/datasets/ovis.py', '../_base_/schedules/schedule_1x.py',
+          '../_base_/video/masktrack_tracking.py']
+model = dict(
+    type='VideoSegmenter',
+    segmenter=dict(
+        type='QueryInst',
+        num_classes=25,
+        num_proposals=100,
+        num_stages=6,
+        backbone=dict(depth=50, pretrained=None, frozen_stages=1, norm_eval=True),
+        max_per_img=100,
+    ),
+    track_head=dict(fc_channels=1024, num_fcs=2, last_relu=True),
+    track_loss_weight=1.0,
+)
+tracker = dict(max_per_frame=100)  # YouTube-VIS's cap of 10 would drop most of a crowded OVIS frame
+schedule = dict(max_epochs=12, milestones=[8, 11], warmup_iters=500)
