@@ -9,7 +9,8 @@ config's training transforms, `vis.engine.trainer.TrainData` with N loader worke
   file, both after a garbage collection; the JSON's own peak while it is parsed is not counted);
 - ``pss_mb_batch_<a>`` / ``pss_mb_batch_<b>``: the proportional set size of the main process plus its workers at
   two batches, and ``pss_growth_pct`` between them: pages the workers copy from the main process as they read the
-  dataset (copy-on-read of Python objects) show here;
+  dataset (copy-on-read of Python objects) show here; ``pss_mb_main``, ``pss_mb_per_worker`` and the
+  ``pss_anon_mb`` / ``pss_file_mb`` / ``pss_shmem_mb`` split of the total say where it lies at the last batch;
 - ``samples_per_s_per_worker``: decoding, the training transforms (COCO: resize to 1333×800, flip) and masks.
 
 Each dataset is measured in a fresh process, so one does not inherit another's memory.
@@ -190,11 +191,12 @@ def annotation_file(plan: DataPlan, on_note: Callable[[str], None]) -> Tuple[str
 
 
 # -- the measurement ---------------------------------------------------------------------------------
-def _pss_mb(pids: List[int]) -> float:
+def _pss_mb(pids: List[int], field: str = "Pss") -> float:
+    """The sum over ``pids`` of one ``smaps_rollup`` field (Pss, Pss_Anon, Pss_File, Pss_Shmem) in MB."""
     total = 0.0
     for pid in pids:
         with open(f"/proc/{pid}/smaps_rollup") as f:
-            total += sum(float(line.split()[1]) for line in f if line.startswith("Pss:")) / 1024.0
+            total += sum(float(line.split()[1]) for line in f if line.startswith(f"{field}:")) / 1024.0
     return total
 
 
@@ -216,10 +218,14 @@ def _measure(queue: Any, plan: DataPlan, ann_file: str, img_dir: str) -> None:
     import torch
 
     from vis.data import build_dataset, collate
+    from vis.data.serialized import frozen_heap
     from vis.engine.trainer import TrainData
     from vis.utils.benchmark import memory_mb
 
     try:
+        # Spawned for a clean heap, this process now defaults to spawning its own children too; training forks its
+        # loader workers (Linux's default), and shares the dataset with them only that way.
+        multiprocessing.set_start_method("fork", force=True)
         torch.set_num_threads(1)
         gc.collect()
         before = memory_mb()[0]
@@ -230,7 +236,8 @@ def _measure(queue: Any, plan: DataPlan, ann_file: str, img_dir: str) -> None:
         figures = {"records": len(dataset), "build_s": build_s, "dataset_mb": memory_mb()[0] - before}
         loader = TrainData(dataset, collate, batch_size=plan.batch_size, num_workers=plan.workers).loader(
             0, plan.batches[1])
-        iterator = iter(loader)
+        with frozen_heap():  # as the trainer forks its workers
+            iterator = iter(loader)
         timed_from = None
         for batch in range(1, plan.batches[1] + 1):
             next(iterator)
@@ -238,9 +245,15 @@ def _measure(queue: Any, plan: DataPlan, ann_file: str, img_dir: str) -> None:
                 pids = [os.getpid()] + [w.pid for w in iterator._workers]
                 figures[f"pss_mb_batch_{batch}"] = _pss_mb(pids)
                 timed_from = time.perf_counter()
+        seconds = time.perf_counter() - timed_from
         pids = [os.getpid()] + [w.pid for w in iterator._workers]
         figures[f"pss_mb_batch_{plan.batches[1]}"] = _pss_mb(pids)
-        seconds = time.perf_counter() - timed_from
+        # Where it lies at the last batch: the main process, an average worker, and of the total the heap pages
+        # (anon), the mapped libraries (file: torch's CUDA build is most of it) and the batches in flight (shmem).
+        figures["pss_mb_main"] = _pss_mb(pids[:1])
+        figures["pss_mb_per_worker"] = _pss_mb(pids[1:]) / plan.workers
+        for field in ("Pss_Anon", "Pss_File", "Pss_Shmem"):
+            figures[f"{field.lower()}_mb"] = _pss_mb(pids, field)
         samples = (plan.batches[1] - plan.batches[0]) * plan.batch_size
         figures["samples_per_s_per_worker"] = samples / seconds / plan.workers
         del iterator, loader

@@ -1,5 +1,6 @@
 """Dataset records in one shared byte buffer (issue 30): the same samples as reading the JSON directly, and a data
 loader whose worker memory does not grow as it draws samples."""
+import gc
 import json
 import os
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 
 from vis.data.coco import CocoDataset, instance_masks, usable_instances_by_image
-from vis.data.serialized import SerializedRecords
+from vis.data.serialized import SerializedRecords, frozen_heap
 from vis.data.synthetic import make_coco_split
 
 
@@ -121,3 +122,34 @@ def test_video_frames_equal_the_annotation_files_own_records(tmp_path):
                 assert np.array_equal(raw["masks"][i], segmentation_to_mask(a["segmentations"][t], *raw["orig_size"]))
             checked += len(expected)
     assert checked > 20
+
+
+def _private_dirty_mb() -> float:
+    with open("/proc/self/smaps_rollup") as f:
+        return sum(float(line.split()[1]) for line in f if line.startswith("Private_Dirty:")) / 1024.0
+
+
+def _copied_by_a_collection_in_a_fork() -> float:
+    """MB a forked child copies from its parent when it runs a full garbage collection."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report how much a collection made private, then leave at once
+        before = _private_dirty_mb()
+        gc.collect()
+        os.write(write_end, f"{_private_dirty_mb() - before:.3f}".encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return float(os.read(read_end, 64).decode())
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps_rollup"), reason="reads /proc/self/smaps_rollup (Linux)")
+def test_workers_forked_in_a_frozen_heap_do_not_copy_it():
+    """A collection in a forked worker writes to every object header of the parent's heap (tens of MB with torch
+    imported); forked inside `frozen_heap` it leaves them shared, as the trainer forks its loader workers."""
+    objects = [{"record": i, "values": [float(i)] * 4} for i in range(200_000)]  # a parent heap worth copying
+    copied_plain = _copied_by_a_collection_in_a_fork()
+    with frozen_heap():
+        copied_frozen = _copied_by_a_collection_in_a_fork()
+    assert copied_plain > 20.0, copied_plain
+    assert copied_frozen < copied_plain / 5, (copied_frozen, copied_plain)
+    assert gc.get_freeze_count() == 0 and len(objects) == 200_000  # the parent's objects are collectable again

@@ -34,6 +34,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..data.samplers import TrainBatchSampler, TrainSampler
+from ..data.serialized import fix_mmap_threshold, frozen_heap
 from ..errors import VisError
 from . import dist
 from .checkpoint import (
@@ -107,8 +108,6 @@ def preserved_rng():
 def _init_worker(worker_id: int) -> None:
     """Each loader worker keeps glibc's mmap threshold fixed, so its memory does not creep up with the samples'
     sizes (`vis.data.serialized.fix_mmap_threshold`)."""
-    from ..data.serialized import fix_mmap_threshold
-
     fix_mmap_threshold()
 
 
@@ -268,7 +267,8 @@ class Trainer:
         loader = self._build_loader()
         self.model.train()
         window = _Window()
-        data_iter = iter(loader)
+        with frozen_heap():  # the workers fork here
+            data_iter = iter(loader)
         try:
             for iteration in range(self.start_iter, self.max_iters):
                 start = time.perf_counter()
