@@ -11,6 +11,7 @@ import torch
 from vis.data.coco import CocoDataset, instance_masks, usable_instances_by_image
 from vis.data.serialized import SerializedRecords, frozen_heap
 from vis.data.synthetic import make_coco_split
+from vis.errors import DataError
 
 
 def test_records_round_trip_as_copies():
@@ -153,3 +154,31 @@ def test_workers_forked_in_a_frozen_heap_do_not_copy_it():
     assert copied_plain > 20.0, copied_plain
     assert copied_frozen < copied_plain / 5, (copied_frozen, copied_plain)
     assert gc.get_freeze_count() == 0 and len(objects) == 200_000  # the parent's objects are collectable again
+
+
+def test_a_dataset_built_apart_gives_the_same_samples(coco_split, tmp_path):
+    """A large annotation file is parsed in a forked child (`build_apart`, so the parse leaves no holes in the
+    parent's heap for loader workers to fill): the dataset that comes back draws the very same samples, and a bad
+    file is the same one-line error."""
+    from vis.data import BUILD_APART_BYTES, build_dataset
+
+    ann_file, img_dir = coco_split
+    cfg = dict(type="CocoDataset", ann_file=ann_file, img_dir=img_dir,
+               transforms=[dict(type="Resize", scale=(96, 64), keep_ratio=True), dict(type="RandomFlip", prob=0.5)])
+    here, apart = build_dataset(cfg, apart=False), build_dataset(cfg, apart=True)
+    assert os.path.getsize(ann_file) < BUILD_APART_BYTES  # so the default builds this one here
+    assert len(apart) == len(here) and apart.class_names == here.class_names
+    for idx in range(0, len(here), 7):
+        ours, theirs = here[idx], apart[idx]
+        assert torch.equal(ours["image"], theirs["image"])
+        for key in ("boxes", "labels", "masks", "instance_ids"):
+            assert torch.equal(ours["target"][key], theirs["target"][key]), key
+    truncated = tmp_path / "truncated.json"
+    with open(ann_file) as f:
+        truncated.write_text(f.read()[:500])
+    errors = []
+    for built_apart in (False, True):
+        with pytest.raises(DataError) as caught:
+            build_dataset(dict(cfg, ann_file=str(truncated)), apart=built_apart)
+        errors.append(str(caught.value))
+    assert errors[0] == errors[1] and "truncated.json" in errors[0] and "\n" not in errors[0]

@@ -10,12 +10,14 @@ store their records the same way.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import ctypes
 import gc
+import multiprocessing
 import pickle
 import sys
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -101,3 +103,19 @@ def frozen_heap() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+def build_apart(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``function(*args, **kwargs)`` run in a forked child process, its result sent back pickled.
+
+    Parsing a large annotation file leaves the heap full of holes (630 MB at COCO train2017's size). Handed back
+    to the system they cost the parent nothing, but loader workers forked from it allocate into them, spread over
+    the whole of that space, and keep what they touched: each of 4 workers grew from about 130 to 620 MB of private
+    memory over 200 batches. Built in a child, the dataset arrives as a few large buffers and the parent's heap has
+    no holes to give. ``function`` and the result must be picklable; an exception comes back as the same
+    exception. Elsewhere than Linux (no cheap fork) it runs here.
+    """
+    if not sys.platform.startswith("linux"):
+        return function(*args, **kwargs)
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        return pool.submit(function, *args, **kwargs).result()
