@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from vis.models.deformable_attention import MSDeformAttn, multi_scale_deformable_attention
+from vis.models.deformable_attention import (MSDeformAttn, grid_sample_deformable_attention,
+                                              multi_scale_deformable_attention)
 
 
 def bilinear_by_hand(image, x, y):
@@ -149,3 +150,64 @@ def test_gpu_matches_cpu():
         cpu = attn(query, ref, inputs, shapes)
         gpu = attn.cuda()(query.cuda(), ref.cuda(), inputs.cuda(), shapes).cpu()
     assert torch.allclose(cpu, gpu, atol=1e-4)
+
+
+def _grid_sample_module_output(module, query, reference_points, value_input, shapes, padding_mask):
+    """MSDeformAttn.forward with the sampling done by the official grid_sample formulation."""
+    num, length, _ = value_input.shape
+    value = module.value_proj(value_input)
+    if padding_mask is not None:
+        value = value.masked_fill(padding_mask[..., None], 0.0)
+    value = value.view(num, length, module.n_heads, module.d_model // module.n_heads)
+    locations, weights = module.sampling(query, reference_points, shapes)
+    return module.output_proj(grid_sample_deformable_attention(value, shapes, locations, weights))
+
+
+@pytest.mark.parametrize("reference_dims", [2, 4])
+@pytest.mark.parametrize("autocast", [False, True])
+def test_embedding_bag_sampling_equals_the_grid_sample_formulation(reference_dims, autocast):
+    """The one-call sampling (embedding_bag over the bilinear corners) against the official pure-PyTorch path
+    (one grid_sample per level): every level, samples inside, on the border and outside the maps, a padded image,
+    point and box references, float32 and bfloat16 autocast; outputs and the gradients of every input agree."""
+    generator = torch.Generator().manual_seed(3)
+    shapes = [(9, 13), (5, 7), (3, 4), (1, 2)]
+    length = sum(h * w for h, w in shapes)
+    module = MSDeformAttn(d_model=32, n_levels=4, n_heads=4, n_points=3)
+    with torch.no_grad():  # offsets large enough to leave the maps, weights away from uniform
+        module.sampling_offsets.weight.normal_(0, 2.0, generator=generator)
+        module.attention_weights.weight.normal_(0, 1.0, generator=generator)
+    query = torch.randn(2, 11, 32, generator=generator)
+    value_input = torch.randn(2, length, 32, generator=generator)
+    reference = torch.rand(2, 11, 4, reference_dims, generator=generator) * 1.2 - 0.1
+    padding_mask = torch.zeros(2, length, dtype=torch.bool)
+    padding_mask[1, :40] = True  # the second image is padded
+    results = []
+    for path in ("embedding_bag", "grid_sample"):
+        inputs = [t.clone().requires_grad_() for t in (query, value_input, reference)]
+        module.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            if path == "embedding_bag":
+                output = module(inputs[0], inputs[2], inputs[1], shapes, padding_mask)
+            else:
+                output = _grid_sample_module_output(module, inputs[0], inputs[2], inputs[1], shapes, padding_mask)
+        output.float().square().sum().backward()
+        results.append([output.float()] + [t.grad for t in inputs] + [module.sampling_offsets.weight.grad.clone()])
+    for name, ours, theirs in zip(("output", "query grad", "value grad", "reference grad", "offset grad"), *results):
+        if autocast:
+            # In bfloat16 (8 bits of mantissa) both paths are far from float32 (gradients by more than their own
+            # size), but close to each other: up to 0.9% apart in norm over several seeds.
+            assert (ours - theirs).norm() <= 0.03 * theirs.norm(), name
+        else:  # the two orders of summation differ in the last bits
+            torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_benchmark_alternates_the_two_formulations_and_restores_the_fast_one():
+    from pipelines.benchmark_deformable import benchmark_deformable
+    from vis.models import deformable_attention
+
+    fast = deformable_attention.multi_scale_deformable_attention
+    report = benchmark_deformable("configs/shapes/solq_tiny_shapes.py", (48, 64), threads=1, rounds=1,
+                                  on_figure=lambda *figure: None)
+    assert report["embedding_bag_ms"] > 0 and report["grid_sample_ms"] > 0 and report["same_labels"]
+    assert report["max_score_diff"] < 1e-4 and report["max_box_diff_px"] < 0.01
+    assert deformable_attention.multi_scale_deformable_attention is fast

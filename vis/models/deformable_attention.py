@@ -18,7 +18,8 @@ Fidelity to the official ``MSDeformAttn`` (Deformable DETR / SOLQ ``models/ops/m
   ``F.grid_sample(align_corners=False, padding_mode='zeros')`` on ``2 * loc - 1``;
 - padded positions of the input have their values set to 0 before sampling.
 
-No compiled op: it runs wherever ``grid_sample`` does (CPU, CUDA), slower than the official kernel on GPU.
+No compiled op: the sampling is one ``embedding_bag`` over the four bilinear corners of every sample (CPU, CUDA),
+and an ONNX export traces the official pure-PyTorch formulation with ``grid_sample``.
 """
 from __future__ import annotations
 
@@ -51,7 +52,59 @@ def multi_scale_deformable_attention(
     value: [N, S, M, D] with S = sum_l H_l * W_l, levels concatenated row-major (finest first);
     spatial_shapes: [(H_l, W_l)] per level; sampling_locations: [N, Q, M, L, P, 2] as (x, y) in [0, 1];
     attention_weights: [N, Q, M, L, P] (already normalised) -> [N, Q, M * D].
+
+    Every output row is a weighted sum of L * P * 4 rows of the value table (the four bilinear corners of each
+    sample, each corner's weight its bilinear weight times the sample's attention weight): one
+    ``F.embedding_bag(mode='sum', per_sample_weights=...)`` computes all of them, levels and points together,
+    without materialising the gathered rows. ONNX has no such operator, so an export traces
+    `grid_sample_deformable_attention` instead (ONNX Runtime runs GridSample natively).
     """
+    if torch.onnx.is_in_onnx_export():
+        return grid_sample_deformable_attention(value, spatial_shapes, sampling_locations, attention_weights)
+    shapes = _as_shape_list(spatial_shapes)
+    num, length, heads, head_dim = value.shape
+    _, num_queries, _, num_levels, num_points, _ = sampling_locations.shape
+    if len(shapes) != num_levels:
+        raise ValueError(f"{len(shapes)} spatial shapes for {num_levels} sampling levels")
+    device = value.device
+    heights = torch.tensor([h for h, _ in shapes], device=device).view(num_levels, 1)  # [L, 1]: broadcasts over P
+    widths = torch.tensor([w for _, w in shapes], device=device).view(num_levels, 1)
+    level_starts = torch.tensor([0] + [h * w for h, w in shapes[:-1]], device=device).cumsum(0).view(num_levels, 1)
+    # The CUDA kernel's pixel coordinates: cell centres at integers, zeros outside the map.
+    grid = 2 * sampling_locations - 1
+    x = ((grid[..., 0] + 1) * widths.to(sampling_locations.dtype) - 1) / 2  # [N, Q, M, L, P]
+    y = ((grid[..., 1] + 1) * heights.to(sampling_locations.dtype) - 1) / 2
+    x_floor, y_floor = x.floor(), y.floor()
+    fx, fy = x - x_floor, y - y_floor
+    x0, y0 = x_floor.long(), y_floor.long()
+    # Bilinear weights of the left / right columns and top / bottom rows, zero where that corner is off the map.
+    weight_x = torch.stack([(1 - fx) * ((x0 >= 0) & (x0 < widths)), fx * ((x0 >= -1) & (x0 < widths - 1))], -1)
+    weight_y = torch.stack([(1 - fy) * ((y0 >= 0) & (y0 < heights)), fy * ((y0 >= -1) & (y0 < heights - 1))], -1)
+    # [N, Q, M, L, P, 2 (y), 2 (x)]: corners (top-left, top-right, bottom-left, bottom-right)
+    weights = weight_y[..., :, None] * weight_x[..., None, :] * attention_weights[..., None, None]
+    # Row of the value table [N * M * S, D] (image-major, then head, then position) of each top-left corner,
+    # then of the four corners; off-map corners (weight 0) are clamped to any valid row.
+    first_rows = (torch.arange(num, device=device).view(num, 1, 1, 1, 1) * heads
+                  + torch.arange(heads, device=device).view(heads, 1, 1)) * length + level_starts  # [N, 1, M, L, 1]
+    top_left = first_rows + y0 * widths + x0  # [N, Q, M, L, P]
+    corner_steps = torch.stack([torch.zeros_like(widths), torch.ones_like(widths), widths, widths + 1], -1)  # [L,1,4]
+    rows = (top_left[..., None] + corner_steps).clamp_(0, num * heads * length - 1)  # [N, Q, M, L, P, 4]
+    table = value.permute(0, 2, 1, 3).reshape(num * heads * length, head_dim)  # [N*M*S, D]
+    samples = num_levels * num_points * 4
+    output = F.embedding_bag(rows.view(-1, samples), table, mode="sum",
+                             per_sample_weights=weights.reshape(-1, samples).to(table.dtype))  # [N*Q*M, D]
+    return output.view(num, num_queries, heads * head_dim)
+
+
+def grid_sample_deformable_attention(
+    value: torch.Tensor,
+    spatial_shapes: SpatialShapes,
+    sampling_locations: torch.Tensor,
+    attention_weights: torch.Tensor,
+) -> torch.Tensor:
+    """`multi_scale_deformable_attention` with one ``F.grid_sample`` per level, as the official pure-PyTorch path
+    (``ms_deform_attn_core_pytorch``) computes it: what ONNX exports, and the reference the fast path is tested
+    against. The same arguments and result."""
     shapes = _as_shape_list(spatial_shapes)
     num, _, heads, head_dim = value.shape
     _, num_queries, _, num_levels, num_points, _ = sampling_locations.shape
