@@ -2,9 +2,10 @@
 head, ``predict`` and ``tools/run_video.py`` give the CPU's results, DDP trains over NCCL, a resumed run continues
 exactly, and a model that lived on the GPU exports to ONNX.
 
-Every check uses the tiny shapes configs (configs/shapes/) and generated data, so the whole file takes about a
-minute on one GPU. ``pytest -m gpu`` selects it (the default run leaves it out); without CUDA each check is
-skipped, and ``VIS_GPU_TESTS_ON_CPU=1`` runs them all on the CPU (conftest.py) to debug them without a GPU.
+Every check uses the tiny shapes configs (configs/shapes/), the bundled demo model and generated data, so the
+whole file should take one to two minutes on one GPU (under two on 2 CPU cores with ``VIS_GPU_TESTS_ON_CPU=1``).
+``pytest -m gpu`` selects it (the default run leaves it out); without CUDA each check is skipped, and
+``VIS_GPU_TESTS_ON_CPU=1`` runs them all on the CPU (conftest.py) to debug them without a GPU.
 """
 import contextlib
 import copy
@@ -29,6 +30,8 @@ pytestmark = pytest.mark.gpu
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHAPES = os.path.join(REPO, "configs", "shapes")
 DEMO_CLIP = os.path.join(REPO, "models", "demo", "demo.mp4")
+DEMO_CONFIG = os.path.join(REPO, "models", "demo", "queryinst_vis_tiny_shapes.py")
+DEMO_CKPT = os.path.join(REPO, "models", "demo", "queryinst_vis_tiny_shapes.pth")
 
 # The three segmenters and a VideoSegmenter (QueryInst + the MaskTrack-style track head), as users train them.
 MODELS = {"queryinst": "queryinst_tiny_shapes", "istr": "istr_tiny_shapes", "solq": "solq_tiny_shapes",
@@ -38,18 +41,34 @@ MODELS = {"queryinst": "queryinst_tiny_shapes", "istr": "istr_tiny_shapes", "sol
 # that needs more halvings than this before its first real step does not train under AMP as it is.
 MAX_AMP_STEPS = 24
 
-# CUDA against the CPU, float32 kernels on both (TF32 off: `float32_kernels`). Between two CPUs' kernels the seeded
-# cascades move boxes by up to 0.044 px and scores by 4e-6 (tests/runtime/test_onnx_runtime.py); cuDNN's algorithms
-# (Winograd, FFT, other summation orders) add more float noise, so the tolerances are about 10x those spreads:
+# CUDA against the CPU, float32 kernels on both (TF32 off: `float32_kernels`). Measured here (tiny models, shapes
+# images): float64 against float32 on the CPU, float32's own rounding, moves scores by up to 3e-6 and boxes by up
+# to 0.003 px (the trained QueryInst: 1e-4 px); a 1e-5 relative perturbation of every weight (~100x float32's
+# epsilon: room for cuDNN's other summation orders, Winograd and FFT) moves scores by up to 3e-4, boxes by 0.18 px,
+# embeddings by 0.3% and masks by 3 pixels. The tolerances sit above that, far below what a real fault does:
 SCORE_ATOL = 1e-3  # detection scores (probabilities)
-BOX_ATOL = 0.5  # pixels, on ~100-px images
-EMBED_RTOL = 1e-3  # query / track embeddings, relative to their largest magnitude
+BOX_ATOL = 0.5  # pixels, on ~250-px outputs
+EMBED_RTOL = 1e-2  # query / track embeddings, relative to their largest magnitude
 MASK_PIXELS = 0.01  # at most 1% of an image's pixels may flip in a mask (near-0.5 probabilities)
 
-# run_video on the demo clip (320x240, 120 frames) with the GPU's default kernels (TF32 convolutions) against the
-# CPU: a track may be born or end a frame apart on a borderline score, nothing more.
-SAME_FRAMES = 0.95  # fraction of frames with the same track ids
-TRACK_BOX_ATOL = 2.0  # pixels
+# `--amp` inference (weights cast once, `runtime_model(amp=True)`, then autocast) against float32, on the trained demo
+# model. Measured here, float16 emulated on the CPU: scores move by up to 0.0015, boxes 0.18 px, embeddings 4%,
+# masks 12 pixels; bfloat16 (the CPU's autocast, VIS_GPU_TESTS_ON_CPU) 0.03, 1.4 px, 13%, 240 pixels, and 3 of 30
+# detections cross the top-k cut. The tolerances are 3-7x those:
+AMP_TOLERANCES = {
+    torch.float16: dict(score=0.01, box=1.0, embed=0.15, mask=0.01, paired=0.9),
+    torch.bfloat16: dict(score=0.1, box=4.0, embed=0.5, mask=0.03, paired=0.8),
+}
+
+# run_video on the demo clip (320x240, 120 frames), CUDA in float32 against the CPU. The tracker's choices on
+# ambiguous detections follow float noise: measured here, a 1e-5 relative perturbation of the demo model's weights
+# leaves the ids of the detections scoring >= 0.25 (those the annotated video draws) the same on 118 of 120 frames,
+# while low-score (~0.1) ones are re-identified differently on 7; a 5e-4 one (TF32's rounding) changes the drawn
+# ones' ids on 34 frames. So the device run has TF32 off (NVIDIA_TF32_OVERRIDE=0), ids are compared on the drawn
+# detections, and every detection is still counted per frame.
+SHOW_THR = 0.25
+SAME_FRAMES = 0.95  # fraction of frames with the same drawn track ids, and with as many detections
+TRACK_BOX_ATOL = 2.0  # pixels, drawn detections of the same track
 TRACK_SCORE_ATOL = 0.02
 
 
@@ -157,34 +176,36 @@ def shapes_images(count=2, seed=21):
     return images
 
 
-def assert_same_detections(expected, actual, what):
-    """``actual`` (from the device, on the CPU now) has ``expected``'s detections within the module's tolerances.
+def assert_same_detections(expected, actual, what, score=SCORE_ATOL, box=BOX_ATOL, embed=EMBED_RTOL, mask=MASK_PIXELS,
+                           paired=0.9):
+    """``actual`` (from the device, on the CPU now) has ``expected``'s detections within the tolerances (the
+    module's float32 ones by default).
 
-    Detections are paired by (query, class). Scores within SCORE_ATOL of the lowest kept one may fall on either
-    side of the top-k cut, so only the others must be in both."""
+    Detections are paired by (query, class). Scores within ``score`` of the lowest kept one may fall on either
+    side of the top-k cut, so only the others must be in both; at least ``paired`` of them pair up."""
     assert len(expected) > 0, f"{what}: no detection to compare"
     e_keys = list(zip(expected.query_index.tolist(), expected.labels.tolist()))
     a_keys = list(zip(actual.query_index.tolist(), actual.labels.tolist()))
     for keys, other_keys, scores, other, side in ((e_keys, a_keys, expected.scores, actual, "device"),
                                                   (a_keys, e_keys, actual.scores, expected, "CPU")):
-        floor = float(other.scores.min()) + SCORE_ATOL if len(other) else -1.0
+        floor = float(other.scores.min()) + score if len(other) else -1.0
         lost = [k for k, s in zip(keys, scores.tolist()) if k not in other_keys and s > floor]
         assert not lost, f"{what}: detections (query, class) {lost[:5]} missing on the {side}"
     pairs = [(i, a_keys.index(k)) for i, k in enumerate(e_keys) if k in a_keys]
-    assert len(pairs) >= 0.9 * len(expected), f"{what}: {len(pairs)} of {len(expected)} detections paired"
+    assert len(pairs) >= paired * len(expected), f"{what}: {len(pairs)} of {len(expected)} detections paired"
     e_idx = torch.tensor([i for i, _ in pairs])
     a_idx = torch.tensor([j for _, j in pairs])
-    torch.testing.assert_close(actual.scores[a_idx], expected.scores[e_idx], rtol=0, atol=SCORE_ATOL,
+    torch.testing.assert_close(actual.scores[a_idx], expected.scores[e_idx], rtol=0, atol=score,
                                msg=lambda m: f"{what}: scores: {m}")
-    torch.testing.assert_close(actual.boxes[a_idx], expected.boxes[e_idx], rtol=0, atol=BOX_ATOL,
+    torch.testing.assert_close(actual.boxes[a_idx], expected.boxes[e_idx], rtol=0, atol=box,
                                msg=lambda m: f"{what}: boxes: {m}")
     for field in ("embeds", "track_embeds"):
         if expected.has(field):
             e, a = expected.get(field)[e_idx], actual.get(field)[a_idx]
-            atol = EMBED_RTOL * max(1.0, float(e.abs().max()))
+            atol = embed * max(1.0, float(e.abs().max()))
             torch.testing.assert_close(a, e, rtol=0, atol=atol, msg=lambda m: f"{what}: {field}: {m}")
     flipped = (actual.masks[a_idx] != expected.masks[e_idx]).flatten(1).sum(1)
-    assert int(flipped.max()) <= MASK_PIXELS * expected.masks[0].numel(), f"{what}: mask pixels differ: {flipped}"
+    assert int(flipped.max()) <= mask * expected.masks[0].numel(), f"{what}: mask pixels differ: {flipped}"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -239,9 +260,25 @@ def test_amp_training_step_reaches_every_head(name, device, amp_dtype, shapes_da
 # --------------------------------------------------------------------------------------------------
 # inference
 # --------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", list(MODELS.values()), ids=list(MODELS))
-def test_predict_on_device_matches_cpu(name, device):
-    model = seeded_model(name).eval()
+def inference_model(kind):
+    """The weights `predict` is compared on, loaded as the inference tools load them (eval mode, BatchNorms
+    folded): the bundled demo model (a trained QueryInst-VIS) and its segmenter for the video model and QueryInst,
+    the seeded tiny configs for ISTR and SOLQ. A trained cascade refines its boxes stably; the seeded QueryInst's
+    move by 0.2 px under a 1e-6 relative weight perturbation, which would test float noise, not CUDA."""
+    from vis.inference import load_model
+    from vis.models.fusion import fold_batchnorms
+
+    if kind in ("queryinst", "video"):
+        model, _ = load_model(load_config(DEMO_CONFIG), DEMO_CKPT)
+        return model.segmenter if kind == "queryinst" else model
+    model = seeded_model(MODELS[kind]).eval()
+    fold_batchnorms(model)
+    return model
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_predict_on_device_matches_cpu(kind, device):
+    model = inference_model(kind)
     images = shapes_images()
     sizes = [(int(im.shape[1]) * 2, int(im.shape[2]) * 3 // 2) for im in images]  # rescaled outputs, as tools do
     with torch.no_grad():
@@ -252,7 +289,25 @@ def test_predict_on_device_matches_cpu(name, device):
     assert len(actual) == len(expected)
     for index, (e, a) in enumerate(zip(expected, actual)):
         assert a.boxes.device.type == device.type and a.image_size == e.image_size
-        assert_same_detections(e, a.to("cpu"), f"{name} image {index}")
+        assert_same_detections(e, a.to("cpu"), f"{kind} image {index}")
+
+
+def test_amp_predict_on_device_is_close_to_float32(device):
+    """`--amp` inference as run_video and the benchmarks run it: float16 on CUDA (bfloat16 on the CPU)."""
+    from vis.inference import amp_dtype, predict_frames, runtime_model
+
+    model = inference_model("video").to(device)
+    images = [im.to(device) for im in shapes_images()]
+    sizes = [(int(im.shape[1]) * 2, int(im.shape[2]) * 3 // 2) for im in images]
+    with float32_kernels():
+        expected = predict_frames(model, images, sizes)
+    dtype = amp_dtype(device)
+    amp_model = runtime_model(copy.deepcopy(model), amp=True)
+    assert amp_model.autocast_weights_dtype == dtype
+    actual = predict_frames(amp_model, images, sizes, amp=True)
+    for index, (e, a) in enumerate(zip(expected, actual)):
+        assert a.scores.dtype == a.boxes.dtype == torch.float32 and a.boxes.device.type == device.type
+        assert_same_detections(e.to("cpu"), a.to("cpu"), f"amp image {index}", **AMP_TOLERANCES[dtype])
 
 
 def read_frames_jsonl(path):
@@ -265,17 +320,20 @@ def test_run_video_on_device_gives_the_cpu_tracks(device, tmp_path):
     runs = {}
     for label, run_device in (("cpu", "cpu"), ("device", device.type)):
         out = tmp_path / label
+        env = dict(os.environ, NVIDIA_TF32_OVERRIDE="0")  # cuDNN and cuBLAS in float32 (see SHOW_THR)
         proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "run_video.py"), DEMO_CLIP, "--device",
                                run_device, "--out-dir", str(out), "--outputs", "frames", "--no-progress"],
-                              cwd=REPO, capture_output=True, text=True, timeout=300)
+                              cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
         assert proc.returncode == 0, proc.stderr[-3000:]
         runs[label] = read_frames_jsonl(out / "demo.frames.jsonl")
     cpu, dev = runs["cpu"], runs["device"]
     assert [f["frame"] for f in dev] == [f["frame"] for f in cpu] == list(range(120))
+    counted = sum(len(c["instances"]) == len(d["instances"]) for c, d in zip(cpu, dev))
+    assert counted >= SAME_FRAMES * len(cpu), f"as many detections on {counted} of {len(cpu)} frames"
     same, boxes, scores = 0, [], []
     for c, d in zip(cpu, dev):
-        c_tracks = {i["track_id"]: i for i in c["instances"]}
-        d_tracks = {i["track_id"]: i for i in d["instances"]}
+        c_tracks = {i["track_id"]: i for i in c["instances"] if i["score"] >= SHOW_THR}
+        d_tracks = {i["track_id"]: i for i in d["instances"] if i["score"] >= SHOW_THR}
         if c_tracks.keys() != d_tracks.keys():
             continue
         same += 1
@@ -284,12 +342,12 @@ def test_run_video_on_device_gives_the_cpu_tracks(device, tmp_path):
             assert di["label"] == ci["label"], (c["frame"], track_id)
             boxes.append(max(abs(a - b) for a, b in zip(ci["box"], di["box"])))
             scores.append(abs(ci["score"] - di["score"]))
-    assert same >= SAME_FRAMES * len(cpu), f"track ids agree on {same} of {len(cpu)} frames"
+    assert same >= SAME_FRAMES * len(cpu), f"the drawn track ids agree on {same} of {len(cpu)} frames"
     assert boxes and max(boxes) <= TRACK_BOX_ATOL, f"boxes differ by up to {max(boxes)} px"
     assert max(scores) <= TRACK_SCORE_ATOL, f"scores differ by up to {max(scores)}"
     cpu_ids = {i["track_id"] for f in cpu for i in f["instances"]}
     dev_ids = {i["track_id"] for f in dev for i in f["instances"]}
-    assert abs(len(cpu_ids) - len(dev_ids)) <= 1, (sorted(cpu_ids), sorted(dev_ids))
+    assert abs(len(cpu_ids) - len(dev_ids)) <= 1, f"{len(cpu_ids)} tracks on the CPU, {len(dev_ids)} on the device"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -384,11 +442,10 @@ def test_stand_in_resume_is_bit_identical_on_device(device, tmp_path):
                                       evaluator=engine._counting_evaluator(resumed_calls), amp=amp)
         assert resumed.start_iter == 6 and resumed.device.type == device.type and resumed.amp == amp
         resumed.train()
-    assert not alerts, f"ops without a deterministic kernel: {alerts}"
     a, b = straight.unwrapped_model.state_dict(), resumed.unwrapped_model.state_dict()
     assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+    different = [key for key in a if not torch.equal(a[key], b[key])]
+    assert not different, f"{different} differ (ops without a deterministic kernel: {alerts})"
     for pa, pb in zip(straight.optimizer.state.values(), resumed.optimizer.state.values()):
         assert torch.equal(pa["exp_avg"], pb["exp_avg"]) and torch.equal(pa["exp_avg_sq"], pb["exp_avg_sq"])
     assert straight.scaler.state_dict() == resumed.scaler.state_dict()
@@ -445,7 +502,7 @@ def test_onnx_export_of_a_model_on_the_device(device, tmp_path):
     from vis.runtime.export import compare_with_pytorch, export_onnx
     from vis.runtime.onnx_network import OnnxNetwork, RuntimeModel
 
-    model = seeded_model(MODELS["queryinst"]).eval()
+    model = inference_model("queryinst")
     on_device = copy.deepcopy(model).to(device)
     if device.type == "cuda":
         with pytest.raises(VisError, match="export the model from the CPU"):
