@@ -70,29 +70,34 @@ def multi_scale_deformable_attention(
     heights = torch.tensor([h for h, _ in shapes], device=device).view(num_levels, 1)  # [L, 1]: broadcasts over P
     widths = torch.tensor([w for _, w in shapes], device=device).view(num_levels, 1)
     level_starts = torch.tensor([0] + [h * w for h, w in shapes[:-1]], device=device).cumsum(0).view(num_levels, 1)
-    # The CUDA kernel's pixel coordinates: cell centres at integers, zeros outside the map.
+    # Pixel coordinates (cell centres at integers) by grid_sample's own arithmetic on 2 * loc - 1, so a sample on a
+    # cell boundary (the official initialisation puts them there) falls on the same side, and the derivative of
+    # the bilinear weights, one-sided there, is the same.
     grid = 2 * sampling_locations - 1
-    x = ((grid[..., 0] + 1) * widths.to(sampling_locations.dtype) - 1) / 2  # [N, Q, M, L, P]
-    y = ((grid[..., 1] + 1) * heights.to(sampling_locations.dtype) - 1) / 2
+    x = ((grid[..., 0] + 1) * widths.to(grid.dtype) - 1) / 2  # [N, Q, M, L, P]
+    y = ((grid[..., 1] + 1) * heights.to(grid.dtype) - 1) / 2
     x_floor, y_floor = x.floor(), y.floor()
     fx, fy = x - x_floor, y - y_floor
     x0, y0 = x_floor.long(), y_floor.long()
-    # Bilinear weights of the left / right columns and top / bottom rows, zero where that corner is off the map.
-    weight_x = torch.stack([(1 - fx) * ((x0 >= 0) & (x0 < widths)), fx * ((x0 >= -1) & (x0 < widths - 1))], -1)
-    weight_y = torch.stack([(1 - fy) * ((y0 >= 0) & (y0 < heights)), fy * ((y0 >= -1) & (y0 < heights - 1))], -1)
-    # [N, Q, M, L, P, 2 (y), 2 (x)]: corners (top-left, top-right, bottom-left, bottom-right)
-    weights = weight_y[..., :, None] * weight_x[..., None, :] * attention_weights[..., None, None]
-    # Row of the value table [N * M * S, D] (image-major, then head, then position) of each top-left corner,
-    # then of the four corners; off-map corners (weight 0) are clamped to any valid row.
+    # Bilinear weights of the left / right column and the top / bottom row, zero where it lies off the map (the
+    # kernel's zero padding); the rows' weights carry the attention weight.
+    left = (1 - fx) * ((x0 >= 0) & (x0 < widths))
+    right = fx * ((x0 >= -1) & (x0 < widths - 1))
+    top = attention_weights * (1 - fy) * ((y0 >= 0) & (y0 < heights))
+    bottom = attention_weights * fy * ((y0 >= -1) & (y0 < heights - 1))
+    # Row of the top-left corner in the value table [N * M * S, D] (image-major, then head, then position).
     first_rows = (torch.arange(num, device=device).view(num, 1, 1, 1, 1) * heads
                   + torch.arange(heads, device=device).view(heads, 1, 1)) * length + level_starts  # [N, 1, M, L, 1]
     top_left = first_rows + y0 * widths + x0  # [N, Q, M, L, P]
-    corner_steps = torch.stack([torch.zeros_like(widths), torch.ones_like(widths), widths, widths + 1], -1)  # [L,1,4]
-    rows = (top_left[..., None] + corner_steps).clamp_(0, num * heads * length - 1)  # [N, Q, M, L, P, 4]
+    below = top_left + widths
+    # [N, Q, M, 4, L, P]: the corners (top-left, top-right, bottom-left, bottom-right) of each bag's L * P samples,
+    # stacked in runs of L * P; off-map corners (weight 0) are clamped to any valid row.
+    rows = torch.stack([top_left, top_left + 1, below, below + 1], 3).clamp_(0, num * heads * length - 1)
+    weights = torch.stack([top * left, top * right, bottom * left, bottom * right], 3)
     table = value.permute(0, 2, 1, 3).reshape(num * heads * length, head_dim)  # [N*M*S, D]
     samples = num_levels * num_points * 4
     output = F.embedding_bag(rows.view(-1, samples), table, mode="sum",
-                             per_sample_weights=weights.reshape(-1, samples).to(table.dtype))  # [N*Q*M, D]
+                             per_sample_weights=weights.view(-1, samples).to(table.dtype))  # [N*Q*M, D]
     return output.view(num, num_queries, heads * head_dim)
 
 
