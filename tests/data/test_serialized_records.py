@@ -182,3 +182,16 @@ def test_a_dataset_built_apart_gives_the_same_samples(coco_split, tmp_path):
             build_dataset(dict(cfg, ann_file=str(truncated)), apart=built_apart)
         errors.append(str(caught.value))
     assert errors[0] == errors[1] and "truncated.json" in errors[0] and "\n" not in errors[0]
+
+
+def _dies(code):
+    os._exit(code)
+
+
+def test_a_child_that_dies_while_building_is_a_one_line_error():
+    from vis.data.serialized import build_apart
+    from vis.errors import VisError
+
+    with pytest.raises(VisError, match=r"child process failed \(exit status 3"):
+        build_apart(_dies, 3)
+    assert build_apart(lambda values: {"sum": sum(values), "array": np.arange(5)}, [1, 2])["sum"] == 3
