@@ -11,6 +11,7 @@ network file's metadata then names it, and the runtime runs it in place of the P
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import tempfile
@@ -93,9 +94,12 @@ def _write_onnx(path: str, export: Callable[[str], None], metadata: Dict[str, st
     return path
 
 
-def _check_cpu(segmenter: nn.Module) -> None:
-    if segmenter.device.type != "cpu":
-        raise VisError("export the model from the CPU (load it with --device cpu)")
+def _on_cpu(segmenter: nn.Module) -> nn.Module:
+    """The model to trace: ``segmenter`` when it is on the CPU, else a CPU copy of it (the graph is traced on the
+    CPU; a model on a GPU stays where it is, in use)."""
+    if segmenter.device.type == "cpu":
+        return segmenter
+    return copy.deepcopy(segmenter).cpu()
 
 
 def export_onnx(segmenter: nn.Module, path: str, example_size: Tuple[int, int] = (320, 480),
@@ -104,8 +108,7 @@ def export_onnx(segmenter: nn.Module, path: str, example_size: Tuple[int, int] =
     renamed when complete). ``example_size`` is the traced image's (h, w); the graph takes any size.
     ``mask_head_file``: the name, in the same folder, of the mask head's file (`export_mask_head`) that runs
     beside this one; the metadata says so and the runtime loads both."""
-    segmenter = segmenter.eval()
-    _check_cpu(segmenter)
+    segmenter = _on_cpu(segmenter.eval())
     image, image_size = example_input(segmenter, example_size)
     height = torch.export.Dim("height", min=32, max=8192)
     width = torch.export.Dim("width", min=32, max=8192)
@@ -137,8 +140,7 @@ def export_mask_head(segmenter: nn.Module, path: str, example_rois: int = 8) -> 
     Post-processing runs it on the RoIs of the kept detections, so it is a graph of its own."""
     if segmenter.mask_head_module is None:
         raise VisError(f"{type(segmenter).__name__} has no convolutional mask head (it decodes masks from vectors)")
-    segmenter = segmenter.eval()
-    _check_cpu(segmenter)
+    segmenter = _on_cpu(segmenter.eval())
     head = segmenter.get_submodule(segmenter.mask_head_module)
     generator = torch.Generator().manual_seed(0)
     roi_feats = torch.randn(example_rois, head.in_channels, head.roi_size, head.roi_size, generator=generator)
