@@ -203,7 +203,7 @@ def eval_files(kind: str, plan: EvalPlan, on_note: Callable[[str], None]) -> Tup
 
 
 # -- the runs -------------------------------------------------------------------------------------------
-_OFFICIAL_YTVIS = """
+OFFICIAL_YTVIS_SCRIPT = """
 import importlib, json, sys, types
 import numpy as np
 from pycocotools import mask
@@ -237,7 +237,7 @@ keys = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10")
 print(json.dumps({k: float(v) for k, v in zip(keys, evaluator.stats)}))
 """
 
-_OFFICIAL_COCO = """
+OFFICIAL_COCO_SCRIPT = """
 import json, sys
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
@@ -316,7 +316,7 @@ def benchmark_eval(plan: EvalPlan, on_figure: Callable[[str, Any, str], None],
         gt, results = eval_files("ytvis", plan, on_note)
         official = None
         if plan.official_ytvis:
-            official = [python, "-c", _OFFICIAL_YTVIS, os.path.abspath(plan.official_ytvis), gt, results]
+            official = [python, "-c", OFFICIAL_YTVIS_SCRIPT, os.path.abspath(plan.official_ytvis), gt, results]
         else:
             on_note("--official-ytvis not given: timing ours only (clone youtubevos/cocoapi and give its "
                     "PythonAPI/pycocotools folder to compare)")
@@ -325,6 +325,6 @@ def benchmark_eval(plan: EvalPlan, on_figure: Callable[[str, Any, str], None],
     if plan.images and plan.dets_per_image:
         gt, results = eval_files("coco", plan, on_note)
         ours = [python, os.path.join(REPO, "tools", "eval_coco.py"), "--ann", gt, "--results", results, "--json"]
-        official = [python, "-c", _OFFICIAL_COCO, gt, results]
+        official = [python, "-c", OFFICIAL_COCO_SCRIPT, gt, results]
         report.update(_compare("coco", ours, official, plan.coco_repeats, on_figure))
     return report

@@ -5,6 +5,8 @@ no pretrained backbone (ISTR with a seeded PCA codec), built as `tests/behaviour
 contract tests (`test_segmenter_contract.py`) run on the configs users train. Small inputs with known targets
 are in `tests/inputs.py`.
 """
+import logging
+
 import pytest
 
 SEGMENTER_CONFIGS = ("queryinst_tiny_shapes", "istr_tiny_shapes", "solq_tiny_shapes")
@@ -16,3 +18,15 @@ def tiny_segmenter(request):
     from behaviour_record import seeded_model
 
     return seeded_model(request.param)
+
+
+@pytest.fixture(autouse=True)
+def _restore_vis_logger():
+    """The trainer installs handlers on the 'vis' logger; undo that so other test files see plain logging."""
+    yield
+    vis_logger = logging.getLogger("vis")
+    for handler in list(vis_logger.handlers):
+        vis_logger.removeHandler(handler)
+        handler.close()
+    vis_logger.propagate = True
+    vis_logger.setLevel(logging.NOTSET)

@@ -6,20 +6,6 @@
 #   python tools/train.py configs/queryinst_vis/queryinst_r50_fpn_ovis.py --load-from queryinst_r50_fpn_1x_coco
 #   python tools/test_vis.py configs/queryinst_vis/queryinst_r50_fpn_ovis.py work_dirs/queryinst_r50_fpn_ovis
 # (--load-from takes the model-zoo name, or the file queryinst_r50_fpn_1x_coco_20210907_084916-5a8f1998.pth.)
-_base_ = ['../_base_/datasets/ovis.py', '../_base_/schedules/schedule_1x.py',
-          '../_base_/video/masktrack_tracking.py']
-model = dict(
-    type='VideoSegmenter',
-    segmenter=dict(
-        type='QueryInst',
-        num_classes=25,
-        num_proposals=100,
-        num_stages=6,
-        backbone=dict(depth=50, pretrained=None, frozen_stages=1, norm_eval=True),
-        max_per_img=100,
-    ),
-    track_head=dict(fc_channels=1024, num_fcs=2, last_relu=True),
-    track_loss_weight=1.0,
-)
+_base_ = ['../_base_/datasets/ovis.py', '../_base_/video/queryinst_r50_vis.py']
+model = dict(segmenter=dict(num_classes=25, num_proposals=100, max_per_img=100))
 tracker = dict(max_per_frame=100)  # YouTube-VIS's cap of 10 would drop most of a crowded OVIS frame
-schedule = dict(max_epochs=12, milestones=[8, 11], warmup_iters=500)

@@ -34,17 +34,6 @@ from vis.engine.trainer import NonFiniteLossError  # noqa: E402
 torch.set_num_threads(1)
 
 
-@pytest.fixture(autouse=True)
-def _restore_vis_logger():
-    """The trainer installs handlers on the 'vis' logger; undo that so other test files see plain logging."""
-    yield
-    vis_logger = logging.getLogger("vis")
-    for handler in list(vis_logger.handlers):
-        vis_logger.removeHandler(handler)
-        handler.close()
-    vis_logger.propagate = True
-    vis_logger.setLevel(logging.NOTSET)
-
 
 # --------------------------------------------------------------------------------------------------
 # stand-ins

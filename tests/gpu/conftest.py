@@ -4,7 +4,6 @@ The checks are written for CUDA, and a GPU is lent for minutes at a time, so the
 ``VIS_GPU_TESTS_ON_CPU=1`` runs every one of them on the CPU instead (CUDA hidden, the trainer's float16 autocast
 turned into bfloat16, gloo in place of NCCL): the same test code, debugged on any machine.
 """
-import logging
 import os
 
 import pytest
@@ -71,14 +70,3 @@ def shapes_data(tmp_path_factory):
     save_codec(codec, seeded_codec(60, 28))
     return {"coco": os.path.join(root, "coco"), "ytvis": os.path.join(root, "ytvis"), "codec": codec}
 
-
-@pytest.fixture(autouse=True)
-def _restore_vis_logger():
-    """The trainer installs handlers on the 'vis' logger; undo that so other test files see plain logging."""
-    yield
-    vis_logger = logging.getLogger("vis")
-    for handler in list(vis_logger.handlers):
-        vis_logger.removeHandler(handler)
-        handler.close()
-    vis_logger.propagate = True
-    vis_logger.setLevel(logging.NOTSET)
