@@ -47,7 +47,10 @@ def segmentation_to_mask(segmentation: Any, height: int, width: int) -> np.ndarr
 
 def _has_segmentation(segmentation: Any) -> bool:
     if isinstance(segmentation, list):
-        return any(isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0 for p in segmentation)
+        for polygon in segmentation:  # a loop, not any(): this runs once per instance of the file (860,001 in COCO)
+            if isinstance(polygon, list) and len(polygon) >= 6 and len(polygon) % 2 == 0:
+                return True
+        return False
     if isinstance(segmentation, dict):
         return "counts" in segmentation and "size" in segmentation
     return False
@@ -59,11 +62,14 @@ def usable_instance(ann: Mapping[str, Any], image: Mapping[str, Any]) -> bool:
     fitted on (`usable_instances_by_image`) follow this one rule, so the codec is fitted on the instances it encodes."""
     if ann.get("iscrowd", 0):
         return False
-    x, y, w, h = (float(v) for v in ann["bbox"])
+    x, y, w, h = map(float, ann["bbox"])
     if w < 1 or h < 1 or ann.get("area", 1) <= 0:
         return False
-    overlap_w = max(0.0, min(x + w, image["width"]) - max(x, 0.0))
-    overlap_h = max(0.0, min(y + h, image["height"]) - max(y, 0.0))
+    # min / max written out (the same values): builtin calls cost a third of building COCO train2017's dataset
+    right, bottom, width, height = x + w, y + h, image["width"], image["height"]
+    overlap_w = (right if right <= width else width) - (x if x >= 0.0 else 0.0)
+    overlap_h = (bottom if bottom <= height else height) - (y if y >= 0.0 else 0.0)
+    overlap_w, overlap_h = (overlap_w if overlap_w > 0.0 else 0.0), (overlap_h if overlap_h > 0.0 else 0.0)
     if overlap_w * overlap_h == 0:
         return False
     return _has_segmentation(ann.get("segmentation"))
