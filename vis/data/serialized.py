@@ -2,8 +2,8 @@
 
 A DataLoader worker is a forked copy of the main process; its pages are shared until written. A list of
 Python dicts is written on every read (reference counts live in each object), so each worker ends up with its own
-copy of every page it has touched: with COCO train2017's annotations that grew main + 4 workers from 3.6 GB to
-5.4 GB over 1,000 batches. Here every record is pickled once into one numpy ``uint8`` buffer with an ``int64``
+copy of every page it has touched, and their memory grows batch by batch (docs/performance.md has the figures
+at the real datasets' sizes). Here every record is pickled once into one numpy ``uint8`` buffer with an ``int64``
 array of end offsets: two objects in all, whose pages are only ever read. A record is unpickled when a sample
 is drawn. detectron2 (``DatasetFromList(serialize=True)``) and mmengine (``BaseDataset(serialize_data=True)``)
 store their records the same way.
@@ -60,9 +60,8 @@ class SerializedRecords:
 def release_freed_memory() -> None:
     """Collect garbage, then hand the heap it left free back to the operating system (glibc's ``malloc_trim``).
 
-    Parsing an annotation file leaves most of its memory free but resident: 630 of the 1,109 MB that building
-    COCO train2017's dataset added. Handed back, the process keeps only what the dataset holds (481 MB), and
-    forked loader workers no longer copy those pages as they allocate into them. Elsewhere than glibc this only
+    Parsing an annotation file leaves most of its memory free but resident (more than half of what building
+    COCO train2017's dataset adds). Handed back, the process keeps only what the dataset holds. Elsewhere than glibc this only
     collects."""
     gc.collect()
     if sys.platform.startswith("linux"):
@@ -80,10 +79,8 @@ def fix_mmap_threshold() -> None:
     """Keep glibc's mmap threshold at 128 KB in this process (a loader worker's ``worker_init_fn``).
 
     glibc raises the threshold each time a large block is freed, so later images, masks and tensors come from the
-    heap, which never shrinks: on COCO-sized samples (1333×800, a few masks each) each of 4 workers grew from
-    about 150 to 620 MB of private memory over its first 300 batches. With the threshold fixed, blocks above it
-    are mapped and returned on free, and the workers stayed at 130-190 MB through 700 batches. Elsewhere than
-    glibc this does nothing."""
+    heap, which never shrinks: a worker's memory would creep up to the largest samples' high-water mark. With the
+    threshold fixed, blocks above it are mapped and returned on free. Elsewhere than glibc this does nothing."""
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
@@ -96,9 +93,9 @@ def frozen_heap() -> Iterator[None]:
     """Fork loader workers inside this (``with frozen_heap(): batches = iter(loader)``).
 
     A garbage collection writes to the header of every object it examines, so the first full collection in a
-    forked worker copies every page of the parent's heap that holds one: about 90 MB per worker once torch is
-    imported. Objects frozen before the fork are never examined again (`gc.freeze`, the pattern the Python
-    documentation gives for fork without exec); the parent unfreezes its own once the workers exist."""
+    forked worker would copy every page of the parent's heap that holds one (tens of MB once torch is imported).
+    Objects frozen before the fork are never examined again (`gc.freeze`, the pattern the Python documentation
+    gives for fork without exec); the parent unfreezes its own once the workers exist."""
     gc.collect()
     gc.freeze()
     try:
@@ -110,12 +107,11 @@ def frozen_heap() -> Iterator[None]:
 def build_apart(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """``function(*args, **kwargs)`` run in a forked child process, its result sent back pickled.
 
-    Parsing a large annotation file leaves the heap full of holes (630 MB at COCO train2017's size). Handed back
-    to the system they cost the parent nothing, but loader workers forked from it allocate into them, spread over
-    the whole of that space, and keep what they touched: each of 4 workers grew from about 130 to 620 MB of private
-    memory over 200 batches. Built in a child, the dataset arrives as a few large buffers and the parent's heap has
-    no holes to give. The result goes through a pipe as pickle protocol 5 with its large buffers out of band, read
-    straight into their final place (two copies in all, by the kernel). ``function`` runs in the child only, so
+    Parsing a large annotation file leaves the heap full of holes. Handed back to the system they cost the parent
+    nothing, but loader workers forked from it allocate into them, spread over the whole of that space, and keep
+    what they touched, each up to the size of the holes. Built in a child, the dataset arrives as a few large
+    buffers and the parent's heap has no holes to give. The result goes through a pipe as pickle protocol 5 with
+    its large buffers out of band, read straight into their final place. ``function`` runs in the child only, so
     it need not be picklable; the result must be. An exception comes back as the same exception. Elsewhere than
     Linux (no cheap fork) it runs here.
     """
