@@ -18,7 +18,6 @@ Each dataset is measured in a fresh process, so one does not inherit another's m
 from __future__ import annotations
 
 import gc
-import json
 import multiprocessing
 import os
 import time
@@ -28,6 +27,7 @@ from typing import Any, Callable, Dict, List, Tuple
 import numpy as np
 
 from vis.errors import VisError
+from vis.io.files import atomic_write_json
 
 # name -> (what it stands for, its size)
 SIZES: Dict[str, Dict[str, Any]] = {
@@ -113,7 +113,8 @@ def write_coco(path: str, image_dir: str, plan: DataPlan) -> None:
                                 "segmentation": [polygon], "area": box[2] * box[3] * 0.6, "bbox": box,
                                 "iscrowd": 0})
     categories = [{"id": c, "name": f"class{c}", "supercategory": "thing"} for c in range(1, 81)]
-    _write_json(path, {"images": images, "annotations": annotations, "categories": categories})
+    atomic_write_json(path, {"images": images, "annotations": annotations, "categories": categories},
+                      separators=(",", ":"))
 
 
 def _rle_pool(size: Tuple[int, int], count: int = 32) -> List[Tuple[Dict[str, Any], List[float], float]]:
@@ -168,15 +169,8 @@ def write_ytvis(path: str, image_dir: str, plan: DataPlan) -> None:
                 "areas": [pool[p][2] if keep else None for p, keep in zip(picks, present)],
                 "height": height, "width": width, "length": 1})
     categories = [{"id": c, "name": f"class{c}", "supercategory": "object"} for c in range(1, 26)]
-    _write_json(path, {"info": {}, "licenses": [], "videos": videos, "annotations": annotations,
-                       "categories": categories})
-
-
-def _write_json(path: str, data: Dict[str, Any]) -> None:
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(data, f, separators=(",", ":"))
-    os.replace(tmp, path)
+    atomic_write_json(path, {"info": {}, "licenses": [], "videos": videos, "annotations": annotations,
+                             "categories": categories}, separators=(",", ":"))
 
 
 def annotation_file(plan: DataPlan, on_note: Callable[[str], None]) -> Tuple[str, str]:

@@ -37,6 +37,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from vis.errors import VisError
+from vis.io.files import atomic_write_json
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 YTVIS_SIZE = (720, 1280)
@@ -72,16 +73,30 @@ class EvalPlan:
 
 
 # -- generated files ---------------------------------------------------------------------------------
-def _ellipse_rle(center: Tuple[float, float], axes: Tuple[float, float], size: Tuple[int, int]) -> Dict[str, Any]:
-    """A 24-vertex ellipse polygon rasterised by pycocotools straight to compressed RLE (no image in memory)."""
-    from pycocotools import mask as mask_util
-
+def _ellipse_polygon(center: Tuple[float, float], axes: Tuple[float, float], size: Tuple[int, int],
+                     decimals: Optional[int] = None) -> List[float]:
+    """A 24-vertex ellipse inside the image, as COCO's flat [x0, y0, x1, y1, ...] (rounded as COCO's 2 decimals when
+    ``decimals`` is given)."""
     height, width = size
     angles = np.linspace(0.0, 2.0 * np.pi, 24, endpoint=False)
     xs = np.clip(center[0] + axes[0] * np.cos(angles), 0, width - 1)
     ys = np.clip(center[1] + axes[1] * np.sin(angles), 0, height - 1)
-    rle = mask_util.merge(mask_util.frPyObjects([np.stack([xs, ys], 1).ravel().tolist()], height, width))
-    return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
+    if decimals is not None:
+        xs, ys = xs.round(decimals), ys.round(decimals)
+    return np.stack([xs, ys], 1).ravel().tolist()
+
+
+def _polygon_rle(polygon: List[float], size: Tuple[int, int]) -> Dict[str, Any]:
+    """A polygon rasterised by pycocotools straight to compressed RLE (no image in memory)."""
+    from pycocotools import mask as mask_util
+
+    return mask_util.merge(mask_util.frPyObjects([polygon], size[0], size[1]))
+
+
+def _ellipse_rle(center: Tuple[float, float], axes: Tuple[float, float], size: Tuple[int, int]) -> Dict[str, Any]:
+    """`_ellipse_polygon` as a results file's RLE (``counts`` a str)."""
+    rle = _polygon_rle(_ellipse_polygon(center, axes, size), size)
+    return {"size": [size[0], size[1]], "counts": rle["counts"].decode("ascii")}
 
 
 def _track_rles(rng: np.random.Generator, length: int, size: Tuple[int, int], jitter: float = 0.0,
@@ -134,9 +149,9 @@ def write_ytvis_eval_files(gt_path: str, results_path: str, plan: EvalPlan) -> N
             results.append({"video_id": v, "category_id": category, "score": float(rng.uniform(0.05, 1.0)),
                             "segmentations": rles})
     categories = [{"id": c, "name": f"class{c}", "supercategory": "object"} for c in range(1, 41)]
-    _write_json(gt_path, {"info": {}, "licenses": [], "videos": videos, "categories": categories,
-                          "annotations": annotations})
-    _write_json(results_path, results)
+    atomic_write_json(gt_path, {"info": {}, "licenses": [], "videos": videos, "categories": categories,
+                                "annotations": annotations}, separators=(",", ":"))
+    atomic_write_json(results_path, results, separators=(",", ":"))
 
 
 def write_coco_eval_files(gt_path: str, results_path: str, plan: EvalPlan) -> None:
@@ -161,11 +176,8 @@ def write_coco_eval_files(gt_path: str, results_path: str, plan: EvalPlan) -> No
             center = (rng.uniform(20, width - 20), rng.uniform(20, height - 20))
             axes = (rng.uniform(4, 120), rng.uniform(4, 120))
             category = int(rng.integers(1, 81))
-            angles = np.linspace(0.0, 2.0 * np.pi, 24, endpoint=False)
-            xs = np.clip(center[0] + axes[0] * np.cos(angles), 0, width - 1).round(2)
-            ys = np.clip(center[1] + axes[1] * np.sin(angles), 0, height - 1).round(2)
-            polygon = np.stack([xs, ys], 1).ravel().tolist()
-            rle = mask_util.merge(mask_util.frPyObjects([polygon], height, width))
+            polygon = _ellipse_polygon(center, axes, COCO_SIZE, decimals=2)
+            rle = _polygon_rle(polygon, COCO_SIZE)
             annotations.append({"id": len(annotations) + 1, "image_id": i, "category_id": category, "iscrowd": 0,
                                 "segmentation": [polygon], "area": float(mask_util.area(rle)),
                                 "bbox": [round(float(b), 2) for b in mask_util.toBbox(rle)]})
@@ -179,15 +191,9 @@ def write_coco_eval_files(gt_path: str, results_path: str, plan: EvalPlan) -> No
                                   (rng.uniform(4, 120), rng.uniform(4, 120))))
         results.extend(dets)
     categories = [{"id": c, "name": f"class{c}", "supercategory": "thing"} for c in range(1, 81)]
-    _write_json(gt_path, {"images": images, "annotations": annotations, "categories": categories})
-    _write_json(results_path, results)
-
-
-def _write_json(path: str, data: Any) -> None:
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(data, f, separators=(",", ":"))
-    os.replace(tmp, path)
+    atomic_write_json(gt_path, {"images": images, "annotations": annotations, "categories": categories},
+                      separators=(",", ":"))
+    atomic_write_json(results_path, results, separators=(",", ":"))
 
 
 def eval_files(kind: str, plan: EvalPlan, on_note: Callable[[str], None]) -> Tuple[str, str]:

@@ -61,8 +61,8 @@ def release_freed_memory() -> None:
     """Collect garbage, then hand the heap it left free back to the operating system (glibc's ``malloc_trim``).
 
     Parsing an annotation file leaves most of its memory free but resident (more than half of what building
-    COCO train2017's dataset adds). Handed back, the process keeps only what the dataset holds. Elsewhere than glibc this only
-    collects."""
+    COCO train2017's dataset adds). Handed back, the process keeps only what the dataset holds. Elsewhere than
+    glibc this only collects."""
     gc.collect()
     if sys.platform.startswith("linux"):
         try:
@@ -119,10 +119,14 @@ def build_apart(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return function(*args, **kwargs)
     read_fd, write_fd = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: build, send, leave without running the parent's exit handlers
-        os.close(read_fd)
-        _send_result(write_fd, function, args, kwargs)
-        os._exit(0)
+    if pid == 0:  # the child: build, send, and leave whatever happens (never back into the parent's code)
+        code = 1
+        try:
+            os.close(read_fd)
+            _send_result(write_fd, function, args, kwargs)
+            code = 0
+        finally:
+            os._exit(code)
     os.close(write_fd)
     try:
         with os.fdopen(read_fd, "rb", buffering=0) as pipe:
