@@ -6,7 +6,8 @@ Every place that runs a model on video frames goes through this module: ``tools/
 same way everywhere::
 
     frame (HxWx3 uint8) -> preprocess (the config's test transforms) -> model.predict (masks deferred)
-        -> clip_boxes, keep_labels -> tracker.update -> paste the tracked masks -> visible -> track_labels
+        -> boxes clipped (the model's FrameTransform) -> keep_labels -> tracker.update -> paste the tracked masks
+        -> visible -> track_labels
 
 `load_model` is the one loader of a config's model with a checkpoint (its key report in `LoadReport`);
 `load_video_model` adds what tracking needs: the tracker, the class names and the notes to show the user.
@@ -284,25 +285,14 @@ def predict_frames(model: torch.nn.Module, inputs: Sequence[torch.Tensor], sizes
         raise VisError(f"the model's weights were cast to {cast_to} for autocast (runtime_model(..., amp=True)): "
                        f"run it with amp on a device whose autocast dtype is that")
     with torch.no_grad(), torch.autocast(device.type, dtype=amp_dtype(device), enabled=amp):
-        results = model.predict(list(inputs), orig_sizes=list(sizes), defer_masks=defer_masks, score_thr=score_thr)
+        results = model.predict(list(inputs), orig_sizes=list(sizes), defer_masks=defer_masks, score_thr=score_thr,
+                                clip_boxes=True)
     if amp:
         for instances in results:
             for name, value in instances.fields().items():
                 if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dtype != torch.float32:
                     instances.set(name, value.float())
     return results
-
-
-def clip_boxes(instances: Instances) -> Instances:
-    """Boxes clipped to the frame before the tracker: a set predictor's boxes may leave it."""
-    if not len(instances):
-        return instances
-    height, width = instances.image_size
-    boxes = instances.boxes.clone()
-    boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
-    boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
-    instances.boxes = boxes
-    return instances
 
 
 def visible(tracked: Instances) -> Instances:
@@ -374,7 +364,6 @@ class _FrameStep:
         results = predict_frames(self.model, inputs, sizes, self.amp, defer_masks=True,
                                  score_thr=getattr(self.tracker, "score_thr", None))
         for (index, image), instances in zip(batch, results):
-            instances = clip_boxes(instances)
             if self.keep_labels is not None and len(instances):
                 instances = instances[torch.isin(instances.labels, self.keep_labels.to(instances.labels.device))]
             tracked = self.tracker.update(instances, frame_index=self.tracked)

@@ -122,9 +122,9 @@ class VideoPredictor:
     def predict(self, image: np.ndarray) -> FrameResult:
         """Segment one HxWx3 uint8 RGB image (no tracking): the detections above the tracker's score threshold
         (``score_thr`` when given)."""
-        from .inference import clip_boxes, predict_frames
+        from .inference import predict_frames
 
         inputs = [self.preprocess(image).to(self.device)]
         (instances,) = predict_frames(self.model, inputs, [tuple(image.shape[:2])], self.options.amp,
                                       score_thr=self.predict_thr)
-        return frame_result(0, image, clip_boxes(instances.to("cpu")), self.class_names, tracked=False)
+        return frame_result(0, image, instances.to("cpu"), self.class_names, tracked=False)

@@ -92,7 +92,7 @@ def _two_shapes(height=96, width=112, shift=0, ids=(1, 2)):
 def test_r50_head_parameter_count_and_official_key_layout():
     assert SEGMENTERS["ISTR"] is ISTR
     with torch.device("meta"):
-        model = ISTR()  # ISTR-R50-3x: 80 classes, 300 proposals, 6 stages, PCA-60 on 28x28
+        model = build_model(dict(type="ISTR"))  # ISTR-R50-3x: 80 classes, 300 proposals, 6 stages, PCA-60 on 28x28
     info = model_param_info(model)
     assert info["parts"]["head"] == R50_HEAD_PARAMS, info
     assert sum(info["parts"].values()) == info["params"]

@@ -34,7 +34,7 @@ TINY = dict(
 @pytest.fixture(scope="module")
 def tiny_model():
     torch.manual_seed(0)
-    return QueryInst(**TINY)
+    return build_model(dict(type="QueryInst", **TINY))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -114,7 +114,7 @@ def test_multi_level_roi_align_uses_aligned_kernel_on_the_assigned_level():
 # ------------------------------------------------------------------------------------------------
 def test_r50_parameter_counts_and_state_dict_layout():
     with torch.device("meta"):
-        model = QueryInst()  # mmdet queryinst_r50_fpn_1x_coco: 100 proposals, 80 classes, 6 stages
+        model = build_model(dict(type="QueryInst"))  # mmdet queryinst_r50_fpn_1x_coco: 100 proposals, 80 classes, 6 stages
     count = lambda m: sum(p.numel() for p in m.parameters())
     assert count(model) == 172_688_808  # every parameter: frozen ones and BN affine included, buffers not
     for stage in range(6):
@@ -196,7 +196,7 @@ def test_mmdet_neck_keys_convert_and_load(tiny_model):
     assert "neck.lateral_convs.0.conv.weight" in mmdet_state and "neck.fpn_convs.3.conv.bias" in mmdet_state
     converted = convert_mmdet_queryinst_state_dict(mmdet_state)
     assert set(converted) == set(state)
-    fresh = QueryInst(**TINY)
+    fresh = build_model(dict(type="QueryInst", **TINY))
     fresh.load_state_dict(converted, strict=True)
     assert torch.equal(fresh.neck.inner_blocks[2][0].weight, tiny_model.neck.inner_blocks[2][0].weight)
 
@@ -214,7 +214,7 @@ def test_mmdet_checkpoint_file_loads_through_load_checkpoint(tiny_model, tmp_pat
         mmdet_state[key] = value
     path = tmp_path / "mmdet_queryinst.pth"
     torch.save({"state_dict": mmdet_state, "meta": {"epoch": 12}}, path)
-    fresh = QueryInst(**TINY)
+    fresh = build_model(dict(type="QueryInst", **TINY))
     report = load_checkpoint(fresh, str(path))
     assert not report.missing and not report.unexpected and not report.mismatched
     assert torch.equal(fresh.neck.layer_blocks[1][0].bias, tiny_model.neck.layer_blocks[1][0].bias)
@@ -230,9 +230,9 @@ def test_build_model_and_config_errors():
     with pytest.raises(ConfigError, match="num_propsals"):
         build_model(dict(type="QueryInst", num_propsals=10))
     with pytest.raises(ConfigError, match="detph"):
-        QueryInst(**{**TINY, "backbone": dict(detph=18)})
+        build_model(dict(type="QueryInst", **{**TINY, "backbone": dict(detph=18)}))
     with pytest.raises(ConfigError, match="dice"):
-        QueryInst(**{**TINY, "loss_weights": dict(dice=1.0)})
+        build_model(dict(type="QueryInst", **{**TINY, "loss_weights": dict(dice=1.0)}))
 
 
 def test_backbone_freezing_and_norm_eval(tiny_model):
@@ -259,11 +259,11 @@ def test_pretrained_loading_from_local_file(tmp_path):
     state["fc.weight"], state["fc.bias"] = torch.zeros(1000, 512), torch.zeros(1000)
     path = tmp_path / "resnet18.pth"
     torch.save({"state_dict": state}, path)
-    model = QueryInst(**{**TINY, "backbone": dict(depth=18, pretrained=str(path))})
+    model = build_model(dict(type="QueryInst", **{**TINY, "backbone": dict(depth=18, pretrained=str(path))}))
     assert not torch.equal(model.backbone.layer3[1].conv2.weight, source.layer3[1].conv2.weight)
     model.init_weights()
     assert torch.equal(model.backbone.layer3[1].conv2.weight, source.layer3[1].conv2.weight)
-    missing = QueryInst(**{**TINY, "backbone": dict(depth=18, pretrained=str(tmp_path / "missing.pth"))})
+    missing = build_model(dict(type="QueryInst", **{**TINY, "backbone": dict(depth=18, pretrained=str(tmp_path / "missing.pth"))}))
     with pytest.raises(CheckpointError, match="not found"):
         missing.init_weights()
     (tmp_path / "garbage.pth").write_bytes(b"not a checkpoint")
@@ -276,8 +276,8 @@ def test_pretrained_loading_from_local_file(tmp_path):
 def test_preprocess_normalises_then_pads_with_zero(tiny_model):
     a = torch.rand(3, 50, 70) * 255
     b = torch.rand(3, 64, 40) * 255
-    from_list = tiny_model.preprocess([a, b])
-    from_batch = tiny_model.preprocess(ImageBatch.from_tensors([a, b], 32, pad_value=0.0))
+    from_list = tiny_model.transform([a, b])
+    from_batch = tiny_model.transform(ImageBatch.from_tensors([a, b], 32, pad_value=0.0))
     assert from_list.tensor.shape == (2, 3, 64, 96) and from_list.image_sizes == [(50, 70), (64, 40)]
     assert torch.allclose(from_list.tensor, from_batch.tensor, atol=1e-5)
     assert torch.all(from_list.tensor[0, :, 50:] == 0) and torch.all(from_list.tensor[1, :, :, 40:] == 0)
@@ -375,7 +375,7 @@ def test_predict_contract(tiny_model):
     assert torch.equal(results[0].query_index, plain[0].query_index)
     # Masks equal the reference path: the last mask head on ALL P boxes, channel = label, pasted at orig size.
     with torch.no_grad():
-        batch = tiny_model.preprocess(images)
+        batch = tiny_model.transform(images)
         features = tiny_model.extract_features(batch.tensor)
         boxes, queries, _ = tiny_model.rpn_head(batch.image_sizes)
         for stage in range(3):
@@ -403,7 +403,7 @@ def test_tiny_model_overfits_one_image():
     try:
         torch.manual_seed(0)
         # Frozen (random) ResNet-18 trunk: only the FPN and heads learn, which keeps 100 steps fast.
-        model = QueryInst(**{**TINY, "num_stages": 2, "backbone": dict(depth=18, frozen_stages=4), "hidden_dim": 64})
+        model = build_model(dict(type="QueryInst", **{**TINY, "num_stages": 2, "backbone": dict(depth=18, frozen_stages=4), "hidden_dim": 64}))
         model.train()
         image, target = make_two_rectangles(128, 128)
         params = [p for p in model.parameters() if p.requires_grad]

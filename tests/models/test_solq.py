@@ -33,7 +33,7 @@ TINY = TINY_SOLQ
 @pytest.fixture(scope="module")
 def tiny_model():
     torch.manual_seed(0)
-    return SOLQ(**TINY)
+    return build_model(dict(type="SOLQ", **TINY))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -44,8 +44,8 @@ def test_r50_non_backbone_parameter_count():
     6 times; ``transformer.decoder.bbox_embed`` is ``bbox_embed``): 30,738,748 with the official 91-slot head
     (reference: 30.74M), 30,713,338 with 80 contiguous classes (6 x 11 x 385 fewer)."""
     with torch.device("meta"):
-        official = SOLQ(num_classes=91)
-        coco = SOLQ()  # 80 classes
+        official = build_model(dict(type="SOLQ", num_classes=91))
+        coco = build_model(dict(type="SOLQ"))  # 80 classes
     assert model_param_info(official) == {
         "params": 54_193_660, "parts": {"backbone": 23_454_912, "non_backbone": 30_738_748}
     }
@@ -62,7 +62,7 @@ def test_r50_non_backbone_parameter_count():
 
 def test_r50_state_dict_keys_mirror_the_official_checkpoint():
     with torch.device("meta"):
-        model = SOLQ(num_classes=91)
+        model = build_model(dict(type="SOLQ", num_classes=91))
     state = model.state_dict()
     non_backbone = [k for k in state if not k.startswith("backbone.")]
     assert len(non_backbone) == 368  # reference_models.md §4.5
@@ -132,7 +132,7 @@ def test_official_checkpoint_loads_with_coco_rows_picked(tmp_path):
     """An official-layout file ({'model', 'optimizer', 'epoch', ...}, 91-slot head) loads into an 80-class model
     with nothing missing: row ``COCO_THING_IDS[label]`` becomes ``label``."""
     torch.manual_seed(0)
-    source = SOLQ(**{**TINY, "num_classes": 80})
+    source = build_model(dict(type="SOLQ", **{**TINY, "num_classes": 80}))
     official = {}
     for key, value in source.state_dict().items():
         if key.startswith("class_embed."):
@@ -142,7 +142,7 @@ def test_official_checkpoint_loads_with_coco_rows_picked(tmp_path):
         official[key] = value
     path = tmp_path / "solq_r50.pth"
     torch.save({"model": official, "optimizer": {}, "lr_scheduler": {}, "epoch": 49, "args": None}, path)
-    fresh = SOLQ(**{**TINY, "num_classes": 80})
+    fresh = build_model(dict(type="SOLQ", **{**TINY, "num_classes": 80}))
     report = load_checkpoint(fresh, str(path))
     assert not report.missing and not report.unexpected and not report.mismatched
     for key, value in source.state_dict().items():
@@ -163,7 +163,7 @@ def test_frozen_bn_backbone_loads_imagenet_weights_at_init_weights(tmp_path):
         source.layer3[1].bn2.weight.uniform_()
     path = tmp_path / "resnet18.pth"
     torch.save(source.state_dict(), path)
-    model = SOLQ(**{**TINY, "backbone": dict(depth=18, norm="frozen_bn", pretrained=str(path))})
+    model = build_model(dict(type="SOLQ", **{**TINY, "backbone": dict(depth=18, norm="frozen_bn", pretrained=str(path))}))
     body = model.backbone[0].body
     assert isinstance(body.bn1, torchvision.ops.FrozenBatchNorm2d)
     assert not any("bn" in n or "downsample.1" in n for n, _ in body.named_parameters())
@@ -181,13 +181,13 @@ def test_build_model_and_config_errors():
     with pytest.raises(ConfigError, match="num_querys"):
         build_model(dict(type="SOLQ", num_querys=10))
     with pytest.raises(ConfigError, match="detph"):
-        SOLQ(**{**TINY, "backbone": dict(detph=18)})
+        build_model(dict(type="SOLQ", **{**TINY, "backbone": dict(detph=18)}))
     with pytest.raises(ConfigError, match="mask"):
-        SOLQ(**{**TINY, "loss_weights": dict(mask=1.0)})
+        build_model(dict(type="SOLQ", **{**TINY, "loss_weights": dict(mask=1.0)}))
     with pytest.raises(ConfigError, match="num_feature_levels"):
-        SOLQ(**{**TINY, "num_feature_levels": 2})
+        build_model(dict(type="SOLQ", **{**TINY, "num_feature_levels": 2}))
     with pytest.raises(ConfigError, match="GroupNorm"):
-        SOLQ(**{**TINY, "hidden_dim": 48, "num_heads": 4})
+        build_model(dict(type="SOLQ", **{**TINY, "hidden_dim": 48, "num_heads": 4}))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -226,7 +226,7 @@ def test_loss_values_follow_the_reference_formulas(tiny_model):
     loss_bbox = 5 x L1 on normalised cxcywh / num_boxes; loss_cls = 2 x the reference's focal form (its loss_ce)."""
     tiny_model.train()
     image, target = make_two_rectangles()
-    batch = tiny_model.preprocess([image])
+    batch = tiny_model.transform([image])
     with torch.no_grad():
         _, out = tiny_model._run(batch)
         sets = tiny_model.prediction_sets(out, batch.image_sizes)
@@ -274,7 +274,10 @@ def test_references_are_detached_between_layers(tiny_model):
 def test_predict_contract(tiny_model):
     tiny_model.eval()
     images = [torch.rand(3, 100, 120) * 255, torch.rand(3, 128, 96) * 255]
-    results, features = tiny_model.predict_with_features(images, orig_sizes=[(200, 240), (64, 48)])
+    detections, features = tiny_model.detect(images)
+    assert [d.image_size for d in detections] == [(100, 120), (128, 96)]  # in input pixels, masks not pasted
+    assert detections[0].mask_probs.shape[1:] == (128, 128)  # the DCT codec's mask size
+    results = tiny_model.transform.to_frame(detections, [(200, 240), (64, 48)])
     assert len(results) == 2
     for result, size in zip(results, [(200, 240), (64, 48)]):
         assert isinstance(result, Instances) and result.image_size == size
@@ -293,7 +296,7 @@ def test_predicted_masks_are_decoded_vectors_pasted_in_the_boxes(tiny_model):
     """mask = paste(decode(vector of the query), box at the output size, threshold 0.5); box = cxcywh * size."""
     tiny_model.eval()
     image, _ = make_two_rectangles()
-    batch = tiny_model.preprocess([image])
+    batch = tiny_model.transform([image])
     with torch.no_grad():
         _, out = tiny_model._run(batch)
     (result,) = tiny_model.predict([image], orig_sizes=[(256, 192)])
@@ -310,7 +313,7 @@ def test_predicted_masks_are_decoded_vectors_pasted_in_the_boxes(tiny_model):
 def test_overfits_one_image():
     """Boxes, classes and DCT masks of two rectangles are learned in a few dozen steps."""
     torch.manual_seed(0)
-    model = SOLQ(**{**TINY, "num_queries": 8})
+    model = build_model(dict(type="SOLQ", **{**TINY, "num_queries": 8}))
     image, target = make_two_rectangles()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     model.train()
@@ -410,22 +413,22 @@ def test_batches_are_padded_only_to_the_largest_image(tiny_model):
 
     torch.manual_seed(0)
     a, b = torch.rand(3, 370, 500) * 255, torch.rand(3, 300, 520) * 255
-    single = tiny_model.preprocess([a])
+    single = tiny_model.transform([a])
     assert tuple(single.tensor.shape) == (1, 3, 370, 500) and bool(single.valid_mask().all())
-    pair = tiny_model.preprocess([a, b])
+    pair = tiny_model.transform([a, b])
     assert tuple(pair.tensor.shape) == (2, 3, 370, 520)
     assert pair.valid_mask()[1, :300, :520].all() and not pair.valid_mask()[1, 300:].any()
     assert not pair.valid_mask()[0, :, 500:].any()
     loader = ImageBatch.from_tensors([a], size_divisibility=32)  # what collate gives: 384 x 512
     assert tuple(loader.tensor.shape[-2:]) == (384, 512)
-    assert tuple(tiny_model.preprocess(loader).tensor.shape) == (1, 3, 370, 500)
+    assert tuple(tiny_model.transform(loader).tensor.shape) == (1, 3, 370, 500)
     tiny_model.eval()
     alone = tiny_model.predict([a])[0]
     padded = tiny_model.predict(loader)[0]
     assert torch.equal(alone.boxes, padded.boxes) and torch.equal(alone.scores, padded.scores)
     # The rounding mmdet does would change the input: padding is real input to DETR-family encoders.
     with torch.no_grad():
-        rounded = SOLQ(**{**TINY, "size_divisibility": 32})
+        rounded = build_model(dict(type="SOLQ", **{**TINY, "size_divisibility": 32}))
         rounded.load_state_dict(tiny_model.state_dict())
         rounded.eval()
         assert not torch.equal(rounded.predict([a])[0].scores, alone.scores)
@@ -433,9 +436,9 @@ def test_batches_are_padded_only_to_the_largest_image(tiny_model):
 
 def test_unused_labels_are_never_emitted():
     torch.manual_seed(0)
-    model = SOLQ(**{**TINY, "num_classes": 5, "unused_labels": [0, 3], "max_per_img": 30})
+    model = build_model(dict(type="SOLQ", **{**TINY, "num_classes": 5, "unused_labels": [0, 3], "max_per_img": 30}))
     model.eval()
     labels = model.predict([torch.rand(3, 96, 128) * 255])[0].labels
     assert len(labels) == 30 and not ({0, 3} & set(labels.tolist()))
     with pytest.raises(ConfigError, match="unused_labels must lie in 0..4"):
-        SOLQ(**{**TINY, "num_classes": 5, "unused_labels": [5]})
+        build_model(dict(type="SOLQ", **{**TINY, "num_classes": 5, "unused_labels": [5]}))

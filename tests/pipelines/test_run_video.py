@@ -554,17 +554,20 @@ def test_model_and_tracker_mismatches_exit_2_with_one_line(model_files, image_mo
 
 # -- what the user sees ----------------------------------------------------------------------------
 def test_boxes_are_clipped_and_empty_masks_hidden_after_tracking():
-    from vis.inference import clip_boxes, visible
+    from vis.inference import visible
+    from vis.models.frame_transform import FrameTransform
 
-    masks = torch.zeros(3, 40, 60, dtype=torch.bool)
-    masks[0, 5:10, 5:10] = True
-    masks[2, 30:40, 50:60] = True
-    inst = Instances((40, 60), boxes=torch.tensor([[-12.0, -3.0, 20.0, 15.0], [1.0, 1.0, 5.0, 5.0],
-                                                   [45.0, 28.0, 71.5, 44.0]]),
-                     scores=torch.tensor([0.9, 0.8, 0.2]), labels=torch.tensor([0, 1, 2]), masks=masks)
-    out = clip_boxes(inst)
+    probs = torch.ones(3, 4, 4)
+    probs[1] = 0.0  # the second detection's mask is empty
+    found = Instances((20, 30), boxes=torch.tensor([[-6.0, -1.5, 10.0, 7.5], [0.5, 0.5, 2.5, 2.5],
+                                                    [22.5, 14.0, 35.75, 22.0]]),
+                      scores=torch.tensor([0.9, 0.8, 0.2]), labels=torch.tensor([0, 1, 2]), mask_probs=probs)
+    (out,) = FrameTransform().to_frame([found], [(40, 60)], clip=True)  # the video path: x2, clipped
     assert out.labels.tolist() == [0, 1, 2]  # the tracker still sees the empty-mask one (it keeps tracks going)
     assert out.boxes.tolist() == [[0.0, 0.0, 20.0, 15.0], [1.0, 1.0, 5.0, 5.0], [45.0, 28.0, 60.0, 40.0]]
+    assert out.masks.shape == (3, 40, 60) and out.masks[2, 31:40, 48:60].all() and not out.masks[1].any()
+    (unclipped,) = FrameTransform().to_frame([found], [(40, 60)])  # image inference: as the references
+    assert unclipped.boxes[2].tolist() == [45.0, 28.0, 71.5, 44.0] and torch.equal(unclipped.masks, out.masks)
     assert visible(out).labels.tolist() == [0, 2]  # ... but it is neither drawn nor written
 
 

@@ -12,7 +12,8 @@ its fresh initialisation.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -23,28 +24,41 @@ from .segmenters.base import FrameSegmenter, Images, Network
 from .track_head import TrackHead
 
 
+@dataclass
+class VideoSegmenterConfig:
+    """The ``model`` section of a video config: the segmenter's own section, the track head's settings
+    (`TrackHead`) and the weight of its loss."""
+
+    segmenter: Mapping[str, Any]
+    track_head: Optional[Mapping[str, Any]] = None
+    track_loss_weight: float = 1.0
+
+
 class VideoSegmenter(nn.Module):
     """Per-frame segmenter + track head. Training takes (key, reference) frame pairs; `predict` adds
     ``track_embeds`` [n, D] to every frame's Instances for the tracker."""
 
     # Read by vis.engine.loading / vis.engine.export: only video checkpoints have track-head keys, and the
     # segmenter's keys (and its ResNet trunk's) are those of an image checkpoint below "segmenter.".
+    Config = VideoSegmenterConfig
     checkpoint_signature = "track_head."
     wrapped_prefix = "segmenter."
 
-    def __init__(self, segmenter: Union[Mapping[str, Any], FrameSegmenter], track_head: Optional[Mapping] = None,
-                 track_loss_weight: float = 1.0):
+    def __init__(self, segmenter: FrameSegmenter, track_head: TrackHead, track_loss_weight: float = 1.0):
         super().__init__()
-        if isinstance(segmenter, Mapping):
-            from . import build_model  # the segmenter table lives there
-
-            segmenter = build_model(segmenter)
         self.segmenter = segmenter
-        head_cfg = dict(track_head or {})
-        self.track_head = TrackHead(
-            in_channels=segmenter.feature_channels, strides=segmenter.feature_strides, **head_cfg
-        )
+        self.track_head = track_head
         self.track_loss_weight = float(track_loss_weight)
+
+    @classmethod
+    def from_config(cls, cfg: "VideoSegmenterConfig") -> "VideoSegmenter":
+        """The segmenter from its own section, then a track head sized for its features."""
+        from . import build_model  # the segmenter table lives there
+
+        segmenter = build_model(cfg.segmenter)
+        track_head = TrackHead(in_channels=segmenter.feature_channels, strides=segmenter.feature_strides,
+                               **dict(cfg.track_head or {}))
+        return cls(segmenter, track_head, cfg.track_loss_weight)
 
     # The rest of the toolkit sees the segmenter's label space.
     @property
@@ -87,21 +101,17 @@ class VideoSegmenter(nn.Module):
     @torch.no_grad()
     def predict(self, images: Images, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None,
                 defer_masks: bool = False, score_thr: Optional[float] = None,
-                network: Optional[Network] = None) -> List[Instances]:
+                network: Optional[Network] = None, clip_boxes: bool = False) -> List[Instances]:
         """The segmenter's Instances (`FrameSegmenter.predict`) plus ``track_embeds`` computed from the same
-        features, for the returned detections only. ``network`` replaces the segmenter's per-frame network."""
-        results, features = self.segmenter.predict_with_features(images, orig_sizes, defer_masks, score_thr, network)
-        boxes = []
-        for inst, (in_h, in_w) in zip(results, features.image_sizes):
-            out_h, out_w = inst.image_size
-            # Detections are at the output size; the track head pools in input-image pixels.
-            scale = inst.boxes.new_tensor([in_w / out_w, in_h / out_h, in_w / out_w, in_h / out_h])
-            boxes.append(inst.boxes * scale)
+        features, for the returned detections only: the track head pools at the boxes in input pixels, before
+        the segmenter's transform takes them to the frame. ``network`` replaces the segmenter's network."""
+        detections, features = self.segmenter.detect(images, score_thr, network)
         with inference_part("track_head"):
-            embeds = self.track_head(features, boxes)
-        for inst, inst_embeds in zip(results, embeds):
-            inst.track_embeds = inst_embeds
-        return results
+            embeds = self.track_head(features, [found.boxes for found in detections])
+        for found, found_embeds in zip(detections, embeds):
+            found.track_embeds = found_embeds
+        return self.segmenter.transform.to_frame(detections, orig_sizes or [d.image_size for d in detections],
+                                                 defer_masks, clip_boxes)
 
     # -- checkpoints and reporting ----------------------------------------------------------------
     def convert_state_dict(self, state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:

@@ -1,7 +1,7 @@
 """An exported per-frame network run by ONNX Runtime, in place of a model's own `network`.
 
 `OnnxNetwork` is a callable with the signature of `FrameSegmenter.network` ((images [N, 3, H, W], sizes [N, 2])
--> named tensors), so `FrameSegmenter.predict_with_features(..., network=...)` runs it and then the model's own
+-> named tensors), so `FrameSegmenter.detect(..., network=...)` runs it and then the model's own
 post-processing. `RuntimeModel` wraps a model that way: it has the model's ``predict`` and nothing else a
 runtime cannot give (no training, no features to train on). `OnnxMaskHead` runs an exported mask head (QueryInst's,
 e.g. in int8) in place of the model's own, inside that post-processing (`attach_mask_head`).
@@ -45,7 +45,7 @@ def _session(path: str, threads: Optional[int]):
         options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
     # Its threads would spin after each run, waiting for the next one, while PyTorch predicts the masks of
-    # the kept detections on the same cores: measured on 2 cores, the mask head took 10% longer.
+    # the kept detections on the same cores, and slow that mask head down (docs/performance.md).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
@@ -159,5 +159,6 @@ class RuntimeModel(nn.Module):
         return self.model.class_names
 
     def predict(self, images: Any, orig_sizes: Optional[Sequence[Tuple[int, int]]] = None,
-                defer_masks: bool = False, score_thr: Optional[float] = None):
-        return self.model.predict(images, orig_sizes, defer_masks, score_thr, network=self.network)
+                defer_masks: bool = False, score_thr: Optional[float] = None, clip_boxes: bool = False):
+        return self.model.predict(images, orig_sizes, defer_masks, score_thr, network=self.network,
+                                  clip_boxes=clip_boxes)

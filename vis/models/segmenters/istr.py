@@ -14,7 +14,7 @@ embedding. Masks are never predicted as pixels: the embedding is decoded by a fi
 Training matches each stage independently (focal + L1 + GIoU + cosine mask-embedding cost) and sums the stage
 losses (focal, L1, GIoU, embedding MSE, dice on the decoded masks; all / #GT). Inference takes the last stage's
 top-100 (query, class) pairs, no NMS; boxes are clipped and empty ones dropped (detectron2
-``detector_postprocess``), then masks are pasted at the original size.
+``detector_postprocess``), then the model's `FrameTransform` pastes the masks at the frame's size.
 
 Module names mirror the official ISTR-v1 checkpoint (``pos_embeddings``, ``init_proposal_boxes``,
 ``mask_encoding.*``, ``head.head_series.{s}.*``) except where the toolkit's shared pieces fix them:
@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -37,6 +38,7 @@ from ...timing import inference_part
 from ..backbone import build_backbone, check_fpn_backbone_config, run_fpn
 from ..box_coder import DeltaXYWHBoxCoder
 from ..dynamic_conv import DynamicConv
+from ..frame_transform import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, FrameTransform, Images, clip_boxes
 from ..losses import dice_loss
 from ..mask_ops import crop_masks_by_own_boxes
 from ..matcher import HungarianMatcher, cosine_embedding_cost
@@ -47,8 +49,7 @@ from ..set_criterion import (BoxL1Loss, FocalClassLoss, GIoULoss, LossInputs, Ma
                              matched, matched_targets)
 from ..sparse_cascade import (fc_norm_act, fpn_cascade_network, init_full_image_boxes_, learned_boxes, refine_boxes,
                              run_cascade)
-from .base import (IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, FeatureMaps, FrameSegmenter, Images, MatchedPredictions,
-                   merge_weights)
+from .base import FeatureMaps, FrameSegmenter, MatchedPredictions, input_detections, merge_weights
 
 
 # ------------------------------------------------------------------------------------------------
@@ -110,25 +111,10 @@ class ISTRHead(nn.Module):
     """The ``num_stages`` stages (``head_series``) plus their parameter-free RoI pooler and box coder
     (reference ``DynamicHead``)."""
 
-    def __init__(
-        self,
-        num_classes: int, num_stages: int, hidden_dim: int,
-        # ISTRStage
-        num_heads: int, feedforward_channels: int, dynamic_channels: int, roi_size: int, num_cls_fcs: int,
-        num_reg_fcs: int, num_mask_fcs: int, mask_dim: int,
-        # RoI pooler and classifier prior
-        strides: Sequence[int] = (4, 8, 16, 32), prior_prob: float = 0.01,
-    ):
+    def __init__(self, stages: Sequence[ISTRStage], roi_size: int = 7, strides: Sequence[int] = (4, 8, 16, 32),
+                 prior_prob: float = 0.01):
         super().__init__()
-        self.head_series = nn.ModuleList(
-            [
-                ISTRStage(
-                    num_classes, hidden_dim, num_heads, feedforward_channels, dynamic_channels, roi_size,
-                    num_cls_fcs, num_reg_fcs, num_mask_fcs, mask_dim,
-                )
-                for _ in range(num_stages)
-            ]
-        )
+        self.head_series = nn.ModuleList(stages)
         # detectron2 ROIPooler('ROIAlignV2'): aligned, 2 samples per bin side, canonical box 224 on P4.
         self.box_pooler = MultiLevelRoIAlign(roi_size, strides, sampling_ratio=2, aligned=True, level_rule="detectron2")
         # Sparse R-CNN apply_deltas: weights (2, 2, 1, 1), dw/dh clamped only from above at ln(1e5 / 16).
@@ -217,65 +203,115 @@ _DEFAULT_LOSS_WEIGHTS = dict(cls=2.0, bbox=5.0, giou=2.0, feat=2.0, dice=2.0)
 _DEFAULT_MATCH_COSTS = dict(cls=2.0, bbox=5.0, giou=2.0, mask=2.0)
 
 
+@dataclass
+class ISTRConfig:
+    """The ``model`` section of an ISTR config. Defaults are the official ``ISTR-R50-3x`` model (300 proposals,
+    80 classes, 6 stages; the head has 81,486,432 parameters). ``mask_codec`` names the codec file
+    (``tools/fit_mask_codec.py``) that ``init_weights()`` loads when training starts from scratch; checkpoints
+    carry the codec as buffers (``mask_encoding.*``), so building the model, resuming and evaluating never need
+    the file."""
+
+    num_classes: int = 80
+    num_proposals: int = 300
+    num_stages: int = 6
+    backbone: Optional[Dict] = None
+    # the stages
+    hidden_dim: int = 256
+    num_heads: int = 8
+    feedforward_channels: int = 2048
+    dynamic_channels: int = 64
+    num_cls_fcs: int = 3
+    num_reg_fcs: int = 3
+    num_mask_fcs: int = 3
+    roi_size: int = 7
+    # the PCA mask codec: mask_dim components of mask_size^2 box-relative masks, fitted into the file mask_codec
+    mask_dim: int = 60
+    mask_size: int = 28
+    mask_codec: Optional[str] = None
+    # training: the set criterion
+    loss_weights: Optional[Dict[str, float]] = None
+    match_costs: Optional[Dict[str, float]] = None
+    # inference and input
+    max_per_img: int = 100
+    mask_threshold: float = 0.5
+    class_names: Optional[Sequence[str]] = None
+    pixel_mean: Sequence[float] = IMAGENET_PIXEL_MEAN
+    pixel_std: Sequence[float] = IMAGENET_PIXEL_STD
+
+    def __post_init__(self) -> None:
+        self.backbone = check_fpn_backbone_config(self.backbone, _DEFAULT_BACKBONE)
+        if not 1 <= self.mask_dim <= self.mask_size * self.mask_size:
+            raise ConfigError(f"model: mask_dim must be in 1..mask_size^2, got {self.mask_dim} "
+                              f"(mask_size {self.mask_size})")
+
+
+class ISTRProposals(NamedTuple):
+    """The learned part of the proposals: query position embeddings (N(0, 1) init) and boxes (full image)."""
+
+    pos_embeddings: nn.Embedding  # [P, C]
+    init_proposal_boxes: nn.Embedding  # [P, 4] normalised cx, cy, w, h
+
+
+def build_istr_proposals(num_proposals: int, hidden_dim: int) -> ISTRProposals:
+    pos_embeddings = nn.Embedding(num_proposals, hidden_dim)
+    init_proposal_boxes = nn.Embedding(num_proposals, 4)
+    init_full_image_boxes_(init_proposal_boxes)
+    return ISTRProposals(pos_embeddings, init_proposal_boxes)
+
+
+def build_istr_criterion(cfg: ISTRConfig, codec: PCAMaskCodec) -> SetCriterion:
+    """Reference SetCriterion (v1): every term / #GT in the batch (averaged over processes, >= 1), with the
+    cosine mask-embedding cost in the matching."""
+    costs = merge_weights(cfg.match_costs, _DEFAULT_MATCH_COSTS, "match_costs")
+    matcher = HungarianMatcher(cost_class=costs["cls"], cost_bbox=costs["bbox"], cost_giou=costs["giou"], eps=1e-8)
+    return SetCriterion(
+        matcher,
+        {"cls": FocalClassLoss(alpha=0.25, gamma=2.0), "bbox": BoxL1Loss("pixels"), "giou": GIoULoss("pixels"),
+         "mask": PCAEmbeddingLosses(codec)},
+        merge_weights(cfg.loss_weights, _DEFAULT_LOSS_WEIGHTS, "loss_weights"),
+        count="gt",
+        extra_match_cost=MaskEmbeddingCost(codec, costs["mask"]),
+    )
+
+
 class ISTR(FrameSegmenter):
     """ISTR-v1: ResNet-FPN + image-conditioned queries + ``num_stages`` recurrent stages + PCA mask codec.
 
-    Defaults are the official ``ISTR-R50-3x`` model (300 proposals, 80 classes, 6 stages; the head has
-    81,486,432 parameters). ``mask_codec`` names the codec file (``tools/fit_mask_codec.py``) that
-    ``init_weights()`` loads when training starts from scratch; checkpoints carry the codec as buffers
-    (``mask_encoding.*``), so building the model, resuming and evaluating never need the file.
+    Built from its parts (`ISTR.from_config` makes them from an `ISTRConfig`).
     """
 
+    Config = ISTRConfig
     checkpoint_signature = "head.head_series."  # the official detectron2 name of the stages, kept
 
-    def __init__(
-        self,
-        num_classes: int = 80, num_proposals: int = 300, num_stages: int = 6, backbone: Optional[Dict] = None,
-        # the stages
-        hidden_dim: int = 256, num_heads: int = 8, feedforward_channels: int = 2048, dynamic_channels: int = 64,
-        num_cls_fcs: int = 3, num_reg_fcs: int = 3, num_mask_fcs: int = 3, roi_size: int = 7,
-        # the PCA mask codec: mask_dim components of mask_size^2 box-relative masks, fitted into the file mask_codec
-        mask_dim: int = 60, mask_size: int = 28, mask_codec: Optional[str] = None,
-        # training: the set criterion
-        loss_weights: Optional[Dict[str, float]] = None, match_costs: Optional[Dict[str, float]] = None,
-        # inference and input
-        max_per_img: int = 100, mask_threshold: float = 0.5, class_names: Optional[Sequence[str]] = None,
-        pixel_mean: Sequence[float] = IMAGENET_PIXEL_MEAN, pixel_std: Sequence[float] = IMAGENET_PIXEL_STD,
-    ):
-        super().__init__(num_classes, hidden_dim, max_per_img, mask_threshold, class_names, pixel_mean, pixel_std,
-                         size_divisibility=32)
-        backbone_cfg = check_fpn_backbone_config(backbone, _DEFAULT_BACKBONE)
-        if not 1 <= mask_dim <= mask_size * mask_size:
-            raise ConfigError(f"model: mask_dim must be in 1..mask_size^2, got {mask_dim} (mask_size {mask_size})")
+    def __init__(self, transform: FrameTransform, backbone: nn.Module, neck: nn.Module, proposals: ISTRProposals,
+                 mask_encoding: PCAMaskCodec, head: ISTRHead, criterion: SetCriterion, max_per_img: int = 100,
+                 class_names: Optional[Sequence[str]] = None):
+        super().__init__(transform, head.head_series[0].num_classes, head.head_series[0].hidden_dim, max_per_img,
+                         class_names)
+        self.num_proposals = proposals.pos_embeddings.num_embeddings
+        self.num_stages = len(head.head_series)
+        self.mask_size = mask_encoding.mask_size
+        self.backbone = backbone  # torchvision ResNet names
+        self.neck = neck  # torchvision FPN names
+        self.pos_embeddings, self.init_proposal_boxes = proposals
+        self.mask_encoding = mask_encoding
+        self.head = head
+        self.matcher = criterion.matcher
+        self.criterion = criterion
 
-        self.num_proposals = num_proposals
-        self.num_stages = num_stages
-        self.mask_size = mask_size
-
-        features = build_backbone(**backbone_cfg, fpn_channels=hidden_dim)
-        self.backbone = features.body  # torchvision ResNet names
-        self.neck = features.fpn  # torchvision FPN names
-        # Proposal features are image_feature(FPN) + pos_embeddings (N(0, 1) init); boxes start as the full image.
-        self.pos_embeddings = nn.Embedding(num_proposals, hidden_dim)
-        self.init_proposal_boxes = nn.Embedding(num_proposals, 4)
-        init_full_image_boxes_(self.init_proposal_boxes)
-        self.mask_encoding = PCAMaskCodec(mask_dim, mask_size, pretrained=mask_codec)
-        self.head = ISTRHead(
-            num_classes, num_stages, hidden_dim, num_heads, feedforward_channels, dynamic_channels, roi_size,
-            num_cls_fcs, num_reg_fcs, num_mask_fcs, mask_dim,
-        )
-        costs = merge_weights(match_costs, _DEFAULT_MATCH_COSTS, "match_costs")
-        self.matcher = HungarianMatcher(cost_class=costs["cls"], cost_bbox=costs["bbox"], cost_giou=costs["giou"],
-                                        eps=1e-8)
-        # Reference SetCriterion (v1): every term / #GT in the batch (averaged over processes, >= 1).
-        self.criterion = SetCriterion(
-            self.matcher,
-            {"cls": FocalClassLoss(alpha=0.25, gamma=2.0), "bbox": BoxL1Loss("pixels"), "giou": GIoULoss("pixels"),
-             "mask": PCAEmbeddingLosses(self.mask_encoding)},
-            merge_weights(loss_weights, _DEFAULT_LOSS_WEIGHTS, "loss_weights"),
-            count="gt",
-            extra_match_cost=MaskEmbeddingCost(self.mask_encoding, costs["mask"]),
-        )
+    @classmethod
+    def from_config(cls, cfg: ISTRConfig) -> "ISTR":
+        features = build_backbone(**cfg.backbone, fpn_channels=cfg.hidden_dim)
+        proposals = build_istr_proposals(cfg.num_proposals, cfg.hidden_dim)
+        mask_encoding = PCAMaskCodec(cfg.mask_dim, cfg.mask_size, pretrained=cfg.mask_codec)
+        stages = [ISTRStage(cfg.num_classes, cfg.hidden_dim, cfg.num_heads, cfg.feedforward_channels,
+                            cfg.dynamic_channels, cfg.roi_size, cfg.num_cls_fcs, cfg.num_reg_fcs, cfg.num_mask_fcs,
+                            cfg.mask_dim)
+                  for _ in range(cfg.num_stages)]
+        transform = FrameTransform(cfg.pixel_mean, cfg.pixel_std, size_divisibility=32,
+                                   mask_threshold=cfg.mask_threshold)
+        return cls(transform, features.body, features.fpn, proposals, mask_encoding, ISTRHead(stages, cfg.roi_size),
+                   build_istr_criterion(cfg, mask_encoding), cfg.max_per_img, cfg.class_names)
 
     def extract_features(self, tensor: torch.Tensor) -> List[torch.Tensor]:
         """Normalised padded images [N, 3, H, W] -> [P2, P3, P4, P5]."""
@@ -307,7 +343,7 @@ class ISTR(FrameSegmenter):
                 "ISTR's mask codec is not loaded: set model.mask_codec to a file from tools/fit_mask_codec.py "
                 "(loaded when training starts from scratch) or start from a checkpoint that holds mask_encoding.*"
             )
-        batch = self.preprocess(images)
+        batch = self.transform(images)
         targets = self.targets_to_device(targets)
         features = self.extract_features(batch.tensor)
         inputs = LossInputs(targets, batch.image_sizes, {"gt_masks": self.gt_box_masks(targets)})
@@ -329,33 +365,27 @@ class ISTR(FrameSegmenter):
         return fpn_cascade_network(self, tensor, image_sizes, "mask_embeds")
 
     def postprocess(self, outputs: Dict[str, torch.Tensor], input_sizes: Sequence[Tuple[int, int]],
-                    orig_sizes: Sequence[Tuple[int, int]], defer_masks: bool = False,
                     score_thr: Optional[float] = None) -> List[Instances]:
         """Last stage's top ``max_per_img`` (query, class) pairs by sigmoid score, those below ``score_thr`` (when
         given) dropped; no NMS.
 
         A query may appear several times with different labels. As detectron2's ``detector_postprocess``, boxes
-        are clipped to the image and detections with an empty box are dropped, then the decoded 28x28 masks
-        are pasted at ``orig_sizes`` and thresholded at ``mask_threshold``. ``embeds`` is the query's last
-        ``obj_feat``.
+        are clipped to the image and detections with an empty box are dropped; the decoded 28x28 masks are the
+        ``mask_probs``. ``embeds`` is the query's last ``obj_feat``. Clipping here, in input pixels, equals the
+        reference's clipping at the output size (the scale is positive), and lets the empty boxes go before their
+        masks are decoded.
         """
         boxes, embeds, mask_embeds = outputs["boxes"], outputs["embeds"], outputs["mask_embeds"]
         selected = select_detections(outputs["logits"].sigmoid(), self.max_per_img, score_thr)
         results = []
         for i, kept in enumerate(selected):
-            in_h, in_w = input_sizes[i]
-            det_boxes = boxes[i, kept.query_index].clone()  # [k, 4]
-            # Clipping and the empty-box test in input pixels equal detectron2's at the output size.
-            det_boxes[:, 0::2] = det_boxes[:, 0::2].clamp(min=0, max=in_w)
-            det_boxes[:, 1::2] = det_boxes[:, 1::2].clamp(min=0, max=in_h)
+            det_boxes = clip_boxes(boxes[i, kept.query_index], input_sizes[i])  # [k, 4]
             keep = (det_boxes[:, 2] > det_boxes[:, 0]) & (det_boxes[:, 3] > det_boxes[:, 1])
             kept_queries = kept.query_index[keep]
             with inference_part("masks"):
                 mask_probs = self.mask_encoding.decode(mask_embeds[i, kept_queries])  # [n, 28, 28]
-            results.append(self.detections(
-                det_boxes[keep], kept.scores[keep], kept.labels[keep], mask_probs,
-                (in_h, in_w), orig_sizes[i], defer_masks,
-                embeds=embeds[i, kept_queries], query_index=kept_queries))
+            results.append(input_detections(input_sizes[i], det_boxes[keep], kept.scores[keep], kept.labels[keep],
+                                            mask_probs, embeds=embeds[i, kept_queries], query_index=kept_queries))
         return results
 
     # -- checkpoints and reporting ----------------------------------------------------------------

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
@@ -35,6 +36,7 @@ from ...timing import inference_part
 from ..backbone import build_backbone, check_fpn_backbone_config, run_fpn
 from ..box_coder import DeltaXYWHBoxCoder
 from ..dynamic_conv import DynamicConv
+from ..frame_transform import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, FrameTransform, Images
 from ..losses import dice_loss
 from ..mask_ops import crop_and_resize_masks
 from ..matcher import HungarianMatcher
@@ -44,8 +46,7 @@ from ..set_criterion import (BoxL1Loss, FocalClassLoss, GIoULoss, LossInputs, Ma
                              matched, matched_targets)
 from ..sparse_cascade import (fc_norm_act, fpn_cascade_network, init_full_image_boxes_, learned_boxes, refine_boxes,
                              run_cascade)
-from .base import (IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, FeatureMaps, FrameSegmenter, Images, MatchedPredictions,
-                   merge_weights)
+from .base import FeatureMaps, FrameSegmenter, MatchedPredictions, input_detections, merge_weights
 
 
 # ------------------------------------------------------------------------------------------------
@@ -338,61 +339,98 @@ _DEFAULT_LOSS_WEIGHTS = dict(cls=2.0, bbox=5.0, giou=2.0, mask=8.0)
 _DEFAULT_MATCH_COSTS = dict(cls=2.0, bbox=5.0, giou=2.0)
 
 
+@dataclass
+class QueryInstConfig:
+    """The ``model`` section of a QueryInst config. Defaults are the mmdet ``queryinst_r50_fpn_1x_coco`` model
+    (172,688,808 parameters); every size is a setting so that tiny CPU configurations are possible."""
+
+    num_classes: int = 80
+    num_proposals: int = 100
+    num_stages: int = 6
+    backbone: Optional[Dict] = None
+    # the stages: DIIHead, DynamicMaskHead, RoI sizes
+    hidden_dim: int = 256
+    num_heads: int = 8
+    feedforward_channels: int = 2048
+    dynamic_channels: int = 64
+    num_cls_fcs: int = 1
+    num_reg_fcs: int = 3
+    mask_num_convs: int = 4
+    box_roi_size: int = 7
+    mask_roi_size: int = 14
+    # training: the set criterion
+    loss_weights: Optional[Dict[str, float]] = None
+    match_costs: Optional[Dict[str, float]] = None
+    stage_loss_weights: Optional[Sequence[float]] = None
+    # inference and input
+    max_per_img: int = 100
+    mask_threshold: float = 0.5
+    class_names: Optional[Sequence[str]] = None
+    pixel_mean: Sequence[float] = IMAGENET_PIXEL_MEAN
+    pixel_std: Sequence[float] = IMAGENET_PIXEL_STD
+
+    def __post_init__(self) -> None:
+        self.backbone = check_fpn_backbone_config(self.backbone, _DEFAULT_BACKBONE)
+        if self.stage_loss_weights is None:
+            self.stage_loss_weights = [1.0] * self.num_stages
+        if len(self.stage_loss_weights) != self.num_stages:
+            raise ConfigError(f"stage_loss_weights has {len(self.stage_loss_weights)} entries, num_stages is "
+                              f"{self.num_stages}")
+        self.stage_loss_weights = [float(w) for w in self.stage_loss_weights]
+
+
+def build_queryinst_criterion(cfg: QueryInstConfig, roi_head: QueryRoIHead) -> SetCriterion:
+    """mmdet's DIIHead.loss: every term / the matched count of the stage (averaged over processes), the stages
+    weighted by ``stage_loss_weights``; the mask term runs the stage's own mask head."""
+    costs = merge_weights(cfg.match_costs, _DEFAULT_MATCH_COSTS, "match_costs")
+    matcher = HungarianMatcher(cost_class=costs["cls"], cost_bbox=costs["bbox"], cost_giou=costs["giou"])
+    return SetCriterion(
+        matcher,
+        {"cls": FocalClassLoss(alpha=0.25, gamma=2.0), "bbox": BoxL1Loss("pixels"), "giou": GIoULoss("pixels"),
+         "mask": DynamicMaskLoss(roi_head, mask_size=2 * cfg.mask_roi_size)},
+        merge_weights(cfg.loss_weights, _DEFAULT_LOSS_WEIGHTS, "loss_weights"),
+        count="matched",
+        set_weights=cfg.stage_loss_weights,
+    )
+
+
 class QueryInst(FrameSegmenter):
     """QueryInst: ResNet-FPN + learned proposals + ``num_stages`` DIIHead/DynamicMaskHead stages.
 
-    Defaults are the mmdet ``queryinst_r50_fpn_1x_coco`` model (172,688,808 parameters). Every size is a
-    parameter so that tiny CPU configurations are possible.
+    Built from its parts (`QueryInst.from_config` makes them from a `QueryInstConfig`), registered under mmdet's
+    names: ``backbone.*`` (ResNet, torchvision names), ``neck.*`` (FPN), ``rpn_head.*``, ``roi_head.*``.
     """
 
+    Config = QueryInstConfig
     checkpoint_signature = "roi_head.mask_head."  # only QueryInst has a mask head in its RoI head
 
-    def __init__(
-        self,
-        num_classes: int = 80, num_proposals: int = 100, num_stages: int = 6, backbone: Optional[Dict] = None,
-        # the stages: DIIHead, DynamicMaskHead, RoI sizes
-        hidden_dim: int = 256, num_heads: int = 8, feedforward_channels: int = 2048, dynamic_channels: int = 64,
-        num_cls_fcs: int = 1, num_reg_fcs: int = 3, mask_num_convs: int = 4, box_roi_size: int = 7,
-        mask_roi_size: int = 14,
-        # training: the set criterion
-        loss_weights: Optional[Dict[str, float]] = None, match_costs: Optional[Dict[str, float]] = None,
-        stage_loss_weights: Optional[Sequence[float]] = None,
-        # inference and input
-        max_per_img: int = 100, mask_threshold: float = 0.5, class_names: Optional[Sequence[str]] = None,
-        pixel_mean: Sequence[float] = IMAGENET_PIXEL_MEAN, pixel_std: Sequence[float] = IMAGENET_PIXEL_STD,
-    ):
-        super().__init__(num_classes, hidden_dim, max_per_img, mask_threshold, class_names, pixel_mean, pixel_std,
-                         size_divisibility=32)
-        backbone_cfg = check_fpn_backbone_config(backbone, _DEFAULT_BACKBONE)
-        if stage_loss_weights is None:
-            stage_loss_weights = [1.0] * num_stages
-        if len(stage_loss_weights) != num_stages:
-            raise ConfigError(f"stage_loss_weights has {len(stage_loss_weights)} entries, num_stages is {num_stages}")
+    def __init__(self, transform: FrameTransform, backbone: nn.Module, neck: nn.Module, rpn_head: EmbeddingRPNHead,
+                 roi_head: QueryRoIHead, criterion: SetCriterion, max_per_img: int = 100,
+                 class_names: Optional[Sequence[str]] = None):
+        super().__init__(transform, roi_head.bbox_head[0].num_classes, roi_head.bbox_head[0].in_channels,
+                         max_per_img, class_names)
+        self.num_proposals = rpn_head.num_proposals
+        self.num_stages = roi_head.num_stages
+        self.backbone = backbone
+        self.neck = neck
+        self.rpn_head = rpn_head
+        self.roi_head = roi_head
+        self.matcher = criterion.matcher
+        self.criterion = criterion
 
-        self.num_proposals = num_proposals
-        self.num_stages = num_stages
-        self.stage_loss_weights = [float(w) for w in stage_loss_weights]
-
-        features = build_backbone(**backbone_cfg, fpn_channels=hidden_dim)
-        # Registered under mmdet's names: ``backbone.*`` (ResNet, torchvision names) and ``neck.*`` (FPN).
-        self.backbone = features.body
-        self.neck = features.fpn
-        self.rpn_head = EmbeddingRPNHead(num_proposals, hidden_dim)
-        self.roi_head = QueryRoIHead(
-            num_classes, num_stages, hidden_dim, num_heads, feedforward_channels, dynamic_channels,
-            num_cls_fcs, num_reg_fcs, mask_num_convs, box_roi_size, mask_roi_size,
+    @classmethod
+    def from_config(cls, cfg: QueryInstConfig) -> "QueryInst":
+        features = build_backbone(**cfg.backbone, fpn_channels=cfg.hidden_dim)
+        rpn_head = EmbeddingRPNHead(cfg.num_proposals, cfg.hidden_dim)
+        roi_head = QueryRoIHead(
+            cfg.num_classes, cfg.num_stages, cfg.hidden_dim, cfg.num_heads, cfg.feedforward_channels,
+            cfg.dynamic_channels, cfg.num_cls_fcs, cfg.num_reg_fcs, cfg.mask_num_convs, cfg.box_roi_size,
+            cfg.mask_roi_size,
         )
-        costs = merge_weights(match_costs, _DEFAULT_MATCH_COSTS, "match_costs")
-        self.matcher = HungarianMatcher(cost_class=costs["cls"], cost_bbox=costs["bbox"], cost_giou=costs["giou"])
-        # mmdet's DIIHead.loss: every term / the matched count of the stage (averaged over processes).
-        self.criterion = SetCriterion(
-            self.matcher,
-            {"cls": FocalClassLoss(alpha=0.25, gamma=2.0), "bbox": BoxL1Loss("pixels"), "giou": GIoULoss("pixels"),
-             "mask": DynamicMaskLoss(self.roi_head, mask_size=2 * mask_roi_size)},
-            merge_weights(loss_weights, _DEFAULT_LOSS_WEIGHTS, "loss_weights"),
-            count="matched",
-            set_weights=self.stage_loss_weights,
-        )
+        transform = FrameTransform(cfg.pixel_mean, cfg.pixel_std, size_divisibility=32,
+                                   mask_threshold=cfg.mask_threshold)
+        return cls(transform, features.body, features.fpn, rpn_head, roi_head,
+                   build_queryinst_criterion(cfg, roi_head), cfg.max_per_img, cfg.class_names)
 
     def extract_features(self, tensor: torch.Tensor) -> List[torch.Tensor]:
         """Normalised padded images [N, 3, H, W] -> [P2, P3, P4, P5]."""
@@ -405,7 +443,7 @@ class QueryInst(FrameSegmenter):
         """images: ImageBatch or list of [3, h, w] (0..255); targets: per image ``boxes`` [G, 4] xyxy,
         ``labels`` [G], ``masks`` bool [G, h, w] -> ({'s{stage}.loss_{cls,bbox,giou,mask}': weighted loss},
         the FPN features, the last stage's matched predictions)."""
-        batch = self.preprocess(images)
+        batch = self.transform(images)
         targets = self.targets_to_device(targets)
         features = self.extract_features(batch.tensor)
         sets = self.forward_sets(features, batch.image_sizes)
@@ -433,14 +471,13 @@ class QueryInst(FrameSegmenter):
         return fpn_cascade_network(self, tensor, image_sizes, "attn_feats")
 
     def postprocess(self, outputs: Dict[str, torch.Tensor], input_sizes: Sequence[Tuple[int, int]],
-                    orig_sizes: Sequence[Tuple[int, int]], defer_masks: bool = False,
                     score_thr: Optional[float] = None) -> List[Instances]:
         """Last stage's top ``max_per_img`` (query, class) pairs by sigmoid score, those below ``score_thr`` (when
         given) dropped; no NMS.
 
         A query may appear several times with different labels. Masks come from the last stage's mask head
-        (channel = label, dynamic parameters from the last ``attn_feats``), pasted at ``orig_sizes`` with the
-        rescaled boxes and thresholded at ``mask_threshold``. ``embeds`` is the query's last ``obj_feat``.
+        (channel = label, dynamic parameters from the last ``attn_feats``): their probabilities are the
+        ``mask_probs``. ``embeds`` is the query's last ``obj_feat``.
         Call ``eval()`` first (the mask head has BatchNorm).
         """
         boxes, embeds, attn_feats = outputs["boxes"], outputs["embeds"], outputs["attn_feats"]
@@ -470,9 +507,8 @@ class QueryInst(FrameSegmenter):
             mask_probs = [logits[where, kept.labels].sigmoid()  # [n, 28, 28]
                           for logits, where, kept in zip(mask_logits, inverse, selected)]
 
-        return [self.detections(boxes[i, kept.query_index], kept.scores, kept.labels, mask_probs[i], input_sizes[i],
-                                orig_sizes[i], defer_masks, embeds=embeds[i, kept.query_index],
-                                query_index=kept.query_index)
+        return [input_detections(input_sizes[i], boxes[i, kept.query_index], kept.scores, kept.labels, mask_probs[i],
+                                 embeds=embeds[i, kept.query_index], query_index=kept.query_index)
                 for i, kept in enumerate(selected)]
 
     # -- checkpoints and reporting --------------------------------------------------------------

@@ -19,8 +19,8 @@ reference), through the shared `vis.models.set_criterion.SetCriterion`: layer ``
 GT mask cut by its GT box, resized to 128x128 (aligned RoIAlign, >= 0.5), DCT-encoded.
 
 Inference: top ``max_per_img`` (query, class) pairs of the last layer's sigmoid scores (no NMS, no threshold);
-boxes scaled to the output size; the vector is decoded to a 128x128 mask with the adaptive (max+min)/2 threshold
-and pasted into the box at the output size (`FrameSegmenter.detections`).
+the vector is decoded to a 128x128 mask with the adaptive (max+min)/2 threshold; the model's `FrameTransform`
+scales the boxes to the frame and pastes the masks into them.
 
 State-dict keys mirror the official checkpoint: ``backbone.0.body.*`` (torchvision ResNet names; ``backbone.1``
 is the parameter-free position encoding), ``input_proj.{l}.{0,1}``, ``query_embed``, ``transformer.*``,
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
@@ -48,12 +49,13 @@ from ...timing import inference_part
 from ..backbone import ResNetTrunk, build_resnet
 from ..dct_codec import DCTMaskCodec
 from ..deformable_transformer import DeformableTransformer, EncoderOutput, PositionEmbeddingSine
+from ..frame_transform import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, FrameTransform, Images
 from ..mask_ops import crop_masks_by_own_boxes
 from ..matcher import HungarianMatcher
 from ..postprocess import select_detections
 from ..set_criterion import (BoxL1Loss, FocalClassLoss, GIoULoss, LossInputs, MatchedPredictions, Matches,
                              PredictionSet, SetCriterion, matched, matched_targets)
-from .base import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, FeatureMaps, FrameSegmenter, Images, merge_weights
+from .base import FeatureMaps, FrameSegmenter, input_detections, merge_weights
 
 
 # ------------------------------------------------------------------------------------------------
@@ -131,123 +133,178 @@ _DEFAULT_MATCH_COSTS = dict(cls=2.0, bbox=5.0, giou=2.0)
 _GN_GROUPS = 32
 
 
+@dataclass
+class SOLQConfig:
+    """The ``model`` section of a SOLQ config. Defaults are the official R-50 model (``configs/r50_solq_train.sh``):
+    hidden 384, 8 heads, 6 + 6 layers, FFN 1024, dropout 0.1, 4 levels, 4 points, 300 queries, vector MLP
+    384 -> 1024 -> 1024 -> 256, with 80 contiguous COCO classes instead of the 91 category-id slots.
+
+    ``num_classes=91`` with ``unused_labels`` (the slots no COCO category uses) is the official head exactly: the
+    release file loads unchanged and unused slots are never emitted. ``size_divisibility=1`` pads a batch only to
+    its largest image, with the padding mask, as the official ``nested_tensor_from_tensor_list``.
+    """
+
+    num_classes: int = 80
+    num_queries: int = 300
+    backbone: Optional[Dict] = None
+    # the Deformable DETR transformer
+    hidden_dim: int = 384
+    num_heads: int = 8
+    enc_layers: int = 6
+    dec_layers: int = 6
+    dim_feedforward: int = 1024
+    dropout: float = 0.1
+    num_feature_levels: int = 4
+    enc_n_points: int = 4
+    dec_n_points: int = 4
+    # the DCT mask vectors: the first n_keep zig-zag coefficients of mask_size^2 box-relative masks
+    vector_hidden_dim: int = 1024
+    mask_size: int = 128
+    n_keep: int = 256
+    # training: the set criterion
+    loss_weights: Optional[Dict[str, float]] = None
+    match_costs: Optional[Dict[str, float]] = None
+    focal_alpha: float = 0.25
+    # inference and input
+    max_per_img: int = 100
+    mask_threshold: float = 0.5
+    class_names: Optional[Sequence[str]] = None
+    pixel_mean: Sequence[float] = IMAGENET_PIXEL_MEAN
+    pixel_std: Sequence[float] = IMAGENET_PIXEL_STD
+    size_divisibility: int = 1
+    unused_labels: Optional[Sequence[int]] = None
+
+    def __post_init__(self) -> None:
+        """Sizes the modules cannot be built with are one-line ConfigErrors, before anything is built."""
+        unused = sorted({int(label) for label in (self.unused_labels or ())})
+        if any(not 0 <= label < self.num_classes for label in unused):
+            raise ConfigError(f"model unused_labels must lie in 0..{self.num_classes - 1}, got {unused}")
+        self.unused_labels = unused
+        self.backbone = {**_DEFAULT_BACKBONE, **(self.backbone or {})}
+        check_kwargs(build_resnet, self.backbone, "model backbone")
+        if self.num_feature_levels < 1 or self.num_feature_levels == 2:
+            raise ConfigError(f"model num_feature_levels must be 1 (C5) or >= 3 (C3-C5 + extra levels), "
+                              f"got {self.num_feature_levels}")
+        if self.hidden_dim % _GN_GROUPS != 0:
+            raise ConfigError(f"model hidden_dim must be a multiple of {_GN_GROUPS} (GroupNorm), got {self.hidden_dim}")
+        if self.hidden_dim % self.num_heads != 0 or (self.hidden_dim // 2) % 2 != 0:
+            raise ConfigError(f"model hidden_dim {self.hidden_dim} must be divisible by num_heads {self.num_heads} "
+                              f"and by 4")
+
+
+class SOLQHeads(NamedTuple):
+    """The per-query parts on top of the transformer, under the reference's names."""
+
+    class_embed: nn.ModuleList  # [dec_layers] Linear(C, K)
+    bbox_embed: nn.ModuleList  # [dec_layers] MLP(C, C, 4, 3)
+    vector_embed: nn.ModuleList  # ONE MLP(C, vector_hidden_dim, n_keep, 3), listed once per layer
+    query_embed: nn.Embedding  # [Q, 2C]: query position | target
+
+
+def build_solq_heads(cfg: SOLQConfig) -> SOLQHeads:
+    """The heads, initialised as the reference: per-layer class and box heads cloned from ONE initialised head
+    (so all start equal), the first box head's w, h bias at -2, and one vector MLP shared by all layers."""
+    class_embed = nn.Linear(cfg.hidden_dim, cfg.num_classes)
+    nn.init.constant_(class_embed.bias, -math.log((1 - 0.01) / 0.01))  # prior probability 0.01
+    bbox_embed = MLP(cfg.hidden_dim, cfg.hidden_dim, 4, 3)
+    nn.init.zeros_(bbox_embed.layers[-1].weight)
+    nn.init.zeros_(bbox_embed.layers[-1].bias)
+    class_embeds = nn.ModuleList([copy.deepcopy(class_embed) for _ in range(cfg.dec_layers)])
+    bbox_embeds = nn.ModuleList([copy.deepcopy(bbox_embed) for _ in range(cfg.dec_layers)])
+    nn.init.constant_(bbox_embeds[0].layers[-1].bias[2:], -2.0)  # only the first layer's w, h
+
+    vector_embed = MLP(cfg.hidden_dim, cfg.vector_hidden_dim, cfg.n_keep, 3)
+    nn.init.zeros_(vector_embed.layers[-1].weight)
+    nn.init.zeros_(vector_embed.layers[-1].bias)
+    nn.init.constant_(vector_embed.layers[-1].bias[2:], -2.0)  # as the reference (copied from its box head)
+    vector_embeds = nn.ModuleList([vector_embed for _ in range(cfg.dec_layers)])
+    return SOLQHeads(class_embeds, bbox_embeds, vector_embeds, nn.Embedding(cfg.num_queries, cfg.hidden_dim * 2))
+
+
+def build_input_proj(trunk: DETRBackbone, hidden_dim: int, num_feature_levels: int) -> nn.ModuleList:
+    """1x1 conv + GN per trunk level, then 3x3 stride-2 conv + GN extra levels (on C5, then on the previous extra
+    level) up to ``num_feature_levels``; convolutions xavier-initialised as the reference."""
+    proj: List[nn.Module] = []
+    for channels in trunk.num_channels:
+        proj.append(nn.Sequential(nn.Conv2d(channels, hidden_dim, 1), nn.GroupNorm(_GN_GROUPS, hidden_dim)))
+    in_channels = trunk.num_channels[-1]
+    for _ in range(num_feature_levels - len(trunk.num_channels)):
+        proj.append(nn.Sequential(
+            nn.Conv2d(in_channels, hidden_dim, 3, stride=2, padding=1), nn.GroupNorm(_GN_GROUPS, hidden_dim)
+        ))
+        in_channels = hidden_dim
+    input_proj = nn.ModuleList(proj)
+    for seq in input_proj:
+        nn.init.xavier_uniform_(seq[0].weight, gain=1)
+        nn.init.zeros_(seq[0].bias)
+    return input_proj
+
+
+def build_solq_criterion(cfg: SOLQConfig) -> SetCriterion:
+    """Reference SetCriterion: every box/class term / #GT in the batch (averaged over processes, >= 1). Its
+    ``focal.mean(1).sum() / num_boxes * num_queries`` is FocalClassLoss's plain sum / num_boxes."""
+    costs = merge_weights(cfg.match_costs, _DEFAULT_MATCH_COSTS, "match_costs")
+    matcher = HungarianMatcher(cost_class=costs["cls"], cost_bbox=costs["bbox"], cost_giou=costs["giou"],
+                               focal_alpha=cfg.focal_alpha, eps=1e-8, l1_box_format="cxcywh")
+    return SetCriterion(
+        matcher,
+        {"cls": FocalClassLoss(alpha=cfg.focal_alpha, gamma=2.0), "bbox": BoxL1Loss("normalized_cxcywh"),
+         "giou": GIoULoss("normalized_cxcywh"), "vector": DCTVectorLoss()},
+        merge_weights(cfg.loss_weights, _DEFAULT_LOSS_WEIGHTS, "loss_weights"),
+        count="gt",
+    )
+
+
 class SOLQ(FrameSegmenter):
     """SOLQ: ResNet + Deformable DETR (box refinement) + a shared MLP predicting DCT mask vectors.
 
-    Defaults are the official R-50 model (``configs/r50_solq_train.sh``): hidden 384, 8 heads, 6 + 6 layers,
-    FFN 1024, dropout 0.1, 4 levels, 4 points, 300 queries, vector MLP 384 -> 1024 -> 1024 -> 256, with 80
-    contiguous COCO classes instead of the 91 category-id slots. Every size is a parameter for tiny configs.
-
-    ``num_classes=91`` with ``unused_labels`` (the slots no COCO category uses) is the official head exactly:
-    the release file loads unchanged and unused slots are never emitted. ``size_divisibility=1`` (default) pads a
-    batch only to its largest image, with the padding mask, as the official ``nested_tensor_from_tensor_list``.
+    Built from its parts (`SOLQ.from_config` makes them from a `SOLQConfig`): the ResNet with DETR's position
+    encoding (``backbone``), the input projections, the transformer, the heads, the DCT codec and the criterion.
     """
 
+    Config = SOLQConfig
     checkpoint_signature = "vector_embed."  # the DCT mask-vector MLP
     backbone_prefix = "backbone.0.body."  # DETR's Joiner(Backbone(body=ResNet), position encoding)
     neck_module = "input_proj"  # the convolutions before the deformable encoder
 
-    def __init__(
-        self,
-        num_classes: int = 80, num_queries: int = 300, backbone: Optional[Dict] = None,
-        # the Deformable DETR transformer
-        hidden_dim: int = 384, num_heads: int = 8, enc_layers: int = 6, dec_layers: int = 6,
-        dim_feedforward: int = 1024, dropout: float = 0.1, num_feature_levels: int = 4, enc_n_points: int = 4,
-        dec_n_points: int = 4,
-        # the DCT mask vectors: the first n_keep zig-zag coefficients of mask_size^2 box-relative masks
-        vector_hidden_dim: int = 1024, mask_size: int = 128, n_keep: int = 256,
-        # training: the set criterion
-        loss_weights: Optional[Dict[str, float]] = None, match_costs: Optional[Dict[str, float]] = None,
-        focal_alpha: float = 0.25,
-        # inference and input
-        max_per_img: int = 100, mask_threshold: float = 0.5, class_names: Optional[Sequence[str]] = None,
-        pixel_mean: Sequence[float] = IMAGENET_PIXEL_MEAN, pixel_std: Sequence[float] = IMAGENET_PIXEL_STD,
-        size_divisibility: int = 1, unused_labels: Optional[Sequence[int]] = None,
-    ):
-        super().__init__(num_classes, hidden_dim, max_per_img, mask_threshold, class_names, pixel_mean, pixel_std,
-                         size_divisibility=size_divisibility)
-        unused = sorted({int(label) for label in (unused_labels or ())})
-        if any(not 0 <= label < num_classes for label in unused):
-            raise ConfigError(f"model unused_labels must lie in 0..{num_classes - 1}, got {unused}")
-        self.unused_labels = unused
-        backbone_cfg = {**_DEFAULT_BACKBONE, **(backbone or {})}
-        check_kwargs(build_resnet, backbone_cfg, "model backbone")
-        if num_feature_levels < 1 or num_feature_levels == 2:
-            raise ConfigError(
-                f"model num_feature_levels must be 1 (C5) or >= 3 (C3-C5 + extra levels), got {num_feature_levels}"
-            )
-        if hidden_dim % _GN_GROUPS != 0:
-            raise ConfigError(f"model hidden_dim must be a multiple of {_GN_GROUPS} (GroupNorm), got {hidden_dim}")
-        if hidden_dim % num_heads != 0 or (hidden_dim // 2) % 2 != 0:
-            raise ConfigError(f"model hidden_dim {hidden_dim} must be divisible by num_heads {num_heads} and by 4")
-
-        self.num_queries = num_queries
-        self.num_feature_levels = num_feature_levels
-        self.dec_layers = dec_layers
-
-        # Registration order follows the reference's __init__ (transformer first), so names and init match.
-        self.transformer = DeformableTransformer(
-            hidden_dim, num_heads, enc_layers, dec_layers, dim_feedforward, dropout,
-            num_feature_levels, enc_n_points, dec_n_points,
-        )
-        class_embed = nn.Linear(hidden_dim, num_classes)
-        nn.init.constant_(class_embed.bias, -math.log((1 - 0.01) / 0.01))  # prior probability 0.01
-        bbox_embed = MLP(hidden_dim, hidden_dim, 4, 3)
-        nn.init.zeros_(bbox_embed.layers[-1].weight)
-        nn.init.zeros_(bbox_embed.layers[-1].bias)
-        # Box refinement: per-layer heads cloned from ONE initialised head (so all start equal), as the reference.
-        self.class_embed = nn.ModuleList([copy.deepcopy(class_embed) for _ in range(dec_layers)])
-        self.bbox_embed = nn.ModuleList([copy.deepcopy(bbox_embed) for _ in range(dec_layers)])
-        nn.init.constant_(self.bbox_embed[0].layers[-1].bias[2:], -2.0)  # only the first layer's w, h
+    def __init__(self, transform: FrameTransform, backbone: nn.ModuleList, input_proj: nn.ModuleList,
+                 transformer: DeformableTransformer, heads: SOLQHeads, codec: DCTMaskCodec, criterion: SetCriterion,
+                 max_per_img: int = 100, class_names: Optional[Sequence[str]] = None,
+                 unused_labels: Sequence[int] = ()):
+        super().__init__(transform, heads.class_embed[0].out_features, transformer.d_model, max_per_img, class_names)
+        self.unused_labels = list(unused_labels)
+        self.num_queries = heads.query_embed.num_embeddings
+        self.num_feature_levels = len(input_proj)
+        self.dec_layers = len(heads.class_embed)
+        # Registered in the reference's order (transformer first), so the state dict lists keys as its does.
+        self.transformer = transformer
+        self.class_embed, self.bbox_embed, self.vector_embed, self.query_embed = heads
         self.transformer.decoder.bbox_embed = self.bbox_embed  # the same modules (reference's refinement hack)
-
-        vector_embed = MLP(hidden_dim, vector_hidden_dim, n_keep, 3)
-        nn.init.zeros_(vector_embed.layers[-1].weight)
-        nn.init.zeros_(vector_embed.layers[-1].bias)
-        nn.init.constant_(vector_embed.layers[-1].bias[2:], -2.0)  # as the reference (copied from its box head)
-        self.vector_embed = nn.ModuleList([vector_embed for _ in range(dec_layers)])  # ONE module, listed per layer
-
-        self.query_embed = nn.Embedding(num_queries, hidden_dim * 2)  # [query_pos | tgt]
-
-        body = build_resnet(**backbone_cfg)
-        trunk = DETRBackbone(body, return_interm_layers=num_feature_levels > 1)
-        proj: List[nn.Module] = []
-        for channels in trunk.num_channels:
-            proj.append(nn.Sequential(nn.Conv2d(channels, hidden_dim, 1), nn.GroupNorm(_GN_GROUPS, hidden_dim)))
-        in_channels = trunk.num_channels[-1]
-        for _ in range(num_feature_levels - len(trunk.num_channels)):
-            # Extra levels: 3x3 stride-2 conv on C5, then on the previous extra level.
-            proj.append(nn.Sequential(
-                nn.Conv2d(in_channels, hidden_dim, 3, stride=2, padding=1), nn.GroupNorm(_GN_GROUPS, hidden_dim)
-            ))
-            in_channels = hidden_dim
-        self.input_proj = nn.ModuleList(proj)
-        for seq in self.input_proj:
-            nn.init.xavier_uniform_(seq[0].weight, gain=1)
-            nn.init.zeros_(seq[0].bias)
-        # ``backbone.0`` = ResNet, ``backbone.1`` = sine position encoding (DETR's Joiner).
-        self.backbone = nn.ModuleList([trunk, PositionEmbeddingSine(hidden_dim // 2)])
-
-        strides = list(trunk.strides)
-        while len(strides) < num_feature_levels:
+        self.input_proj = input_proj
+        self.backbone = backbone  # ``backbone.0`` = ResNet, ``backbone.1`` = sine position encoding (DETR's Joiner)
+        strides = list(backbone[0].strides)
+        while len(strides) < self.num_feature_levels:
             strides.append(strides[-1] * 2)
         self.feature_strides = tuple(strides)
+        self.codec = codec
+        self.matcher = criterion.matcher
+        self.criterion = criterion
 
-        self.codec = DCTMaskCodec(mask_size, n_keep)
-        costs = merge_weights(match_costs, _DEFAULT_MATCH_COSTS, "match_costs")
-        self.matcher = HungarianMatcher(
-            cost_class=costs["cls"], cost_bbox=costs["bbox"], cost_giou=costs["giou"],
-            focal_alpha=focal_alpha, eps=1e-8, l1_box_format="cxcywh",
+    @classmethod
+    def from_config(cls, cfg: SOLQConfig) -> "SOLQ":
+        """Build the parts in the reference's order (transformer, heads, ResNet, projections): with a seed, the
+        same initial weights as the reference."""
+        transformer = DeformableTransformer(
+            cfg.hidden_dim, cfg.num_heads, cfg.enc_layers, cfg.dec_layers, cfg.dim_feedforward, cfg.dropout,
+            cfg.num_feature_levels, cfg.enc_n_points, cfg.dec_n_points,
         )
-        # Reference SetCriterion: every box/class term / #GT in the batch (averaged over processes, >= 1). Its
-        # ``focal.mean(1).sum() / num_boxes * num_queries`` is FocalClassLoss's plain sum / num_boxes.
-        self.criterion = SetCriterion(
-            self.matcher,
-            {"cls": FocalClassLoss(alpha=focal_alpha, gamma=2.0), "bbox": BoxL1Loss("normalized_cxcywh"),
-             "giou": GIoULoss("normalized_cxcywh"), "vector": DCTVectorLoss()},
-            merge_weights(loss_weights, _DEFAULT_LOSS_WEIGHTS, "loss_weights"),
-            count="gt",
-        )
+        heads = build_solq_heads(cfg)
+        trunk = DETRBackbone(build_resnet(**cfg.backbone), return_interm_layers=cfg.num_feature_levels > 1)
+        input_proj = build_input_proj(trunk, cfg.hidden_dim, cfg.num_feature_levels)
+        backbone = nn.ModuleList([trunk, PositionEmbeddingSine(cfg.hidden_dim // 2)])
+        transform = FrameTransform(cfg.pixel_mean, cfg.pixel_std, cfg.size_divisibility, cfg.mask_threshold)
+        return cls(transform, backbone, input_proj, transformer, heads, DCTMaskCodec(cfg.mask_size, cfg.n_keep),
+                   build_solq_criterion(cfg), cfg.max_per_img, cfg.class_names, cfg.unused_labels)
 
     # -- shared forward pieces --------------------------------------------------------------------
     def _levels(
@@ -286,7 +343,7 @@ class SOLQ(FrameSegmenter):
 
     def extract_feature_maps(self, images: Images) -> FeatureMaps:
         """Raw images -> encoder memory maps, with the batch's padding masked as in training."""
-        batch = self.preprocess(images)
+        batch = self.transform(images)
         enc = self.encode(batch.tensor, ~batch.valid_mask())
         return FeatureMaps(enc.maps(), list(self.feature_strides), batch.image_sizes)
 
@@ -302,7 +359,7 @@ class SOLQ(FrameSegmenter):
         """images: ImageBatch or list of [3, h, w] (0..255); targets: per image ``boxes`` [G, 4] xyxy, ``labels``
         [G], ``masks`` bool [G, h, w] -> ({'s{layer}.loss_{cls,bbox,giou,vector}': weighted loss}, the encoder
         memory maps, the last layer's matched predictions)."""
-        batch = self.preprocess(images)
+        batch = self.transform(images)
         targets = self.targets_to_device(targets)
         enc, out = self._run(batch)
         losses, matched_predictions = self.criterion(self.prediction_sets(out, batch.image_sizes),
@@ -353,14 +410,13 @@ class SOLQ(FrameSegmenter):
                 "embeds": out.hidden[-1], "vectors": out.vectors[-1], **dict(zip(self.feature_outputs, enc.maps()))}
 
     def postprocess(self, outputs: Dict[str, torch.Tensor], input_sizes: Sequence[Tuple[int, int]],
-                    orig_sizes: Sequence[Tuple[int, int]], defer_masks: bool = False,
                     score_thr: Optional[float] = None) -> List[Instances]:
         """Last layer's top ``max_per_img`` (query, class) pairs by sigmoid score, those below ``score_thr`` (when
         given) dropped; no NMS.
 
         A query may appear several times with different labels. Each kept query's vector is decoded to a binary
-        128x128 mask (threshold (max+min)/2) and pasted into its box at ``orig_sizes``. ``embeds`` is the query's
-        last decoder hidden state. Call ``eval()`` first (dropout).
+        128x128 mask (threshold (max+min)/2), its ``mask_probs``. ``embeds`` is the query's last decoder hidden
+        state. Call ``eval()`` first (dropout).
         """
         boxes, embeds, vectors = outputs["boxes"], outputs["embeds"], outputs["vectors"]
         scores = outputs["logits"].sigmoid()  # [N, Q, K]
@@ -370,10 +426,8 @@ class SOLQ(FrameSegmenter):
         for i, kept in enumerate(select_detections(scores, self.max_per_img, score_thr)):
             with inference_part("masks"):
                 masks = self.codec.decode(vectors[i, kept.query_index])  # [k, S, S] in {0, 1}
-            results.append(self.detections(
-                boxes[i, kept.query_index], kept.scores, kept.labels,
-                masks, input_sizes[i], orig_sizes[i], defer_masks,
-                embeds=embeds[i, kept.query_index], query_index=kept.query_index))
+            results.append(input_detections(input_sizes[i], boxes[i, kept.query_index], kept.scores, kept.labels,
+                                            masks, embeds=embeds[i, kept.query_index], query_index=kept.query_index))
         return results
 
     # -- checkpoints and reporting --------------------------------------------------------------
