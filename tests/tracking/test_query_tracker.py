@@ -5,7 +5,8 @@ import torch
 
 from vis.errors import ConfigError
 from vis.structures import Instances
-from vis.tracking import QueryTracker, build_tracker
+from vis.tracking import QueryTracker, Tracks, build_tracker
+from vis.tracking.query_tracker import MASK_IOU_STRIDE
 
 H, W, DIM = 64, 160, 16
 # Two well-separated "identities" in embedding space, plus a third for newcomers.
@@ -66,7 +67,7 @@ def test_occluded_object_returns_with_its_id_and_death_after_retention():
     assert ids_of(tracker.update(frame([a, moved_b]))) == [0, 1]
     for _ in range(5):  # now hidden for 5 frames: removed
         tracker.update(frame([a]))
-    assert tracker.num_tracks == 1 and set(tracker.track_masks) == {0}
+    assert tracker.num_tracks == 1 and tracker.tracks.ids.tolist() == [0] and tracker.tracks.has_mask.all()
     assert ids_of(tracker.update(frame([a, moved_b]))) == [0, 2]  # a new track
 
 
@@ -116,10 +117,12 @@ def test_box_iou_and_frames_without_masks():
 def test_mask_iou_term_uses_the_last_appearance():
     tracker = QueryTracker(match_weights=dict(embed=0.0, det_label=0.0), match_thr=0.5)
     tracker.update(frame([dict(obj=0, box=[8, 8, 40, 40])]))
-    scores = tracker._match_scores  # the documented score, checked directly
-    tracker._begin_frame(frame([dict(obj=0, box=[8, 8, 40, 24])]), slice(None))  # the top half of the mask
-    s = scores(np.array([[8, 8, 40, 40]], dtype=np.float64), np.array([0.9]), np.array([0]),
-               np.ones((1, DIM), dtype=np.float32))  # box given as the full one: only the masks say "half"
+    half = frame([dict(obj=0, box=[8, 8, 40, 24])]).masks.numpy()[:, ::MASK_IOU_STRIDE, ::MASK_IOU_STRIDE]  # top half
+    # The box given as the full one: only the masks say "half". The documented score, checked directly.
+    dets = Tracks(ids=np.array([-1]), embeds=np.ones((1, DIM), dtype=np.float32), boxes=np.array([[8.0, 8, 40, 40]]),
+                  labels=np.array([0]), scores=np.array([0.9]), last_seen=np.array([1]),
+                  masks=half.reshape(1, -1).astype(np.float32), has_mask=np.array([True]))
+    s = tracker.match_scores(dets)
     assert s[0, 0] == pytest.approx(0.5)
     assert s[0, 1] == pytest.approx(0.5)
 

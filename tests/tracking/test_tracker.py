@@ -217,7 +217,7 @@ def test_momentum_memory_and_numpy_fields():
     assert isinstance(out.track_ids, np.ndarray) and out.track_ids.tolist() == [0]
     np_inst.track_embeds = np.zeros((1, DIM), dtype=np.float32) + embed(0).numpy() * 3
     tracker.update(np_inst)
-    np.testing.assert_allclose(tracker.embeds[0], embed(0).numpy() * 2)  # 0.5 * e + 0.5 * 3e
+    np.testing.assert_allclose(tracker.tracks.embeds[0], embed(0).numpy() * 2)  # 0.5 * e + 0.5 * 3e
 
 
 def test_empty_frames_and_missing_embeddings():

@@ -3,7 +3,7 @@ then the optional score threshold of the caller.
 
 Their own parts (QueryInst's mask head on the kept queries, ISTR's box clipping and PCA decoding, SOLQ's DCT
 decoding) come after this selection, so they run only for the detections that are returned;
-`vis.models.segmenters.base.make_instances` then rescales and pastes.
+the model's `vis.models.frame_transform.FrameTransform` then rescales and pastes.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """A segmenter's per-frame network -> ONNX, and the check of an exported file against PyTorch.
 
 What is exported is `FrameSegmenter.network` for one image: inputs ``image`` float [1, 3, H, W] (normalised and
-zero-padded by `FrameSegmenter.preprocess`, H and W dynamic) and ``image_size`` float [1, 2] (its unpadded h, w);
+zero-padded by the model's `FrameTransform`, H and W dynamic) and ``image_size`` float [1, 2] (its unpadded h, w);
 outputs the model's `network_outputs` in that order. torch's exporter (``torch.onnx.export(dynamo=True)``, opset
 18) traces the model's own code, so PyTorch and ONNX Runtime run the same network; the file's metadata names the
 model it was made from, which `vis.runtime.onnx_network.OnnxNetwork` checks before running it beside a model.
@@ -65,7 +65,7 @@ def example_input(segmenter: nn.Module, size: Tuple[int, int], seed: int = 0) ->
     [1, 2])."""
     generator = torch.Generator().manual_seed(seed)
     raw = torch.rand(3, int(size[0]), int(size[1]), generator=generator) * 255
-    batch = segmenter.preprocess([raw.to(segmenter.device)])
+    batch = segmenter.transform([raw.to(segmenter.device)])
     return batch.tensor.contiguous(), batch.size_tensor()
 
 

@@ -14,22 +14,21 @@ with ``m_j`` the track's embedding memory (``memory='momentum'``: ``m <- (1 - mo
 every match; 'latest': the last embedding) and IoU to the track's last appearance: mask IoU at a quarter of
 the frame resolution (``iou_type='mask'``, when the detections carry masks) or box IoU. A detection
 continues track ``j`` only if ``S_ij > match_thr``; the assignment is the optimal one-to-one assignment of
-`OnlineTracker` (each detection also has a private "no track" slot worth ``match_thr``). Unmatched
+`TrackerBase` (each detection also has a private "no track" slot worth ``match_thr``). Unmatched
 detections at or above ``init_score_thr`` start tracks (birth); a track unseen for ``num_frames_retain``
 frames is removed (death), so an object hidden for fewer frames gets its id back from its embedding
-(re-identification). Before association the input is cleaned as in `OnlineTracker`: ``score_thr``, one
-detection per query, per-class NMS (on by default here: the duplicates of an NMS-free set predictor would
-each start a track), ``max_per_frame``.
+(re-identification). Before association the input is cleaned by the same `TrackerBase` steps as in
+`OnlineTracker`: ``score_thr``, one detection per query, per-class NMS (on by default here: the duplicates of
+an NMS-free set predictor would each start a track), ``max_per_frame``.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional
+from typing import Mapping, Optional
 
 import numpy as np
 
 from ..errors import ConfigError
-from ..structures import Instances, image_masks, to_numpy
-from .tracker import OnlineTracker, box_iou_np
+from .base import TrackerBase, Tracks, box_iou_np, parse_match_weights
 
 DEFAULT_QUERY_MATCH_WEIGHTS = {"embed": 1.0, "iou": 1.0, "det_label": 0.5}
 MASK_IOU_STRIDE = 4  # mask IoU on every 4th pixel in each direction: 1/16 of the work, same ranking
@@ -48,7 +47,7 @@ def _mask_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
-class QueryTracker(OnlineTracker):
+class QueryTracker(TrackerBase):
     """Links detections across frames by their query embeddings, IoU to the last appearance and class.
 
     Args:
@@ -68,6 +67,9 @@ class QueryTracker(OnlineTracker):
         dedup_by: the field naming each detection's query; one detection per query is kept (default
             'query_index'); None disables it.
         embed_field: the field holding the query embeddings (default 'embeds', the segmenter's own).
+
+    With ``iou_type='mask'`` the kept detections' masks are pasted once, here: the output carries them as a
+    bool tensor [K, H, W], so a later ``image_masks`` has nothing left to paste.
     """
 
     def __init__(
@@ -85,63 +87,35 @@ class QueryTracker(OnlineTracker):
         dedup_by: Optional[str] = "query_index",
         embed_field: str = "embeds",
     ):
-        weights = dict(DEFAULT_QUERY_MATCH_WEIGHTS)
-        for key, value in dict(match_weights or {}).items():
-            if key not in DEFAULT_QUERY_MATCH_WEIGHTS:
-                raise ConfigError(f"unknown QueryTracker match_weights key '{key}' "
-                                  f"(accepted: {', '.join(DEFAULT_QUERY_MATCH_WEIGHTS)})")
-            weights[key] = float(value)
+        weights = parse_match_weights(DEFAULT_QUERY_MATCH_WEIGHTS, match_weights, "QueryTracker")
         if iou_type not in ("mask", "box"):
             raise ConfigError(f"QueryTracker iou_type must be 'mask' or 'box', got '{iou_type}'")
-        super().__init__(score_thr=score_thr, init_score_thr=init_score_thr, max_per_frame=max_per_frame,
-                         nms_iou_thr=nms_iou_thr, num_frames_retain=num_frames_retain, memory=memory,
-                         momentum=momentum, assignment="optimal", dedup_by=dedup_by, embed_field=embed_field)
+        super().__init__(score_thr, init_score_thr, max_per_frame, nms_iou_thr, num_frames_retain, memory,
+                         momentum, dedup_by, embed_field, mask_stride=MASK_IOU_STRIDE if iou_type == "mask" else None)
         self.w_embed = weights["embed"]
         self.w_iou = weights["iou"]
         self.w_lab = weights["det_label"]
         self.match_thr = float(match_thr)
         self.iou_type = iou_type
 
-    def reset(self) -> None:
-        super().reset()
-        self.track_masks: Dict[int, np.ndarray] = {}  # track id -> last mask, subsampled and flattened [P]
-        self._frame_masks: Optional[np.ndarray] = None  # this frame's kept detections [K', P]
-
-    def _begin_frame(self, instances: Instances, rows: Any) -> None:
-        self._frame_masks = None
-        if self.iou_type == "mask" and instances.has("masks") and len(instances.masks):
-            masks = to_numpy(image_masks(instances.masks[rows]))[:, ::MASK_IOU_STRIDE, ::MASK_IOU_STRIDE]  # [K', h, w]
-            self._frame_masks = masks.reshape(len(masks), -1).astype(np.float32)  # [K', P]
-
-    def _match_scores(self, boxes, scores, labels, embeds) -> np.ndarray:
-        """-> S [K', M + 1]: column 0 = "no track" (``match_thr``), column j + 1 = live track row j."""
-        s = np.empty((len(boxes), len(self.ids) + 1))
+    def match_scores(self, dets: Tracks) -> np.ndarray:
+        """-> S [K, M + 1]: column 0 = "no track" (``match_thr``), column j + 1 = live track row j."""
+        tracks = self.tracks
+        s = np.empty((len(dets), len(tracks) + 1))
         s[:, 0] = self.match_thr
-        cosine = _unit_rows(embeds.astype(np.float64)) @ _unit_rows(self.embeds.astype(np.float64)).T  # [K', M]
-        s[:, 1:] = self.w_embed * cosine + self.w_iou * self._iou(boxes) \
-            + self.w_lab * (labels[:, None] == self.labels[None, :])
+        cosine = _unit_rows(dets.embeds.astype(np.float64)) @ _unit_rows(tracks.embeds.astype(np.float64)).T  # [K, M]
+        s[:, 1:] = self.w_embed * cosine + self.w_iou * self._iou(dets) \
+            + self.w_lab * (dets.labels[:, None] == tracks.labels[None, :])
         return s
 
-    def _iou(self, boxes: np.ndarray) -> np.ndarray:
-        """IoU [K', M] of this frame's kept detections with each live track's last appearance."""
-        if self._frame_masks is not None and all(int(t) in self.track_masks for t in self.ids):
-            stored = np.stack([self.track_masks[int(t)] for t in self.ids])  # [M, P]
-            if stored.shape[1] == self._frame_masks.shape[1]:
-                return _mask_iou(self._frame_masks, stored)
-        return box_iou_np(boxes, self.boxes)
-
-    def _update_memory(self, match, boxes, scores, labels, embeds, frame) -> np.ndarray:
-        ids = super()._update_memory(match, boxes, scores, labels, embeds, frame)
-        if self._frame_masks is not None:
-            for det in np.nonzero(ids >= 0)[0]:
-                self.track_masks[int(ids[det])] = self._frame_masks[det]
-        return ids
-
-    def _forget(self, frame: int) -> None:
-        super()._forget(frame)
-        if len(self.track_masks) > len(self.ids):
-            live = set(self.ids.tolist())
-            self.track_masks = {t: m for t, m in self.track_masks.items() if t in live}
+    def _iou(self, dets: Tracks) -> np.ndarray:
+        """IoU [K, M] of this frame's kept detections with each live track's last appearance: of the masks when
+        this frame and every track have one (of the same size), else of the boxes."""
+        tracks = self.tracks
+        if (dets.masks is not None and tracks.masks is not None and tracks.has_mask.all()
+                and tracks.masks.shape[1] == dets.masks.shape[1]):
+            return _mask_iou(dets.masks, tracks.masks)
+        return box_iou_np(dets.boxes, tracks.boxes)
 
     def __repr__(self) -> str:
         return (f"QueryTracker(tracks={self.num_tracks}, next_id={self.next_id}, memory={self.memory}, "
