@@ -12,6 +12,7 @@ never see raw pixels or padding and no segmenter rescales or pastes on its own.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
@@ -20,7 +21,7 @@ from torch import nn
 from ...errors import ConfigError
 from ...structures import Instances
 from ...timing import inference_part
-from ..frame_transform import FrameTransform, Images
+from ..frame_transform import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, FrameTransform, Images
 from ..set_criterion import MatchedPredictions
 
 Network = Callable[[torch.Tensor, torch.Tensor], Dict[str, torch.Tensor]]  # (images, sizes) -> named outputs
@@ -33,6 +34,28 @@ def merge_weights(given: Optional[Dict[str, float]], defaults: Dict[str, float],
     if unknown:
         raise ConfigError(f"unknown config key '{unknown[0]}' in model {what} (accepted: {', '.join(defaults)})")
     return {**defaults, **{k: float(v) for k, v in given.items()}}
+
+
+@dataclass
+class SegmenterConfig:
+    """The settings every segmenter's config section has (each model's ``Config`` adds its own): its label space,
+    backbone, query width, criterion weights, what the shared post-processor keeps and its input normalisation."""
+
+    num_classes: int = 80
+    backbone: Optional[Dict] = None
+    hidden_dim: int = 256
+    # training: the set criterion's weights and matching costs over the model's defaults
+    loss_weights: Optional[Dict[str, float]] = None
+    match_costs: Optional[Dict[str, float]] = None
+    # inference and input
+    max_per_img: int = 100
+    mask_threshold: float = 0.5
+    class_names: Optional[Sequence[str]] = None
+    pixel_mean: Sequence[float] = IMAGENET_PIXEL_MEAN
+    pixel_std: Sequence[float] = IMAGENET_PIXEL_STD
+
+    def frame_transform(self, size_divisibility: int) -> FrameTransform:
+        return FrameTransform(self.pixel_mean, self.pixel_std, size_divisibility, self.mask_threshold)
 
 
 class FeatureMaps(NamedTuple):

@@ -38,7 +38,7 @@ from ...timing import inference_part
 from ..backbone import build_backbone, check_fpn_backbone_config, run_fpn
 from ..box_coder import DeltaXYWHBoxCoder
 from ..dynamic_conv import DynamicConv
-from ..frame_transform import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, FrameTransform, Images, clip_boxes
+from ..frame_transform import FrameTransform, Images, clip_boxes
 from ..losses import dice_loss
 from ..mask_ops import crop_masks_by_own_boxes
 from ..matcher import HungarianMatcher, cosine_embedding_cost
@@ -49,7 +49,7 @@ from ..set_criterion import (BoxL1Loss, FocalClassLoss, GIoULoss, LossInputs, Ma
                              matched, matched_targets)
 from ..sparse_cascade import (fc_norm_act, fpn_cascade_network, init_full_image_boxes_, learned_boxes, refine_boxes,
                              run_cascade)
-from .base import FeatureMaps, FrameSegmenter, MatchedPredictions, input_detections, merge_weights
+from .base import FeatureMaps, FrameSegmenter, SegmenterConfig, MatchedPredictions, input_detections, merge_weights
 
 
 # ------------------------------------------------------------------------------------------------
@@ -204,19 +204,16 @@ _DEFAULT_MATCH_COSTS = dict(cls=2.0, bbox=5.0, giou=2.0, mask=2.0)
 
 
 @dataclass
-class ISTRConfig:
+class ISTRConfig(SegmenterConfig):
     """The ``model`` section of an ISTR config. Defaults are the official ``ISTR-R50-3x`` model (300 proposals,
     80 classes, 6 stages; the head has 81,486,432 parameters). ``mask_codec`` names the codec file
     (``tools/fit_mask_codec.py``) that ``init_weights()`` loads when training starts from scratch; checkpoints
     carry the codec as buffers (``mask_encoding.*``), so building the model, resuming and evaluating never need
     the file."""
 
-    num_classes: int = 80
     num_proposals: int = 300
     num_stages: int = 6
-    backbone: Optional[Dict] = None
     # the stages
-    hidden_dim: int = 256
     num_heads: int = 8
     feedforward_channels: int = 2048
     dynamic_channels: int = 64
@@ -228,15 +225,6 @@ class ISTRConfig:
     mask_dim: int = 60
     mask_size: int = 28
     mask_codec: Optional[str] = None
-    # training: the set criterion
-    loss_weights: Optional[Dict[str, float]] = None
-    match_costs: Optional[Dict[str, float]] = None
-    # inference and input
-    max_per_img: int = 100
-    mask_threshold: float = 0.5
-    class_names: Optional[Sequence[str]] = None
-    pixel_mean: Sequence[float] = IMAGENET_PIXEL_MEAN
-    pixel_std: Sequence[float] = IMAGENET_PIXEL_STD
 
     def __post_init__(self) -> None:
         self.backbone = check_fpn_backbone_config(self.backbone, _DEFAULT_BACKBONE)
@@ -308,8 +296,7 @@ class ISTR(FrameSegmenter):
                             cfg.dynamic_channels, cfg.roi_size, cfg.num_cls_fcs, cfg.num_reg_fcs, cfg.num_mask_fcs,
                             cfg.mask_dim)
                   for _ in range(cfg.num_stages)]
-        transform = FrameTransform(cfg.pixel_mean, cfg.pixel_std, size_divisibility=32,
-                                   mask_threshold=cfg.mask_threshold)
+        transform = cfg.frame_transform(size_divisibility=32)
         return cls(transform, features.body, features.fpn, proposals, mask_encoding, ISTRHead(stages, cfg.roi_size),
                    build_istr_criterion(cfg, mask_encoding), cfg.max_per_img, cfg.class_names)
 

@@ -36,7 +36,7 @@ from ...timing import inference_part
 from ..backbone import build_backbone, check_fpn_backbone_config, run_fpn
 from ..box_coder import DeltaXYWHBoxCoder
 from ..dynamic_conv import DynamicConv
-from ..frame_transform import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, FrameTransform, Images
+from ..frame_transform import FrameTransform, Images
 from ..losses import dice_loss
 from ..mask_ops import crop_and_resize_masks
 from ..matcher import HungarianMatcher
@@ -46,7 +46,7 @@ from ..set_criterion import (BoxL1Loss, FocalClassLoss, GIoULoss, LossInputs, Ma
                              matched, matched_targets)
 from ..sparse_cascade import (fc_norm_act, fpn_cascade_network, init_full_image_boxes_, learned_boxes, refine_boxes,
                              run_cascade)
-from .base import FeatureMaps, FrameSegmenter, MatchedPredictions, input_detections, merge_weights
+from .base import FeatureMaps, FrameSegmenter, SegmenterConfig, MatchedPredictions, input_detections, merge_weights
 
 
 # ------------------------------------------------------------------------------------------------
@@ -340,16 +340,13 @@ _DEFAULT_MATCH_COSTS = dict(cls=2.0, bbox=5.0, giou=2.0)
 
 
 @dataclass
-class QueryInstConfig:
+class QueryInstConfig(SegmenterConfig):
     """The ``model`` section of a QueryInst config. Defaults are the mmdet ``queryinst_r50_fpn_1x_coco`` model
     (172,688,808 parameters); every size is a setting so that tiny CPU configurations are possible."""
 
-    num_classes: int = 80
     num_proposals: int = 100
     num_stages: int = 6
-    backbone: Optional[Dict] = None
     # the stages: DIIHead, DynamicMaskHead, RoI sizes
-    hidden_dim: int = 256
     num_heads: int = 8
     feedforward_channels: int = 2048
     dynamic_channels: int = 64
@@ -358,16 +355,7 @@ class QueryInstConfig:
     mask_num_convs: int = 4
     box_roi_size: int = 7
     mask_roi_size: int = 14
-    # training: the set criterion
-    loss_weights: Optional[Dict[str, float]] = None
-    match_costs: Optional[Dict[str, float]] = None
     stage_loss_weights: Optional[Sequence[float]] = None
-    # inference and input
-    max_per_img: int = 100
-    mask_threshold: float = 0.5
-    class_names: Optional[Sequence[str]] = None
-    pixel_mean: Sequence[float] = IMAGENET_PIXEL_MEAN
-    pixel_std: Sequence[float] = IMAGENET_PIXEL_STD
 
     def __post_init__(self) -> None:
         self.backbone = check_fpn_backbone_config(self.backbone, _DEFAULT_BACKBONE)
@@ -427,8 +415,7 @@ class QueryInst(FrameSegmenter):
             cfg.dynamic_channels, cfg.num_cls_fcs, cfg.num_reg_fcs, cfg.mask_num_convs, cfg.box_roi_size,
             cfg.mask_roi_size,
         )
-        transform = FrameTransform(cfg.pixel_mean, cfg.pixel_std, size_divisibility=32,
-                                   mask_threshold=cfg.mask_threshold)
+        transform = cfg.frame_transform(size_divisibility=32)
         return cls(transform, features.body, features.fpn, rpn_head, roi_head,
                    build_queryinst_criterion(cfg, roi_head), cfg.max_per_img, cfg.class_names)
 

@@ -49,13 +49,13 @@ from ...timing import inference_part
 from ..backbone import ResNetTrunk, build_resnet
 from ..dct_codec import DCTMaskCodec
 from ..deformable_transformer import DeformableTransformer, EncoderOutput, PositionEmbeddingSine
-from ..frame_transform import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, FrameTransform, Images
+from ..frame_transform import FrameTransform, Images
 from ..mask_ops import crop_masks_by_own_boxes
 from ..matcher import HungarianMatcher
 from ..postprocess import select_detections
 from ..set_criterion import (BoxL1Loss, FocalClassLoss, GIoULoss, LossInputs, MatchedPredictions, Matches,
                              PredictionSet, SetCriterion, matched, matched_targets)
-from .base import FeatureMaps, FrameSegmenter, input_detections, merge_weights
+from .base import FeatureMaps, FrameSegmenter, SegmenterConfig, input_detections, merge_weights
 
 
 # ------------------------------------------------------------------------------------------------
@@ -134,7 +134,7 @@ _GN_GROUPS = 32
 
 
 @dataclass
-class SOLQConfig:
+class SOLQConfig(SegmenterConfig):
     """The ``model`` section of a SOLQ config. Defaults are the official R-50 model (``configs/r50_solq_train.sh``):
     hidden 384, 8 heads, 6 + 6 layers, FFN 1024, dropout 0.1, 4 levels, 4 points, 300 queries, vector MLP
     384 -> 1024 -> 1024 -> 256, with 80 contiguous COCO classes instead of the 91 category-id slots.
@@ -144,9 +144,7 @@ class SOLQConfig:
     its largest image, with the padding mask, as the official ``nested_tensor_from_tensor_list``.
     """
 
-    num_classes: int = 80
     num_queries: int = 300
-    backbone: Optional[Dict] = None
     # the Deformable DETR transformer
     hidden_dim: int = 384
     num_heads: int = 8
@@ -161,17 +159,8 @@ class SOLQConfig:
     vector_hidden_dim: int = 1024
     mask_size: int = 128
     n_keep: int = 256
-    # training: the set criterion
-    loss_weights: Optional[Dict[str, float]] = None
-    match_costs: Optional[Dict[str, float]] = None
-    focal_alpha: float = 0.25
-    # inference and input
-    max_per_img: int = 100
-    mask_threshold: float = 0.5
-    class_names: Optional[Sequence[str]] = None
-    pixel_mean: Sequence[float] = IMAGENET_PIXEL_MEAN
-    pixel_std: Sequence[float] = IMAGENET_PIXEL_STD
-    size_divisibility: int = 1
+    focal_alpha: float = 0.25  # the focal class loss and cost
+    size_divisibility: int = 1  # pad a batch only to its largest image
     unused_labels: Optional[Sequence[int]] = None
 
     def __post_init__(self) -> None:
@@ -302,7 +291,7 @@ class SOLQ(FrameSegmenter):
         trunk = DETRBackbone(build_resnet(**cfg.backbone), return_interm_layers=cfg.num_feature_levels > 1)
         input_proj = build_input_proj(trunk, cfg.hidden_dim, cfg.num_feature_levels)
         backbone = nn.ModuleList([trunk, PositionEmbeddingSine(cfg.hidden_dim // 2)])
-        transform = FrameTransform(cfg.pixel_mean, cfg.pixel_std, cfg.size_divisibility, cfg.mask_threshold)
+        transform = cfg.frame_transform(cfg.size_divisibility)
         return cls(transform, backbone, input_proj, transformer, heads, DCTMaskCodec(cfg.mask_size, cfg.n_keep),
                    build_solq_criterion(cfg), cfg.max_per_img, cfg.class_names, cfg.unused_labels)
 
