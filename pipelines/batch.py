@@ -196,6 +196,41 @@ def run_videos(text: str, options: Optional[RunOptions] = None, out_dir: str = "
             "records": records}
 
 
+def run_video_or_batch(text: str, options: RunOptions, out_dir: str = "out", span: FrameSpan = FrameSpan(),
+                       outputs: Sequence[str] = ("vis", "ytvis", "frames", "mot"), progress: bool = True,
+                       show_thr: Optional[float] = None) -> Dict[str, Any]:
+    """``tools/run_video.py``'s run, with the one line it prints: a batch input (`vis.io.sources.is_batch`), or
+    any input under torchrun, goes to `run_videos`, anything else to `pipelines.video.run_video`.
+
+    The options, the span, ``show_thr`` and a local input are checked before torch is imported, so a wrong one
+    fails at once; a batch in which a video failed is a VisError carrying the batch's line (the tool's exit 2).
+    """
+    from vis.io.sources import check_source, is_batch
+
+    options = options.check()
+    span = span.check()
+    if show_thr is not None and not 0.0 <= show_thr <= 1.0:
+        raise VisError(f"--show-thr must be in [0, 1] (detection scores are probabilities), got {show_thr}")
+    if is_batch(text) or int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: one process writes it
+        result = run_videos(text, options, out_dir=out_dir, span=span, outputs=outputs, progress=progress,
+                            show_thr=show_thr)
+        line = (f"{text}: {result['videos']} videos, {result['ok']} ok, {result['failed']} failed, "
+                f"{result['skipped']} skipped as complete -> {os.path.join(out_dir, RUNS_FILE)}")
+        if result["failed"]:
+            raise VisError(line)
+        if result["runs"] is not None:
+            print(line)
+        return result
+    check_source(text)
+    from .video import SHOW_THR, run_video
+
+    summary = run_video(text, options, out_dir=out_dir, span=span, outputs=outputs, progress=progress,
+                        show_thr=SHOW_THR if show_thr is None else show_thr)
+    print(f"{text}: {summary['frames']} frames, {summary['tracks']} tracks, {summary['fps']:.1f} frames/s"
+          f" -> {', '.join(summary['outputs'].values())}")
+    return summary
+
+
 def _my_share(sources: Sequence[str], todo: Sequence[int], rank: int, world: int) -> List[int]:
     """This rank's positions in ``sources``: all of ``todo`` alone, else its balanced share."""
     if world == 1:

@@ -10,6 +10,7 @@ the model keeps on those frames and written as a second file beside the first.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -95,7 +96,7 @@ def calibration_inputs(segmenter: torch.nn.Module, cfg: Any, path: str, num_fram
     float32 arrays."""
     for frame in calibration_frames(cfg, path, num_frames):
         with torch.no_grad():
-            batch = segmenter.preprocess([frame])
+            batch = segmenter.transform([frame])
         yield batch.tensor.numpy(), batch.size_tensor().numpy()
 
 
@@ -202,3 +203,26 @@ def largest_differences(check: List[Dict[str, Any]]) -> Dict[str, float]:
     """The check's largest difference of each output over the sizes."""
     names = check[0]["max_abs_diff"].keys() if check else []
     return {name: max(row["max_abs_diff"][name] for row in check) for name in names}
+
+
+def run_export(options: RunOptions, plan: ExportPlan, as_json: bool = False) -> Dict[str, Any]:
+    """``tools/export_onnx.py``'s run: `export_network`, then its summary on stdout, as one JSON line
+    (``as_json``) or as lines for a reader: the file, what is int8, each output's largest difference."""
+    summary = export_network(options, plan)
+    if as_json:
+        print(json.dumps(summary))
+        return summary
+    part = "trunk and neck" if plan.int8_neck else "trunk"
+    kind = f"int8 {part} ({summary['quantized_convs']} convolutions)" if plan.int8 else "float32"
+    print(f"{plan.out}: {summary['model']} network, {kind}, outputs {', '.join(summary['outputs'])}")
+    sizes = ", ".join(f"{row['height']}x{row['width']}" for row in summary["check"])
+    against = "float32 PyTorch" if plan.int8 else "PyTorch"
+    print(f"largest |ONNX Runtime - {against}| over random images at {sizes}:")
+    for name, diff in largest_differences(summary["check"]).items():
+        print(f"  {name:12s} {diff:.3g}")
+    if "mask_head" in summary:
+        check = summary["mask_head_check"]
+        print(f"{summary['mask_head']}: its mask head, int8 ({summary['mask_head_convs']} convolutions); largest "
+              f"|ONNX Runtime - float32 PyTorch| of the mask logits on {check['rois']} RoIs of a calibration "
+              f"frame: {check['max_abs_diff']:.3g}")
+    return summary

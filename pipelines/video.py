@@ -37,11 +37,11 @@ from vis.options import RunOptions
 from vis.utils.threads import streaming_threads
 
 OUTPUTS = ("vis", "ytvis", "frames", "mot")
-# The annotated video draws detections scoring at least this. On the demo clip against its ground truth, the
-# instances drawn per frame (a match: mask IoU >= 0.5) score F1 0.844 at 0.10 (the tracker's AP-tuned threshold:
-# 4.9 labels per frame for 3.0 objects), 0.905 at 0.20, 0.902 at 0.25 (precision 0.935, recall 0.872) and 0.862
-# at 0.40; 0.25 is also Ultralytics' default. Thresholding each track by its best score so far instead scored
-# lower at every threshold (0.77-0.87): a tracked object's weak frames are mostly wrong ones.
+# The annotated video draws detections scoring at least this. The tracker's AP-tuned threshold is lower, because
+# AP rewards keeping weak detections, and drawing all of them labels far more instances per frame than there are
+# objects; 0.25 is near the best F1 of the drawn instances against the demo clip's ground truth
+# (docs/performance.md) and is Ultralytics' default. The threshold applies per detection, not to a track's best
+# score so far: a tracked object's weak frames are mostly wrong ones.
 SHOW_THR = 0.25
 
 

@@ -77,11 +77,12 @@ def test_a_checkpoint_is_timed_as_its_config(tmp_path):
     from vis.config import load_config
     from vis.engine.checkpoint import save_checkpoint
     from vis.models import build_model
-    from vis.utils.benchmark import config_latencies
+    from vis.utils.benchmark import LatencyOptions, config_latencies
 
     torch.manual_seed(1)
     path = save_checkpoint(str(tmp_path / "tiny.pth"), build_model(load_config(os.path.join(REPO, TINY)).model))
-    (row,) = config_latencies([os.path.join(REPO, TINY)], [(48, 64)], runs=2, warmup=0, checkpoint=path)
+    (row,) = config_latencies([os.path.join(REPO, TINY)], [(48, 64)], LatencyOptions(runs=2, warmup=0),
+                              checkpoint=path)
     assert row["weights"] == path and row["batchnorms_folded"] > 0
     check_row(row, runs=2)
 
@@ -129,7 +130,7 @@ def test_bad_input_is_a_one_line_error(args, needle):
 
 def test_an_unknown_backend_is_a_config_error():
     from vis.errors import ConfigError
-    from vis.utils.benchmark import config_latencies
+    from vis.utils.benchmark import LatencyOptions, config_latencies
 
     with pytest.raises(ConfigError, match="--backend openvino: unknown"):
-        next(config_latencies([os.path.join(REPO, TINY)], [(48, 64)], runs=1, backend="openvino"))
+        next(config_latencies([os.path.join(REPO, TINY)], [(48, 64)], LatencyOptions(runs=1), backend="openvino"))

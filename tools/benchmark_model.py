@@ -53,14 +53,15 @@ def main(argv=None) -> int:
 
     def job():
         from vis.model_zoo import resolve_model
-        from vis.utils.benchmark import config_latencies, latency_header, latency_table, parse_sizes
+        from vis.utils.benchmark import LatencyOptions, config_latencies, latency_header, latency_table, parse_sizes
 
         config, checkpoint = resolve_model(args.model, args.configs[0] if args.configs else None, args.checkpoint)
         configs = [config] if args.model else args.configs
-        rows = config_latencies(configs, parse_sizes(args.sizes), runs=args.runs, warmup=args.warmup,
-                                device=args.device, threads=args.threads, checkpoint=checkpoint,
-                                score_thr=args.score_thr, fold=not args.no_fold, backend=args.backend, amp=args.amp,
-                                onnx=args.onnx, compiled=args.compile, batch_size=args.batch_size)
+        measure = LatencyOptions(runs=args.runs, warmup=args.warmup, score_thr=args.score_thr,
+                                 batch_size=args.batch_size)
+        rows = config_latencies(configs, parse_sizes(args.sizes), measure, device=args.device, threads=args.threads,
+                                checkpoint=checkpoint, fold=not args.no_fold, backend=args.backend, amp=args.amp,
+                                onnx=args.onnx, compiled=args.compile)
         for index, row in enumerate(rows):
             if args.json:
                 print(json.dumps(row), flush=True)

@@ -15,7 +15,6 @@ quantizes the ResNet trunk (the heads stay float32) with activation ranges from 
 which the first names and the runtime loads with it).
 """
 import argparse
-import json
 import os
 import sys
 
@@ -58,28 +57,11 @@ def main(argv=None) -> int:
 
         options = RunOptions(model=args.model, config=config, checkpoint=checkpoint, cfg_options=args.cfg_options,
                              threads=args.threads).check()  # before torch is imported
-        from pipelines.onnx_export import ExportPlan, export_network, largest_differences
+        from pipelines.onnx_export import ExportPlan, run_export
 
         plan = ExportPlan(args.out, args.trace_size, args.int8, args.calibration, args.calib_frames,
                           args.check_sizes, args.int8_neck, args.int8_mask_head).check()
-        summary = export_network(options.resolve(required=True), plan)
-        if args.json:
-            print(json.dumps(summary))
-            return summary
-        part = "trunk and neck" if args.int8_neck else "trunk"
-        kind = f"int8 {part} ({summary['quantized_convs']} convolutions)" if args.int8 else "float32"
-        print(f"{args.out}: {summary['model']} network, {kind}, outputs {', '.join(summary['outputs'])}")
-        sizes = ", ".join(f"{row['height']}x{row['width']}" for row in summary["check"])
-        against = "float32 PyTorch" if args.int8 else "PyTorch"
-        print(f"largest |ONNX Runtime - {against}| over random images at {sizes}:")
-        for name, diff in largest_differences(summary["check"]).items():
-            print(f"  {name:12s} {diff:.3g}")
-        if "mask_head" in summary:
-            check = summary["mask_head_check"]
-            print(f"{summary['mask_head']}: its mask head, int8 ({summary['mask_head_convs']} convolutions); largest "
-                  f"|ONNX Runtime - float32 PyTorch| of the mask logits on {check['rois']} RoIs of a calibration "
-                  f"frame: {check['max_abs_diff']:.3g}")
-        return summary
+        return run_export(options.resolve(required=True), plan, as_json=args.json)
 
     return run_tool(job)
 

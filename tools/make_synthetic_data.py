@@ -45,26 +45,18 @@ def main(argv=None) -> int:
                         help="range of YouTube-VIS video lengths in frames (default 12 24)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    from vis.data.synthetic import generate_all
+    from vis.data.synthetic import SyntheticSpec, generate_all
+
+    spec = SyntheticSpec(seed=args.seed, num_train_images=args.num_train, num_val_images=args.num_val,
+                         num_test_images=args.num_test, num_train_videos=args.num_train_videos,
+                         num_val_videos=args.num_val_videos, num_test_videos=args.num_test_videos,
+                         demo_frames=args.demo_frames, image_size=tuple(args.image_size),
+                         video_size=tuple(args.video_size), video_frames=tuple(args.video_frames),
+                         splits=args.splits)
 
     def job():
         try:
-            generate_all(
-                args.out,
-                seed=args.seed,
-                num_train_images=args.num_train,
-                num_val_images=args.num_val,
-                num_train_videos=args.num_train_videos,
-                num_val_videos=args.num_val_videos,
-                num_test_images=args.num_test,
-                num_test_videos=args.num_test_videos,
-                splits=args.splits,
-                demo_frames=args.demo_frames,
-                image_size=tuple(args.image_size),
-                video_size=tuple(args.video_size),
-                video_frames=tuple(args.video_frames),
-                progress=not args.no_progress,
-            )
+            generate_all(args.out, spec, progress=not args.no_progress)
         except OSError as exc:  # e.g. an unwritable output folder
             raise VisError(f"cannot write synthetic data to {args.out}: {exc.strerror or exc}") from None
 

@@ -20,8 +20,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vis.cli import CHECKPOINT_HELP, add_model_option, add_runtime_options, run_tool  # noqa: E402
-from vis.io.video import DEFAULT_RECONNECT, DEFAULT_TIMEOUT  # noqa: E402
+from vis.cli import (CHECKPOINT_HELP, add_frame_span_options, add_model_option, add_runtime_options,  # noqa: E402
+                     frame_span, run_tool)
 
 OUTPUTS = ("vis", "ytvis", "frames", "mot")
 
@@ -48,18 +48,7 @@ def main(argv=None) -> int:
     parser.add_argument("--show-thr", type=float, default=None,
                         help="the annotated video draws detections scoring at least this (default 0.25); the JSON, "
                              "JSONL and MOT outputs keep every track (AP needs the low-scoring ones)")
-    parser.add_argument("--start", type=int, default=0, help="first frame to process (0-based)")
-    parser.add_argument("--end", type=int, default=None, help="stop before this frame (exclusive; default: the end)")
-    parser.add_argument("--fps", type=float, default=None,
-                        help="frame rate of a folder of frames (default 10), or override a video's")
-    parser.add_argument("--vid-stride", type=int, default=1, metavar="N",
-                        help="process every N-th frame (the outputs' frame rate is divided by N)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                        help=f"a camera or stream: the longest wait to open it and for each frame (default "
-                             f"{DEFAULT_TIMEOUT:g})")
-    parser.add_argument("--reconnect", type=int, default=DEFAULT_RECONNECT, metavar="N",
-                        help=f"a stream that drops is re-opened up to N times, waiting 0.5, 1, 2, 4, 8 s ... "
-                             f"(default {DEFAULT_RECONNECT}; 0: end the run at the first drop)")
+    add_frame_span_options(parser)
     parser.add_argument("--outputs", nargs="+", choices=OUTPUTS, default=list(OUTPUTS),
                         help="files to write (default: all)")
     parser.add_argument("--no-video", action="store_true", help="skip the rendered video (the slowest output)")
@@ -74,45 +63,13 @@ def main(argv=None) -> int:
     outputs = [o for o in args.outputs if not (args.no_video and o == "vis")]
 
     def job():
-        from vis.errors import VisError
-        from vis.io.sources import check_source, is_batch
-        from vis.io.video import FrameSpan
+        from pipelines.batch import run_video_or_batch
         from vis.options import RunOptions
 
-        options = RunOptions.from_args(args).check()  # before torch is imported: a wrong option fails at once
-        span = FrameSpan(args.start, args.end, args.fps, args.vid_stride, args.timeout, args.reconnect).check()
-        if args.show_thr is not None and not 0.0 <= args.show_thr <= 1.0:
-            raise VisError(f"--show-thr must be in [0, 1] (detection scores are probabilities), got {args.show_thr}")
-        if is_batch(args.input) or int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: one process writes it
-            return run_batch(args, options, span, outputs)
-        check_source(args.input)
-
-        from pipelines.video import SHOW_THR, run_video
-
-        summary = run_video(args.input, options, out_dir=args.out_dir, span=span, outputs=outputs,
-                            progress=not args.no_progress,
-                            show_thr=SHOW_THR if args.show_thr is None else args.show_thr)
-        print(f"{args.input}: {summary['frames']} frames, {summary['tracks']} tracks, {summary['fps']:.1f} frames/s"
-              f" -> {', '.join(summary['outputs'].values())}")
-        return summary
+        return run_video_or_batch(args.input, RunOptions.from_args(args), args.out_dir, frame_span(args), outputs,
+                                  progress=not args.no_progress, show_thr=args.show_thr)
 
     return run_tool(job)
-
-
-def run_batch(args, options, span, outputs):
-    """Many videos: one line for the batch; exit 2 (a VisError) when a video failed."""
-    from pipelines.batch import run_videos
-    from vis.errors import VisError
-
-    result = run_videos(args.input, options, out_dir=args.out_dir, span=span, outputs=outputs,
-                        progress=not args.no_progress, show_thr=args.show_thr)
-    line = (f"{args.input}: {result['videos']} videos, {result['ok']} ok, {result['failed']} failed, "
-            f"{result['skipped']} skipped as complete -> {os.path.join(args.out_dir, 'runs.jsonl')}")
-    if result["failed"]:
-        raise VisError(line)
-    if result["runs"] is not None:
-        print(line)
-    return result
 
 
 if __name__ == "__main__":

@@ -11,9 +11,12 @@ import argparse
 import signal
 import sys
 import threading
-from typing import Callable, Tuple
+from typing import TYPE_CHECKING, Callable, Tuple
 
 from .errors import VisError
+
+if TYPE_CHECKING:
+    from .io.video import FrameSpan
 
 
 class Terminated(BaseException):
@@ -100,3 +103,29 @@ def add_model_option(parser: argparse.ArgumentParser) -> None:
     """``--model NAME``, the same in every tool that runs a model (resolved by `vis.model_zoo.resolve_model`)."""
     parser.add_argument("--model", default=None, metavar="NAME", help=MODEL_HELP)
 
+
+def add_frame_span_options(parser: argparse.ArgumentParser) -> None:
+    """``--start``, ``--end``, ``--fps``, ``--vid-stride``, ``--timeout`` and ``--reconnect``: which frames of a
+    source a tool reads and how long it waits for a live one (`frame_span` turns them into a
+    `vis.io.video.FrameSpan`)."""
+    from .io.video import DEFAULT_RECONNECT, DEFAULT_TIMEOUT
+
+    parser.add_argument("--start", type=int, default=0, help="first frame to process (0-based)")
+    parser.add_argument("--end", type=int, default=None, help="stop before this frame (exclusive; default: the end)")
+    parser.add_argument("--fps", type=float, default=None,
+                        help="frame rate of a folder of frames (default 10), or override a video's")
+    parser.add_argument("--vid-stride", type=int, default=1, metavar="N",
+                        help="process every N-th frame (the outputs' frame rate is divided by N)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                        help=f"a camera or stream: the longest wait to open it and for each frame (default "
+                             f"{DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--reconnect", type=int, default=DEFAULT_RECONNECT, metavar="N",
+                        help=f"a stream that drops is re-opened up to N times, waiting 0.5, 1, 2, 4, 8 s ... "
+                             f"(default {DEFAULT_RECONNECT}; 0: end the run at the first drop)")
+
+
+def frame_span(args: argparse.Namespace) -> FrameSpan:
+    """The (unchecked) `vis.io.video.FrameSpan` of the options `add_frame_span_options` added."""
+    from .io.video import FrameSpan
+
+    return FrameSpan(args.start, args.end, args.fps, args.vid_stride, args.timeout, args.reconnect)

@@ -60,8 +60,7 @@ def amp_dtype(device: Any) -> torch.dtype:
 
 
 def check_amp(amp: bool, device: torch.device) -> None:
-    """``--amp`` is float16 autocast on CUDA and bfloat16 autocast on a CPU that runs bfloat16 natively (on 2 cores
-    of an AVX512-BF16 EPYC: R-50 QueryInst 0.55-0.58x the float32 time, docs/performance.md); on another CPU it is a
+    """``--amp`` is float16 autocast on CUDA and bfloat16 autocast on a CPU that runs bfloat16 natively (there it is faster than float32; docs/performance.md has the figures); on another CPU it is a
     one-line error."""
     if amp and torch.device(device).type != "cuda" and not cpu_has_native_bfloat16():
         raise VisError("--amp on the CPU is bfloat16 autocast, and this CPU has no native bfloat16 (AVX512-BF16 or "
@@ -298,8 +297,7 @@ def predict_frames(model: torch.nn.Module, inputs: Sequence[torch.Tensor], sizes
 def visible(tracked: Instances) -> Instances:
     """After the tracker: the tracked instances that have something to show (a non-empty mask).
 
-    A detection whose pasted mask is empty still continues its track (dropping it before association broke
-    tracks: on the demo clip 61.7 -> 56.4 YouTube-VIS AP, 6 -> 10 identity switches), but it is not drawn or
+    A detection whose pasted mask is empty still continues its track (dropping it before association breaks tracks and costs AP: docs/performance.md), but it is not drawn or
     written: no box without a mask, no empty RLE, no vote for the track's class."""
     if not len(tracked) or not tracked.has("masks"):
         return tracked

@@ -238,7 +238,8 @@ def test_bad_arguments_raise_config_error(tmp_path):
     with pytest.raises(ConfigError):
         synthetic.make_coco_split(str(tmp_path), "train", 1, min_size=300, max_size=200, progress=False)
     with pytest.raises(ConfigError):
-        synthetic.generate_all(str(tmp_path), num_train_images=-1, progress=False, verbose=False)
+        synthetic.generate_all(str(tmp_path), synthetic.SyntheticSpec(num_train_images=-1), progress=False,
+                               verbose=False)
     assert os.listdir(tmp_path) == []
 
 
@@ -313,7 +314,8 @@ def test_only_the_test_split_and_its_seed(tmp_path):
     assert synthetic.dataset_seed(json.load(open(os.path.join(root, "coco/annotations/instances_test.json")))) == 7
     assert synthetic.dataset_seed({"info": {"description": "COCO 2017", "contributor": "COCO Consortium"}}) is None
     with pytest.raises(ConfigError, match="split group"):
-        synthetic.generate_all(str(tmp_path / "u"), splits=["tests"], progress=False, verbose=False)
+        synthetic.generate_all(str(tmp_path / "u"), synthetic.SyntheticSpec(splits=["tests"]), progress=False,
+                               verbose=False)
 
 
 def test_tool_defaults_are_the_generators():

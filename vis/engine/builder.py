@@ -23,7 +23,7 @@ from ..models import build_model
 from . import dist
 from .logger import setup_logging
 from .optim import build_optimizer, build_scheduler
-from .trainer import Evaluator, TrainData, Trainer
+from .trainer import Evaluator, LoopSettings, TrainData, Trainer
 
 # runtime section: key -> default. Unknown keys are config typos and are rejected.
 RUNTIME_DEFAULTS: Dict[str, Any] = {
@@ -109,8 +109,8 @@ def build_trainer(cfg: Any, work_dir: str, resume: Any = False, load_from: Optio
     optimizer_cfg = section(cfg, "optimizer")
     optimizer = build_optimizer(model, optimizer_cfg)
     scheduler = build_scheduler(optimizer, section(cfg, "schedule"), data.iters_per_epoch)
-    trainer = Trainer(model, data, optimizer, scheduler, work_dir, runtime, device, rank=rank, world_size=world_size,
-                      local_rank=local_rank, amp=amp, clip_grad_norm=optimizer_cfg.get("clip_grad_norm"),
-                      config=cfg, evaluator=evaluator)
+    settings = LoopSettings(work_dir, runtime, amp=amp, clip_grad_norm=optimizer_cfg.get("clip_grad_norm"), config=cfg)
+    trainer = Trainer(model, data, optimizer, scheduler, settings, device, rank=rank, world_size=world_size,
+                      local_rank=local_rank, evaluator=evaluator)
     trainer.restore(resume, load_from)
     return trainer

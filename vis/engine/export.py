@@ -58,10 +58,10 @@ def export_checkpoint(src: str, dst: str, dtype: str = "float32", int8_min_numel
     conv weight of the ResNet trunk with at least ``int8_min_numel`` elements as int8 with one float32 scale
     per output channel (``quant_scales``), and the rest as float16. The heads stay float16 because their
     linear layers *generate* weights (QueryInst's DynamicConv, ISTR's dynamic attention) or sampling offsets
-    (SOLQ), which compounds rounding: on the bundled demo model, int8 heads cost 5 YouTube-VIS AP (58.1 ->
-    53.1), int8 trunk + float16 heads 0.1 (58.0, 17 MB). `load_checkpoint` turns both back into the
-    float32 model's weights, so inference code does not change; the rounding is the only difference
-    (measure it: the bundled demo model's AP is measured on the exported file).
+    (SOLQ), which compounds rounding: int8 heads cost the bundled demo model several YouTube-VIS AP, an int8
+    trunk with float16 heads next to none (docs/learning_runs.md has the figures). `load_checkpoint` turns both
+    back into the float32 model's weights, so inference code does not change; the rounding is the only
+    difference, so measure the exported file's AP rather than the float32 model's.
     Returns ``{"path", "bytes", "tensors", "int8_tensors"}``.
     """
     if dtype not in EXPORT_DTYPES:

@@ -27,6 +27,7 @@ import logging
 import math
 import os
 import time
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 import torch
@@ -145,6 +146,25 @@ class TrainData:
         )
 
 
+@dataclass
+class LoopSettings:
+    """How `Trainer` runs its loop, apart from the objects it runs and the process it runs in.
+
+    Args:
+        work_dir: where checkpoints, logs, ``metrics.jsonl`` and ``tf_logs/`` go (already created).
+        runtime: the checked ``runtime`` section (`vis.engine.builder.RUNTIME_DEFAULTS` filled in).
+        amp: float16 autocast + GradScaler (CUDA only).
+        clip_grad_norm: max gradient norm, or None.
+        config: the plain config saved into every checkpoint.
+    """
+
+    work_dir: str
+    runtime: Mapping[str, Any]
+    amp: bool = False
+    clip_grad_norm: Optional[float] = None
+    config: Optional[Mapping[str, Any]] = None
+
+
 class Trainer:
     """Runs built objects: the loop, checkpoints, resume, logging, periodic evaluation.
 
@@ -152,33 +172,27 @@ class Trainer:
         model: the model on ``device`` (wrapped in DDP here when ``world_size > 1``; `unwrapped_model` is it).
         data: the training set and its sampler (`TrainData`).
         optimizer, scheduler: built for ``model`` (`vis.engine.optim`); ``scheduler.max_iters`` ends the run.
-        work_dir: where checkpoints, logs, ``metrics.jsonl`` and ``tf_logs/`` go (already created).
-        runtime: the checked ``runtime`` section (`vis.engine.builder.RUNTIME_DEFAULTS` filled in).
+        settings: how the loop runs (`LoopSettings`: work dir, ``runtime`` section, AMP, clipping, config).
         device, rank, world_size, local_rank: this process (`vis.engine.dist.init_distributed`).
-        amp: float16 autocast + GradScaler (CUDA only).
-        clip_grad_norm: max gradient norm, or None.
-        config: the plain config saved into every checkpoint.
         evaluator: ``evaluator(model) -> dict of metrics``, called on every rank every ``runtime.eval_interval``
             iterations with the unwrapped model in eval mode; rank 0's result is logged.
     """
 
     def __init__(self, model: nn.Module, data: TrainData, optimizer: torch.optim.Optimizer, scheduler: Any,
-                 work_dir: str, runtime: Mapping[str, Any], device: torch.device, rank: int = 0,
-                 world_size: int = 1, local_rank: int = 0, amp: bool = False,
-                 clip_grad_norm: Optional[float] = None, config: Optional[Mapping[str, Any]] = None,
-                 evaluator: Optional[Evaluator] = None):
+                 settings: LoopSettings, device: torch.device, rank: int = 0, world_size: int = 1,
+                 local_rank: int = 0, evaluator: Optional[Evaluator] = None):
         self.model = model
         self.data = data
         self.optimizer = optimizer
         self.scheduler = scheduler
-        self.work_dir = work_dir
-        self.runtime = dict(runtime)
+        self.work_dir = settings.work_dir
+        self.runtime = dict(settings.runtime)
         self.device = device
         self.rank, self.world_size, self.local_rank = rank, world_size, local_rank
         self.is_main = rank == 0
-        self.amp = bool(amp)
-        self.clip_grad_norm = clip_grad_norm
-        self.cfg = dict(config or {})
+        self.amp = bool(settings.amp)
+        self.clip_grad_norm = settings.clip_grad_norm
+        self.cfg = dict(settings.config or {})
         self.evaluator = evaluator
         self.log = logging.getLogger("vis.train")
         self.sampler = data.sampler

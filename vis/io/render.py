@@ -100,8 +100,8 @@ def render_frame(image_rgb: np.ndarray, instances: Instances, class_names: Optio
             rows = np.flatnonzero(mask.any(axis=1))
             if rows.size == 0:
                 continue
-            # Blend inside the mask's bounding rectangle only: the full-frame boolean index costs ~1 ms per
-            # instance at 360p, which the sink thread would take from the model's CPU time.
+            # Blend inside the mask's bounding rectangle only: a full-frame boolean index costs time in proportion
+            # to the frame for every instance, which the sink thread would take from the model's CPU time.
             band = mask[rows[0]:rows[-1] + 1]
             cols = np.flatnonzero(band.any(axis=0))
             ys, xs = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)

@@ -241,9 +241,10 @@ def annotated_rate_cap(input_bit_rate: Optional[float], fps: float, frame_size: 
     ``MIN_CAPPED_BITS_PER_PIXEL`` per pixel and frame; None (CRF alone) when the input's rate is unknown.
 
     Why: drawn masks, boxes and per-frame score digits are new detail, so at the input's CRF the output of a
-    frugally encoded input came out 3.7x its size (a 720p synthetic clip at 240 kbit/s; CRF 23 alone). On camera
-    footage (a few Mbit/s at 720p) CRF 23 stays below the cap, which then changes nothing; the measured output
-    of a capped clip is about 1.6x its input (VBV allows short bursts above the rate).
+    frugally encoded input comes out several times its size; the cap keeps it near the input's. On camera footage
+    (a few Mbit/s at 720p) CRF 23 stays below the cap, which then changes nothing; a capped output can still be
+    somewhat above ``MAX_RATE_OVER_INPUT`` x its input, as VBV allows short bursts above the rate
+    (docs/performance.md has the figures).
     """
     if not input_bit_rate or not input_bit_rate > 0:
         return None

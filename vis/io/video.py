@@ -9,9 +9,8 @@ Frame sources
     the whole video. Cameras and network streams: `vis.io.stream`; any input by its text: `vis.io.sources`.
 
 Why PyAV and not decord: decord's VideoReader keeps decoding ahead in its own thread after the first
-``next()`` and holds the decoded frames: about 220 MB at 360p and 0.8 GB at 720p, measured here (RSS
-+220 MB one second after reading 5 frames of a 360p file, with ``num_threads=1``), which is how a 17 MB
-model reached 2 GB on a 720p clip. PyAV decodes one packet at a time in the calling thread (our reader
+``next()`` and holds the decoded frames, so its memory grows with the resolution and dwarfs a small model's
+(docs/performance.md has the figures). PyAV decodes one packet at a time in the calling thread (our reader
 thread, behind a bounded queue of 2-8 frames), so memory does not depend on the video; one decoder thread, so
 decoding does not take the model's cores. It also writes our H.264 outputs (`vis.io.video_writer`), so one FFmpeg serves both.
 
@@ -340,8 +339,8 @@ class _Failure:
 
 
 # Decoded frames waiting for the model: as many as fit in READ_QUEUE_BYTES, 2 to 8 (8 at 360p, 4 at 720p, 2 at
-# 1080p). Decoding runs 20-40x faster than the model on a CPU, so the queue is always full: every frame in it
-# is resident memory, and two are enough to hide decode jitter.
+# 1080p). Decoding runs far faster than the model on a CPU (docs/performance.md), so the queue is always full:
+# every frame in it is resident memory, and two are enough to hide decode jitter.
 READ_QUEUE_BYTES = 12 << 20
 
 

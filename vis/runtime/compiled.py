@@ -1,7 +1,7 @@
 """The per-frame network compiled by ``torch.compile`` (``--compile``), in place of the eager one.
 
-Compiling costs about a minute on the CPU for the tiny models before the first frame, more for R-50; what it buys
-depends on the device (on a GPU, fused kernels and fewer launches; docs/performance.md has the CPU figures). The
+Compiling takes a while before the first frame, longer for larger models; what it buys depends on the device (on
+a GPU, fused kernels and fewer launches; docs/performance.md has the CPU figures). The
 compiled graph has dynamic shapes, so frames of another size do not recompile it, and it is timed as one part,
 ``network``, like a runtime's."""
 from __future__ import annotations

@@ -3,9 +3,9 @@
 The trunk's convolutions are quantized (QDQ format, int8 weights per output channel, uint8 activations with ranges
 calibrated on real frames), optionally the neck's too (``--int8-neck``: the FPN, or SOLQ's input projections), and
 QueryInst's mask head's (``--int8-mask-head``: its convolutions and upsampling, calibrated on the RoIs the model
-keeps on those frames). The query heads' dynamic convolutions stay float32: they multiply generated weights, and
-rounding them costs about 5 AP (the same rule as ``tools/export_model.py --dtype int8``, which keeps the heads in
-float16).
+keeps on those frames). The query heads' dynamic convolutions stay float32: they multiply generated weights, so
+rounding them compounds and costs AP (docs/learning_runs.md; the same rule as ``tools/export_model.py --dtype
+int8``, which keeps the heads in float16).
 """
 from __future__ import annotations
 

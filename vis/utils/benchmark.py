@@ -18,6 +18,7 @@ import resource
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -255,14 +256,27 @@ def parse_sizes(texts: Sequence[str]) -> List[Tuple[int, int]]:
     return sizes
 
 
-def config_latencies(configs: Sequence[str], sizes: Sequence[Tuple[int, int]], runs: int = 7, warmup: int = 2,
-                     device: str = "cpu", threads: Optional[int] = None, checkpoint: Optional[str] = None,
-                     score_thr: Optional[float] = None, fold: bool = True, backend: str = "pytorch",
-                     amp: bool = False, seed: int = 0, onnx: Optional[str] = None,
-                     compiled: bool = False, batch_size: int = 1) -> Iterator[Dict[str, Any]]:
-    """`measure_latency` of each config's model -> rows yielded as they are measured, each with what the numbers
-    depend on: ``config``, ``model`` (class), ``device``, ``threads``, ``backend``, ``weights`` (the checkpoint or
-    "random weights"), ``batchnorms_folded`` (how many) and ``max_per_img``.
+@dataclass(frozen=True)
+class LatencyOptions:
+    """How `config_latencies` measures each (config, size), as `measure_latency` takes it: ``runs`` timed calls
+    after ``warmup`` untimed ones, on ``batch_size`` images drawn from ``seed``, ``score_thr`` passed to predict
+    (None: every top-k detection gets a mask, the worst case)."""
+
+    runs: int = 7
+    warmup: int = 2
+    score_thr: Optional[float] = None
+    seed: int = 0
+    batch_size: int = 1
+
+
+def config_latencies(configs: Sequence[str], sizes: Sequence[Tuple[int, int]],
+                     options: LatencyOptions = LatencyOptions(), device: str = "cpu", threads: Optional[int] = None,
+                     checkpoint: Optional[str] = None, fold: bool = True, backend: str = "pytorch", amp: bool = False,
+                     onnx: Optional[str] = None, compiled: bool = False) -> Iterator[Dict[str, Any]]:
+    """`measure_latency` of each config's model, measured as ``options`` says -> rows yielded as they are
+    measured, each with what the numbers depend on: ``config``, ``model`` (class), ``device``, ``threads``,
+    ``backend``, ``weights`` (the checkpoint or "random weights"), ``batchnorms_folded`` (how many) and
+    ``max_per_img``.
 
     Without ``checkpoint`` the weights are random (``torch.manual_seed(0)``); like `vis.inference.load_model`,
     the model is put in eval mode and its BatchNorms folded unless ``fold`` is False, so both time the same
@@ -278,12 +292,12 @@ def config_latencies(configs: Sequence[str], sizes: Sequence[Tuple[int, int]], r
         raise ConfigError("no config given")
     if checkpoint is not None and len(configs) != 1:
         raise ConfigError(f"--checkpoint needs exactly one config, got {len(configs)}")
-    _check_runs(runs, warmup, batch_size)
+    _check_runs(options.runs, options.warmup, options.batch_size)
     for height, width in sizes:
         if height < 1 or width < 1:
             raise ConfigError(f"--sizes: {height}x{width} is not a positive HxW size")
-    if score_thr is not None and not 0.0 <= score_thr <= 1.0:
-        raise ConfigError(f"--score-thr must be in [0, 1], got {score_thr}")
+    if options.score_thr is not None and not 0.0 <= options.score_thr <= 1.0:
+        raise ConfigError(f"--score-thr must be in [0, 1], got {options.score_thr}")
     if threads is not None and threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {threads}")
     if backend not in BACKENDS:
@@ -313,8 +327,9 @@ def config_latencies(configs: Sequence[str], sizes: Sequence[Tuple[int, int]], r
         segmenter = getattr(model, "segmenter", model)
         predictor = runtime_model(model, backend, onnx, threads=torch.get_num_threads(), compiled=compiled,
                                   amp=amp)
-        for row in measure_latency(predictor, sizes, runs=runs, warmup=warmup, device=torch_device,
-                                   score_thr=score_thr, amp=amp, seed=seed, batch_size=batch_size):
+        for row in measure_latency(predictor, sizes, runs=options.runs, warmup=options.warmup, device=torch_device,
+                                   score_thr=options.score_thr, amp=amp, seed=options.seed,
+                                   batch_size=options.batch_size):
             name = type(model).__name__
             if segmenter is not model:
                 name += f"({type(segmenter).__name__})"

@@ -25,9 +25,9 @@ def streaming_threads(threads: Optional[int] = None) -> int:
     """torch's intra-op threads while streaming: ``threads`` when given; else ``OMP_NUM_THREADS`` when set; else
     the free cores less one (at least 1): available cores (`available_cores`) minus those other processes keep
     busy (`busy_cores`), minus one for the decode thread and the sink thread (rendering, x264, RLE). Threads
-    beyond the free cores only fight for them: on 2 cores, two torch threads next to the decode and sink threads
-    made a tiny model's ``predict`` 30x slower than one thread (median 2.1 s against 72 ms per call); see
-    `tools/benchmark_video.py`. On an idle 2-core machine this is 1 thread, the same as ``OMP_NUM_THREADS=1``."""
+    beyond the free cores only fight each other and the decode and sink threads for the cores, and ``predict``
+    slows down many times over (docs/performance.md; `tools/benchmark_video.py` measures it). On an idle 2-core machine this is 1
+    thread, the same as ``OMP_NUM_THREADS=1``."""
     if threads is not None:
         return int(threads)
     env = os.environ.get("OMP_NUM_THREADS", "").strip()

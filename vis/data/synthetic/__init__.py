@@ -19,8 +19,8 @@ occlude earlier ones and every stored mask is the *visible* part.
 
 Everything is a function of the seed: each image / video draws from its own
 ``np.random.default_rng([seed, crc32(stream), index])``, so the same arguments give byte-identical
-JSON and identical pixels, and the splits are independent streams: adding the ``test`` splits left the
-``train`` / ``val`` / ``valid`` content of every seed byte-identical.
+JSON and identical pixels, and the splits are independent streams, so adding a split or resizing one leaves
+the content of every other split of a seed byte-identical.
 
 Splits and their use (the protocol of ``docs/learning_runs.md``): models train on ``train``; schedules,
 thresholds and every other choice are made on ``val`` (images) / ``valid`` (videos); reported figures come
@@ -30,8 +30,9 @@ YouTube-VIS valid / test files, every split here carries annotations, so it can 
 The package, by job: `shapes` (classes, outlines, rasterising, painting, occlusion), `textures` (colours,
 backgrounds, grain, the per-item random streams), `scenes` (a still image's layout, video tracks and their
 rendering), `annotations` (masks -> boxes, polygons, RLE, YouTube-VIS records, ``info``), `writers` (JPEG and
-mp4 writing, folder swaps, argument checks) and `datasets` (the splits and `generate_all`). The names below are
-the public ones, importable from ``vis.data.synthetic`` as before the split.
+mp4 writing, folder swaps, argument checks) and `datasets` (the splits, `SyntheticSpec` and `generate_all`). The
+names below are the public ones: import them from ``vis.data.synthetic``, so callers do not depend on which
+submodule holds a name.
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ from .datasets import (
     NUM_VAL_VIDEOS,
     SPLIT_GROUPS,
     YTVIS_FRAME_STEP,
+    SyntheticSpec,
     generate_all,
     make_coco_split,
     make_ytvis_split,
@@ -66,9 +68,9 @@ from .writers import JPEG_QUALITY, write_demo_video, write_long_video
 
 __all__ = [
     "CATEGORIES", "CATEGORY_IDS", "CLASS_NAMES", "JPEG_QUALITY", "NUM_TEST_IMAGES", "NUM_TEST_VIDEOS", "NUM_VAL_IMAGES",
-    "NUM_VAL_VIDEOS", "SHAPE_OUTLINES", "SPLIT_GROUPS", "YTVIS_FRAME_STEP", "Appearance", "Footprint", "Track",
-    "VideoScene", "add_grain", "box_and_area", "coco_segmentation", "dataset_seed", "generate_all", "make_background",
-    "make_coco_split", "make_object_tile", "make_ytvis_split", "mask_to_polygon", "outline_points", "paint",
+    "NUM_VAL_VIDEOS", "SHAPE_OUTLINES", "SPLIT_GROUPS", "YTVIS_FRAME_STEP", "Appearance", "Footprint",
+    "SyntheticSpec", "Track", "VideoScene", "add_grain", "box_and_area", "coco_segmentation", "dataset_seed",
+    "generate_all", "make_background", "make_coco_split", "make_object_tile", "make_ytvis_split", "mask_to_polygon", "outline_points", "paint",
     "random_appearance", "rasterize", "render_coco_image", "render_video", "sample_demo_scene", "sample_image",
     "sample_video_scene", "simulate_track", "tight_box", "visible_parts", "write_demo_video", "write_long_video",
 ]

@@ -9,6 +9,7 @@ import hashlib
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -156,7 +157,7 @@ SPLIT_GROUPS: Tuple[str, ...] = ("train", "val", "test", "demo")
 # 20 videos (53 objects) leave a seed-to-seed spread of several AP.
 NUM_TEST_IMAGES = 500
 NUM_TEST_VIDEOS = 50
-NUM_VAL_IMAGES = 200  # the tuning splits (defaults of generate_all)
+NUM_VAL_IMAGES = 200  # the tuning splits (defaults of SyntheticSpec)
 NUM_VAL_VIDEOS = 20
 
 
@@ -168,51 +169,72 @@ def _pair(name: str, value: Sequence[int]) -> Tuple[int, int]:
         raise ConfigError(f"{name} must be two integers, got {value!r}") from None
 
 
-def generate_all(out_root: str, seed: int = 0, num_train_images: int = 3000, num_val_images: int = NUM_VAL_IMAGES,
-                 num_train_videos: int = 60, num_val_videos: int = NUM_VAL_VIDEOS, demo_frames: int = 120,
-                 image_size: Tuple[int, int] = (128, 160), video_size: Tuple[int, int] = (240, 320),
-                 video_frames: Tuple[int, int] = (12, 24), progress: bool = True, verbose: bool = True,
-                 num_test_images: int = NUM_TEST_IMAGES, num_test_videos: int = NUM_TEST_VIDEOS,
-                 splits: Sequence[str] = ("train", "val", "test", "demo")) -> dict:
-    """Write the synthetic data root (see the package docstring) and print a short summary.
+@dataclass(frozen=True)
+class SyntheticSpec:
+    """What `generate_all` writes: the ``seed``; per split group, the COCO images and YouTube-VIS videos (the
+    test counts default to ``NUM_TEST_*``, val to ``NUM_VAL_*``); the frames of ``demo/demo.mp4`` (0: none);
+    the (min, max) COCO ``image_size``, the (h, w) ``video_size``, the (min, max) ``video_frames`` per video; and
+    the ``splits`` groups to write ('train', 'val', 'test', 'demo')."""
+
+    seed: int = 0
+    num_train_images: int = 3000
+    num_val_images: int = NUM_VAL_IMAGES
+    num_test_images: int = NUM_TEST_IMAGES
+    num_train_videos: int = 60
+    num_val_videos: int = NUM_VAL_VIDEOS
+    num_test_videos: int = NUM_TEST_VIDEOS
+    demo_frames: int = 120
+    image_size: Tuple[int, int] = (128, 160)
+    video_size: Tuple[int, int] = (240, 320)
+    video_frames: Tuple[int, int] = (12, 24)
+    splits: Sequence[str] = SPLIT_GROUPS
+
+    def check(self) -> Tuple[Tuple[int, int], Tuple[int, int], Tuple[int, int]]:
+        """A one-line ConfigError for the first bad value -> the checked (image_size, video_size, video_frames)."""
+        min_size, max_size = _pair("image_size", self.image_size)
+        video_h, video_w = _pair("video_size", self.video_size)
+        min_frames, max_frames = _pair("video_frames", self.video_frames)
+        for name in ("num_train_images", "num_val_images", "num_train_videos", "num_val_videos", "num_test_images",
+                     "num_test_videos", "demo_frames", "seed"):
+            check_count(name, getattr(self, name))
+        splits = tuple(self.splits)
+        unknown = [s for s in splits if s not in SPLIT_GROUPS]
+        if unknown or not splits:
+            raise ConfigError(f"unknown split group {unknown[0] if unknown else 'none'!r} "
+                              f"(choose from {', '.join(SPLIT_GROUPS)})")
+        check_size("image_size min", min_size)
+        check_size("image_size max", max_size)
+        check_size("video height", video_h)
+        check_size("video width", video_w)
+        if min_size > max_size:
+            raise ConfigError(f"image_size min {min_size} is larger than max {max_size}")
+        if min_frames < 1 or min_frames > max_frames:
+            raise ConfigError(f"video_frames must be (min, max) with 1 <= min <= max, got ({min_frames}, "
+                              f"{max_frames})")
+        return (min_size, max_size), (video_h, video_w), (min_frames, max_frames)
+
+
+def generate_all(out_root: str, spec: SyntheticSpec = SyntheticSpec(), progress: bool = True,
+                 verbose: bool = True) -> dict:
+    """Write the synthetic data root of ``spec`` (see the package docstring) and print a short summary.
 
     Splits: coco 'train' / 'val' / 'test', ytvis 'train' (uncompressed RLE) / 'valid' / 'test' (compressed
-    RLE), and ``demo/demo.mp4`` with ``demo/demo.json`` (skipped when ``demo_frames`` is 0). ``splits``
-    names the groups to write: 'train' (coco train + ytvis train), 'val' (coco val + ytvis valid), 'test'
-    (coco test + ytvis test), 'demo'. Returns {'coco_train', 'coco_val', 'coco_test', 'ytvis_train',
-    'ytvis_valid', 'ytvis_test', 'demo_video', 'demo_gt', 'seconds'}, None for groups not written.
+    RLE), and ``demo/demo.mp4`` with ``demo/demo.json`` (skipped when ``spec.demo_frames`` is 0).
+    ``spec.splits`` names the groups to write: 'train' (coco train + ytvis train), 'val' (coco val + ytvis
+    valid), 'test' (coco test + ytvis test), 'demo'. Returns {'coco_train', 'coco_val', 'coco_test',
+    'ytvis_train', 'ytvis_valid', 'ytvis_test', 'demo_video', 'demo_gt', 'seconds'}, None for groups not written.
     """
     start = time.perf_counter()
-    min_size, max_size = _pair("image_size", image_size)
-    video_h, video_w = _pair("video_size", video_size)
-    min_frames, max_frames = _pair("video_frames", video_frames)
     # Check everything before writing anything, so bad input never leaves half a data root.
-    for name, value in (("num_train_images", num_train_images), ("num_val_images", num_val_images),
-                        ("num_train_videos", num_train_videos), ("num_val_videos", num_val_videos),
-                        ("num_test_images", num_test_images), ("num_test_videos", num_test_videos),
-                        ("demo_frames", demo_frames), ("seed", seed)):
-        check_count(name, value)
-    splits = tuple(splits)
-    unknown = [s for s in splits if s not in SPLIT_GROUPS]
-    if unknown or not splits:
-        raise ConfigError(f"unknown split group {unknown[0] if unknown else 'none'!r} "
-                          f"(choose from {', '.join(SPLIT_GROUPS)})")
-    check_size("image_size min", min_size)
-    check_size("image_size max", max_size)
-    check_size("video height", video_h)
-    check_size("video width", video_w)
-    if min_size > max_size:
-        raise ConfigError(f"image_size min {min_size} is larger than max {max_size}")
-    if min_frames < 1 or min_frames > max_frames:
-        raise ConfigError(f"video_frames must be (min, max) with 1 <= min <= max, got ({min_frames}, {max_frames})")
+    (min_size, max_size), (video_h, video_w), frames = spec.check()
+    seed, splits, demo_frames = spec.seed, tuple(spec.splits), spec.demo_frames
     result: dict = {key: None for key in ("coco_train", "coco_val", "coco_test", "ytvis_train", "ytvis_valid",
                                           "ytvis_test", "demo_video", "demo_gt")}
-    frames = (min_frames, max_frames)
     # (group, coco split, image count, ytvis split, video count)
     for group, coco_split, num_images, ytvis_split, num_videos in (
-            ("train", "train", num_train_images, "train", num_train_videos),
-            ("val", "val", num_val_images, "valid", num_val_videos),
-            ("test", "test", num_test_images, "test", num_test_videos)):
+            ("train", "train", spec.num_train_images, "train", spec.num_train_videos),
+            ("val", "val", spec.num_val_images, "valid", spec.num_val_videos),
+            ("test", "test", spec.num_test_images, "test", spec.num_test_videos)):
         if group not in splits:
             continue
         result[f"coco_{coco_split}"] = make_coco_split(out_root, coco_split, num_images, seed, min_size, max_size,

@@ -95,8 +95,9 @@ def write_demo_video(path: str, num_frames: int = 120, height: int = 240, width:
     rng = item_rng(seed, "demo", 0)
     scene = sample_demo_scene(rng, num_frames, height, width)
     make_parent_dir(path)
-    # The demo video was first written with cv2's 'mp4v' writer, which drops an odd last row / column; the
-    # 'mp4v' VideoWriter encodes as it did (the same packets), so the frames are cut the same way here.
+    # demo.mp4 must stay byte-identical to the clip the demo model's figures come from, which cv2's 'mp4v' writer
+    # made: that writer drops an odd last row / column, so the frames are cut the same way here and the 'mp4v'
+    # VideoWriter then gives the same packets.
     even_height, even_width = height - height % 2, width - width % 2
     writer = VideoWriter(path, fps, (even_height, even_width), codec="mp4v")
     stem = os.path.splitext(os.path.basename(path))[0]
