@@ -77,3 +77,33 @@ def test_the_readme_python_example_runs():
     frames = [int(line.split()[0]) for line in proc.stdout.splitlines() if re.match(r"\d+ \[", line)]
     assert frames == list(range(120))  # every frame of the clip, in order
     assert proc.stdout.startswith("0 [0 1] ['square', 'square']")
+
+
+def test_functions_and_tools_stay_small():
+    """Issue 32's limits: no function in vis/ or pipelines/ takes more than 12 parameters (self and cls not counted)
+    or runs over 80 lines (build settings into a dataclass, split a long function), and each tool stays a thin
+    script under 80 lines (argument parsing and one call into pipelines/ or vis/)."""
+    import ast
+
+    too_big = []
+    for root in ("vis", "pipelines"):
+        for folder, _, files in os.walk(os.path.join(REPO, root)):
+            for name in sorted(f for f in files if f.endswith(".py")):
+                path = os.path.join(folder, name)
+                for node in ast.walk(ast.parse(open(path).read())):
+                    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        continue
+                    args = node.args
+                    params = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+                    count = sum(p is not None for p in params)
+                    count -= bool(args.args and args.args[0].arg in ("self", "cls"))
+                    lines = node.end_lineno - node.lineno + 1
+                    if count > 12 or lines > 80:
+                        too_big.append(f"{os.path.relpath(path, REPO)}:{node.lineno} {node.name}: {count} parameters, "
+                                       f"{lines} lines")
+    tools = os.path.join(REPO, "tools")
+    for name in sorted(f for f in os.listdir(tools) if f.endswith(".py")):
+        lines = len(open(os.path.join(tools, name)).read().splitlines())
+        if lines >= 80:
+            too_big.append(f"tools/{name}: {lines} lines")
+    assert not too_big, "\n".join(too_big)
