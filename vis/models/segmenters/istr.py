@@ -289,6 +289,8 @@ class ISTR(FrameSegmenter):
 
     @classmethod
     def from_config(cls, cfg: ISTRConfig) -> "ISTR":
+        """ResNet-FPN, proposals, codec, then the stages, in the reference's order: a seed gives the same initial
+        weights. The codec file (``mask_codec``) is only remembered here; `init_weights` reads it."""
         features = build_backbone(**cfg.backbone, fpn_channels=cfg.hidden_dim)
         proposals = build_istr_proposals(cfg.num_proposals, cfg.hidden_dim)
         mask_encoding = PCAMaskCodec(cfg.mask_dim, cfg.mask_size, pretrained=cfg.mask_codec)

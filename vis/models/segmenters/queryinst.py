@@ -408,6 +408,7 @@ class QueryInst(FrameSegmenter):
 
     @classmethod
     def from_config(cls, cfg: QueryInstConfig) -> "QueryInst":
+        """ResNet-FPN, proposals, then the stages, in mmdet's order: a seed gives the same initial weights."""
         features = build_backbone(**cfg.backbone, fpn_channels=cfg.hidden_dim)
         rpn_head = EmbeddingRPNHead(cfg.num_proposals, cfg.hidden_dim)
         roi_head = QueryRoIHead(
