@@ -60,8 +60,8 @@ def amp_dtype(device: Any) -> torch.dtype:
 
 
 def check_amp(amp: bool, device: torch.device) -> None:
-    """``--amp`` is float16 autocast on CUDA and bfloat16 autocast on a CPU that runs bfloat16 natively (there it is faster than float32; docs/performance.md has the figures); on another CPU it is a
-    one-line error."""
+    """``--amp`` is float16 autocast on CUDA and bfloat16 autocast on a CPU that runs bfloat16 natively (there it is
+    faster than float32; docs/performance.md has the figures); on another CPU it is a one-line error."""
     if amp and torch.device(device).type != "cuda" and not cpu_has_native_bfloat16():
         raise VisError("--amp on the CPU is bfloat16 autocast, and this CPU has no native bfloat16 (AVX512-BF16 or "
                        "AMX): drop --amp, or use a CUDA device")
@@ -297,8 +297,9 @@ def predict_frames(model: torch.nn.Module, inputs: Sequence[torch.Tensor], sizes
 def visible(tracked: Instances) -> Instances:
     """After the tracker: the tracked instances that have something to show (a non-empty mask).
 
-    A detection whose pasted mask is empty still continues its track (dropping it before association breaks tracks and costs AP: docs/performance.md), but it is not drawn or
-    written: no box without a mask, no empty RLE, no vote for the track's class."""
+    A detection whose pasted mask is empty still continues its track (dropping it before association breaks
+    tracks and costs AP: docs/performance.md), but it is not drawn or written: no box without a mask, no empty
+    RLE, no vote for the track's class."""
     if not len(tracked) or not tracked.has("masks"):
         return tracked
     keep = tracked.masks.flatten(1).any(dim=1)

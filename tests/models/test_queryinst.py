@@ -114,7 +114,8 @@ def test_multi_level_roi_align_uses_aligned_kernel_on_the_assigned_level():
 # ------------------------------------------------------------------------------------------------
 def test_r50_parameter_counts_and_state_dict_layout():
     with torch.device("meta"):
-        model = build_model(dict(type="QueryInst"))  # mmdet queryinst_r50_fpn_1x_coco: 100 proposals, 80 classes, 6 stages
+        # mmdet queryinst_r50_fpn_1x_coco: 100 proposals, 80 classes, 6 stages
+        model = build_model(dict(type="QueryInst"))
     count = lambda m: sum(p.numel() for p in m.parameters())
     assert count(model) == 172_688_808  # every parameter: frozen ones and BN affine included, buffers not
     for stage in range(6):
@@ -263,7 +264,8 @@ def test_pretrained_loading_from_local_file(tmp_path):
     assert not torch.equal(model.backbone.layer3[1].conv2.weight, source.layer3[1].conv2.weight)
     model.init_weights()
     assert torch.equal(model.backbone.layer3[1].conv2.weight, source.layer3[1].conv2.weight)
-    missing = build_model(dict(type="QueryInst", **{**TINY, "backbone": dict(depth=18, pretrained=str(tmp_path / "missing.pth"))}))
+    missing_path = str(tmp_path / "missing.pth")
+    missing = build_model(dict(type="QueryInst", **{**TINY, "backbone": dict(depth=18, pretrained=missing_path)}))
     with pytest.raises(CheckpointError, match="not found"):
         missing.init_weights()
     (tmp_path / "garbage.pth").write_bytes(b"not a checkpoint")
@@ -403,7 +405,8 @@ def test_tiny_model_overfits_one_image():
     try:
         torch.manual_seed(0)
         # Frozen (random) ResNet-18 trunk: only the FPN and heads learn, which keeps 100 steps fast.
-        model = build_model(dict(type="QueryInst", **{**TINY, "num_stages": 2, "backbone": dict(depth=18, frozen_stages=4), "hidden_dim": 64}))
+        model = build_model(dict(type="QueryInst", **{**TINY, "num_stages": 2, "hidden_dim": 64,
+                                                      "backbone": dict(depth=18, frozen_stages=4)}))
         model.train()
         image, target = make_two_rectangles(128, 128)
         params = [p for p in model.parameters() if p.requires_grad]

@@ -163,7 +163,8 @@ def test_frozen_bn_backbone_loads_imagenet_weights_at_init_weights(tmp_path):
         source.layer3[1].bn2.weight.uniform_()
     path = tmp_path / "resnet18.pth"
     torch.save(source.state_dict(), path)
-    model = build_model(dict(type="SOLQ", **{**TINY, "backbone": dict(depth=18, norm="frozen_bn", pretrained=str(path))}))
+    backbone = dict(depth=18, norm="frozen_bn", pretrained=str(path))
+    model = build_model(dict(type="SOLQ", **{**TINY, "backbone": backbone}))
     body = model.backbone[0].body
     assert isinstance(body.bn1, torchvision.ops.FrozenBatchNorm2d)
     assert not any("bn" in n or "downsample.1" in n for n, _ in body.named_parameters())

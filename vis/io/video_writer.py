@@ -20,11 +20,11 @@ class VideoWriter:
 
     Why PyAV: its wheels (PyPI, Linux / macOS / Windows) bundle FFmpeg with libx264, so H.264 works after a plain
     ``pip install`` with no system FFmpeg; OpenCV's wheels cannot encode H.264 (only MPEG-4 Part 2, 'mp4v',
-    which browsers do not play and which is many times larger at the same quality; docs/performance.md). The stream is H.264 High profile,
-    yuv420p (what every browser decodes), CRF 23 ("visually transparent" for rendered overlays), preset
-    'veryfast', ``+faststart`` (the index at the front, so a browser plays it while downloading). x264 runs on one
-    thread: the sink thread must not take the cores the model needs. yuv420p needs even sides: an odd-sized
-    input is padded by one replicated pixel row / column.
+    which browsers do not play and which is many times larger at the same quality; docs/performance.md). The stream is
+    H.264 High profile, yuv420p (what every browser decodes), CRF 23 ("visually transparent" for rendered overlays),
+    preset 'veryfast', ``+faststart`` (the index at the front, so a browser plays it while downloading). x264 runs on
+    one thread: the sink thread must not take the cores the model needs. yuv420p needs even sides: an odd-sized input is
+    padded by one replicated pixel row / column.
 
     ``max_bit_rate`` (bits/s) caps the stream's rate with x264's VBV (``maxrate``, a two-second ``bufsize``):
     CRF still sets the quality, the cap only binds where CRF would spend more (capped CRF). Without it the

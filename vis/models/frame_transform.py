@@ -14,7 +14,7 @@ and pastes, so none of that is done twice.
 """
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -88,16 +88,18 @@ class FrameTransform(nn.Module):
         return ImageBatch.from_tensors(normalised, self.size_divisibility, pad_value=0.0)
 
     # -- back --------------------------------------------------------------------------------------
-    def to_frame(self, detections: Sequence[Instances], frame_sizes: Sequence[Tuple[int, int]],
+    def to_frame(self, detections: Sequence[Instances], frame_sizes: Optional[Sequence[Tuple[int, int]]] = None,
                  defer_masks: bool = False, clip: bool = False) -> List[Instances]:
         """Detections in input pixels (``boxes`` xyxy, ``mask_probs`` [n, s, s] in each box, any other fields)
-        -> `Instances` at each frame size with ``masks`` in place of ``mask_probs``.
+        -> `Instances` at each frame size (default: the input sizes) with ``masks`` in place of ``mask_probs``.
 
         Boxes are scaled by frame/input size per axis, then clipped to the frame only with ``clip``: the
         references leave them as predicted, a tracker and a drawing need them inside the frame. Masks are
         pasted with the scaled boxes before clipping (as the references paste) and thresholded at
         ``mask_threshold``; with ``defer_masks`` they stay a `DeferredMasks` that pastes the same bits once the
         caller has chosen which detections to keep."""
+        if frame_sizes is None:
+            frame_sizes = [found.image_size for found in detections]
         if len(frame_sizes) != len(detections):
             raise ValueError(f"got {len(frame_sizes)} frame sizes for {len(detections)} images")
         return [self.one_to_frame(found, size, defer_masks, clip) for found, size in zip(detections, frame_sizes)]
@@ -117,9 +119,9 @@ class FrameTransform(nn.Module):
             # In float32 (a no-op without autocast): a frame side need not be a float16 / bfloat16 number.
             boxes = clip_boxes(boxes.float(), (out_h, out_w))
         # The fields keep their order, ``masks`` where ``mask_probs`` was.
-        fields = {"masks" if name == "mask_probs" else name: value for name, value in found.fields().items()}
-        fields.update(boxes=boxes, masks=masks)
-        return Instances((out_h, out_w), **fields)
+        replaced = {"boxes": ("boxes", boxes), "mask_probs": ("masks", masks)}
+        return Instances((out_h, out_w), **dict(replaced.get(name, (name, value))
+                                                for name, value in found.fields().items()))
 
     def extra_repr(self) -> str:
         return f"size_divisibility={self.size_divisibility}, mask_threshold={self.mask_threshold}"

@@ -9,8 +9,9 @@ its own level rule. The reference models use ``aligned=True`` (half-pixel shift)
 
 both clamped to the available levels. Level 0 is the finest map (P2, stride 4).
 
-torchvision's CPU ``roi_align`` runs on one thread (a sizeable part of R-50 QueryInst's frame at 100 proposals; docs/performance.md). Each box's output depends on that box alone, so at inference the boxes of a level are split across
-``torch.get_num_threads()`` threads (`pool_level`): the same bits in less time.
+torchvision's CPU ``roi_align`` runs on one thread (a sizeable part of R-50 QueryInst's frame at 100 proposals;
+docs/performance.md). Each box's output depends on that box alone, so at inference the boxes of a level are split
+across ``torch.get_num_threads()`` threads (`pool_level`): the same bits in less time.
 """
 from __future__ import annotations
 

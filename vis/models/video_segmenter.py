@@ -110,8 +110,7 @@ class VideoSegmenter(nn.Module):
             embeds = self.track_head(features, [found.boxes for found in detections])
         for found, found_embeds in zip(detections, embeds):
             found.track_embeds = found_embeds
-        return self.segmenter.transform.to_frame(detections, orig_sizes or [d.image_size for d in detections],
-                                                 defer_masks, clip_boxes)
+        return self.segmenter.transform.to_frame(detections, orig_sizes, defer_masks, clip_boxes)
 
     # -- checkpoints and reporting ----------------------------------------------------------------
     def convert_state_dict(self, state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:

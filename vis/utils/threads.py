@@ -26,8 +26,8 @@ def streaming_threads(threads: Optional[int] = None) -> int:
     the free cores less one (at least 1): available cores (`available_cores`) minus those other processes keep
     busy (`busy_cores`), minus one for the decode thread and the sink thread (rendering, x264, RLE). Threads
     beyond the free cores only fight each other and the decode and sink threads for the cores, and ``predict``
-    slows down many times over (docs/performance.md; `tools/benchmark_video.py` measures it). On an idle 2-core machine this is 1
-    thread, the same as ``OMP_NUM_THREADS=1``."""
+    slows down many times over (docs/performance.md; `tools/benchmark_video.py` measures it). On an idle 2-core
+    machine this is 1 thread, the same as ``OMP_NUM_THREADS=1``."""
     if threads is not None:
         return int(threads)
     env = os.environ.get("OMP_NUM_THREADS", "").strip()

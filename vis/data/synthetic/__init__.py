@@ -70,7 +70,8 @@ __all__ = [
     "CATEGORIES", "CATEGORY_IDS", "CLASS_NAMES", "JPEG_QUALITY", "NUM_TEST_IMAGES", "NUM_TEST_VIDEOS", "NUM_VAL_IMAGES",
     "NUM_VAL_VIDEOS", "SHAPE_OUTLINES", "SPLIT_GROUPS", "YTVIS_FRAME_STEP", "Appearance", "Footprint",
     "SyntheticSpec", "Track", "VideoScene", "add_grain", "box_and_area", "coco_segmentation", "dataset_seed",
-    "generate_all", "make_background", "make_coco_split", "make_object_tile", "make_ytvis_split", "mask_to_polygon", "outline_points", "paint",
+    "generate_all", "make_background", "make_coco_split", "make_object_tile", "make_ytvis_split", "mask_to_polygon",
+    "outline_points", "paint",
     "random_appearance", "rasterize", "render_coco_image", "render_video", "sample_demo_scene", "sample_image",
     "sample_video_scene", "simulate_track", "tight_box", "visible_parts", "write_demo_video", "write_long_video",
 ]

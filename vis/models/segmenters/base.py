@@ -154,8 +154,7 @@ class FrameSegmenter(nn.Module):
         (`vis.structures.image_masks`); ``clip_boxes`` clips the boxes to the image (`FrameTransform.to_frame`).
         ``network``: see `detect`."""
         detections, _ = self.detect(images, score_thr, network)
-        return self.transform.to_frame(detections, orig_sizes or [d.image_size for d in detections], defer_masks,
-                                       clip_boxes)
+        return self.transform.to_frame(detections, orig_sizes, defer_masks, clip_boxes)
 
     @torch.no_grad()
     def detect(self, images: Images, score_thr: Optional[float] = None, network: Optional[Network] = None
